@@ -1,0 +1,75 @@
+/*
+ * The control command table: one row per command with the least role that
+ * may run it and its handler. Later units add rows here; control.c does the
+ * framing, identity and role checks before a handler is called.
+ */
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "remediad/config.h"
+#include "remediad/control.h"
+#include "remediad/daemon.h"
+#include "remediad/log.h"
+
+static void
+cmd_ping(struct daemon *d, struct control_req *r)
+{
+	control_reply_ok(r, json_pack("{s:s}", "pong", "remediad"));
+}
+
+static void
+cmd_status(struct daemon *d, struct control_req *r)
+{
+	const struct daemon_counters *c = &d->counters;
+	char started[32];
+	struct tm tm;
+	json_t *data;
+
+	gmtime_r(&d->started, &tm);
+	strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	data = json_pack("{s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:s}",
+	    "version", REMEDIAD_VERSION,
+	    "uptime_s", (json_int_t)daemon_uptime(d),
+	    "pid", (int)getpid(),
+	    "config", d->config_path,
+	    "state_dir", d->cfg->state_dir,
+	    "socket", d->cfg->control.socket,
+	    "role", proto_role_name(r->role),
+	    "started", started,
+	    "intake", d->cfg->kafka.present ? "configured, not started "
+	    "(Kafka intake is not in this version)" : "disabled");
+	json_object_set_new(data, "counters", json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
+	    "reloads", (json_int_t)c->reloads,
+	    "reload_failures", (json_int_t)c->reload_failures,
+	    "control_connections", (json_int_t)c->control_connections,
+	    "control_rejected", (json_int_t)c->control_rejected,
+	    "control_requests", (json_int_t)c->control_requests,
+	    "control_errors", (json_int_t)c->control_errors,
+	    "control_clients", control_clients(d->control)));
+	control_reply_ok(r, data);
+}
+
+static void
+cmd_reload(struct daemon *d, struct control_req *r)
+{
+	char *cause = NULL;
+
+	log_notice("reload requested by %s", r->peer->actor);
+	if (daemon_reload(d, &cause) == -1) {
+		control_reply_error(r, PROTO_E_FAILED,
+		    "config rejected, the running one stays:\n%s",
+		    cause ? cause : "unknown error");
+		free(cause);
+		return;
+	}
+	control_reply_ok(r, json_pack("{s:s}", "config", d->config_path));
+}
+
+const struct control_cmd control_commands[] = {
+    {"ping", ROLE_NONE, cmd_ping},
+    {"status", ROLE_VIEWER, cmd_status},
+    {"reload", ROLE_ADMIN, cmd_reload},
+    {NULL, ROLE_NONE, NULL},
+};

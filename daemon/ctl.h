@@ -1,0 +1,53 @@
+/*
+ * remediactl's internal interfaces: the command table row, the connection
+ * to the daemon, and the output formatters.
+ */
+#ifndef REMEDIAD_CTL_H
+#define REMEDIAD_CTL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <jansson.h>
+
+#include "remediad/proto.h"
+
+/* Exit codes, as in DESIGN.md. */
+#define CTL_EXIT_OK	    0
+#define CTL_EXIT_FAILED	    1
+#define CTL_EXIT_USAGE	    2
+#define CTL_EXIT_UNREACHABLE 3
+
+struct ctl_options {
+	const char *socket;
+	int json;
+	int timeout_s;
+};
+
+/*
+ * One command. `parse` turns the remaining words into the request's args
+ * (NULL: the command takes none) and returns -1 with a message on stderr
+ * for a usage error. `show` prints the reply's data for people.
+ */
+struct ctl_command {
+	const char *words; /* "status", later "audit verify" */
+	const char *synopsis;
+	const char *help;
+	enum proto_role role;
+	const char *request; /* the daemon command it sends */
+	int (*parse)(int argc, char **argv, json_t *args);
+	void (*show)(FILE *out, const json_t *data);
+};
+
+struct ctl_column {
+	const char *key;
+	const char *title;
+};
+
+void ctl_format_value(const json_t *v, char *buf, size_t len);
+void ctl_print_kv(FILE *out, const json_t *obj);
+void ctl_print_table(FILE *out, const json_t *rows,
+    const struct ctl_column *cols);
+void ctl_show_status(FILE *out, const json_t *data);
+void ctl_show_kv(FILE *out, const json_t *data);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * remediactl's human output: aligned key/value blocks and column tables
+ * built from the daemon's JSON data. Scripts use --json, which bypasses
+ * all of this and prints the data verbatim.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "remediad/units.h"
+#include "ctl.h"
+
+/* Scalars as people read them; objects and arrays compact. */
+void
+ctl_format_value(const json_t *v, char *buf, size_t len)
+{
+	char *s;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		snprintf(buf, len, "%s", json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		snprintf(buf, len, "%g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+		snprintf(buf, len, "yes");
+		break;
+	case JSON_FALSE:
+		snprintf(buf, len, "no");
+		break;
+	case JSON_NULL:
+		snprintf(buf, len, "-");
+		break;
+	default:
+		s = json_dumps(v, JSON_COMPACT);
+		snprintf(buf, len, "%s", s ? s : "?");
+		free(s);
+		break;
+	}
+}
+
+static void
+ctl_print_kv_indent(FILE *out, const json_t *obj, int indent)
+{
+	const char *key;
+	json_t *v;
+	size_t width = 0;
+	char val[1024];
+
+	json_object_foreach((json_t *)obj, key, v)
+		if (!json_is_object(v) && strlen(key) > width)
+			width = strlen(key);
+	/* Scalars first, aligned; then nested blocks. */
+	json_object_foreach((json_t *)obj, key, v) {
+		if (json_is_object(v))
+			continue;
+		ctl_format_value(v, val, sizeof val);
+		fprintf(out, "%*s%-*s  %s\n", indent, "", (int)width, key, val);
+	}
+	json_object_foreach((json_t *)obj, key, v) {
+		if (!json_is_object(v))
+			continue;
+		fprintf(out, "%*s%s:\n", indent, "", key);
+		ctl_print_kv_indent(out, v, indent + 2);
+	}
+}
+
+void
+ctl_print_kv(FILE *out, const json_t *obj)
+{
+	char val[1024];
+
+	if (!json_is_object(obj)) {
+		ctl_format_value(obj, val, sizeof val);
+		fprintf(out, "%s\n", val);
+		return;
+	}
+	ctl_print_kv_indent(out, obj, 0);
+}
+
+void
+ctl_print_table(FILE *out, const json_t *rows, const struct ctl_column *cols)
+{
+	size_t ncols = 0, i, c;
+	size_t width[32];
+	char val[1024];
+	json_t *row;
+
+	while (cols[ncols].key != NULL && ncols < 32)
+		ncols++;
+	for (c = 0; c < ncols; c++)
+		width[c] = strlen(cols[c].title);
+	json_array_foreach(rows, i, row) {
+		for (c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(row, cols[c].key);
+			ctl_format_value(v ? v : json_null(), val, sizeof val);
+			if (strlen(val) > width[c])
+				width[c] = strlen(val);
+		}
+	}
+	for (c = 0; c < ncols; c++)
+		fprintf(out, "%-*s%s", c + 1 < ncols ? (int)width[c] : 0,
+		    cols[c].title, c + 1 < ncols ? "  " : "\n");
+	json_array_foreach(rows, i, row) {
+		for (c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(row, cols[c].key);
+			ctl_format_value(v ? v : json_null(), val, sizeof val);
+			fprintf(out, "%-*s%s", c + 1 < ncols ? (int)width[c] : 0,
+			    val, c + 1 < ncols ? "  " : "\n");
+		}
+	}
+}
+
+void
+ctl_show_status(FILE *out, const json_t *data)
+{
+	json_t *copy = json_deep_copy(data);
+	json_t *up = json_object_get(copy, "uptime_s");
+	char buf[64];
+
+	if (json_is_integer(up)) {
+		units_format_duration((uint64_t)json_integer_value(up) * 1000,
+		    buf, sizeof buf);
+		json_object_set_new(copy, "uptime", json_string(buf));
+		json_object_del(copy, "uptime_s");
+	}
+	ctl_print_kv(out, copy);
+	json_decref(copy);
+}
+
+void
+ctl_show_kv(FILE *out, const json_t *data)
+{
+	ctl_print_kv(out, data);
+}

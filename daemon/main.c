@@ -1,0 +1,187 @@
+/*
+ * remediad's entry point: command line, startup order, signals, and the
+ * shutdown order (stop taking requests, close the control socket, release
+ * the state directory).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "remediad/config.h"
+#include "remediad/control.h"
+#include "remediad/daemon.h"
+#include "remediad/log.h"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: remediad [-c FILE] [--check]\n"
+	    "\n"
+	    "  -c, --config FILE  config file (default " CONFIG_DEFAULT_PATH ")\n"
+	    "      --check        validate the config and exit 0 (valid) or 1\n"
+	    "  -d, --debug        log at debug level, whatever the config says\n"
+	    "  -V, --version      print the version and exit\n"
+	    "  -h, --help         this help\n"
+	    "\n"
+	    "remediad runs in the foreground; SIGHUP reloads the config,\n"
+	    "SIGTERM or SIGINT stop it. Talk to it with remediactl.\n");
+}
+
+static void
+signal_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_notice("received %s, shutting down", strsignal((int)sig));
+	daemon_stop(d, 0);
+}
+
+static void
+signal_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char *cause = NULL;
+
+	log_notice("received SIGHUP, reloading %s", d->config_path);
+	daemon_reload(d, &cause); /* logs its own outcome */
+	free(cause);
+}
+
+static int
+check_config(const char *path)
+{
+	char *cause = NULL;
+	struct config *cfg = config_load(path, &cause);
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", cause ? cause : "out of memory");
+		fprintf(stderr, "%s: config is not valid\n", path);
+		free(cause);
+		return 1;
+	}
+	printf("%s: config OK\n", path);
+	config_free(cfg);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 'C'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = CONFIG_DEFAULT_PATH;
+	struct daemon d;
+	char *cause = NULL;
+	int ch, check = 0, debug = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:dVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'V':
+			printf("remediad %s\n", REMEDIAD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "remediad: unexpected argument: %s\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_config(path);
+
+	memset(&d, 0, sizeof d);
+	d.lock_fd = -1;
+	d.config_path = path;
+	log_init("remediad", LOG_LVL_INFO);
+	d.cfg = config_load(path, &cause);
+	if (d.cfg == NULL) {
+		log_error("%s: config is not valid:\n%s", path,
+		    cause ? cause : "out of memory");
+		free(cause);
+		return 1;
+	}
+	log_set_level(debug ? LOG_LVL_DEBUG : (enum log_level)d.cfg->log.level);
+
+	/* A peer that closes its socket must not kill us with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+
+	d.lock_fd = statedir_lock(d.cfg->state_dir, &cause);
+	if (d.lock_fd == -1) {
+		log_error("%s", cause ? cause : "cannot lock state_dir");
+		free(cause);
+		config_free(d.cfg);
+		return 1;
+	}
+	d.base = event_base_new();
+	if (d.base == NULL) {
+		log_error("cannot create the event loop");
+		return 1;
+	}
+	time(&d.started);
+	clock_gettime(CLOCK_MONOTONIC, &d.started_mono);
+
+	d.ev_sigterm = evsignal_new(d.base, SIGTERM, signal_stop_cb, &d);
+	d.ev_sigint = evsignal_new(d.base, SIGINT, signal_stop_cb, &d);
+	d.ev_sighup = evsignal_new(d.base, SIGHUP, signal_reload_cb, &d);
+	evsignal_add(d.ev_sigterm, NULL);
+	evsignal_add(d.ev_sigint, NULL);
+	evsignal_add(d.ev_sighup, NULL);
+
+	d.control = control_open(&d, &cause);
+	if (d.control == NULL) {
+		log_error("control socket: %s", cause ? cause : "cannot open");
+		free(cause);
+		d.exit_code = 1;
+		goto out;
+	}
+	if (d.cfg->kafka.present)
+		log_warnx("intake disabled: this version has no Kafka intake "
+			  "yet; the kafka section is validated but not used");
+	else
+		log_notice("intake disabled: no kafka section in the config");
+	log_notice("remediad %s started (pid %d, config %s, state_dir %s)",
+	    REMEDIAD_VERSION, (int)getpid(), path, d.cfg->state_dir);
+	notify_systemd("READY=1");
+
+	event_base_dispatch(d.base);
+
+out:
+	control_close(d.control);
+	event_free(d.ev_sigterm);
+	event_free(d.ev_sigint);
+	event_free(d.ev_sighup);
+	event_base_free(d.base);
+	close(d.lock_fd);
+	log_notice("remediad stopped");
+	config_free(d.cfg);
+	return d.exit_code;
+}

@@ -1,0 +1,368 @@
+/*
+ * remediactl: the operator's tool. Finds the command in a table by unique
+ * prefixes of its words, builds the request, sends it over the control
+ * socket, and prints the reply for people (tables) or scripts (--json).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "remediad/proto.h"
+#include "ctl.h"
+
+static const struct ctl_command commands[] = {
+    {"status", "", "show the daemon's version, uptime, pid and counters",
+	ROLE_VIEWER, "status", NULL, ctl_show_status},
+    {"ping", "", "check that the daemon answers", ROLE_NONE, "ping", NULL,
+	ctl_show_kv},
+    {"reload", "", "reload the config file (a bad one is refused)",
+	ROLE_ADMIN, "reload", NULL, ctl_show_kv},
+    {NULL, NULL, NULL, ROLE_NONE, NULL, NULL, NULL},
+};
+
+static void
+usage(FILE *out)
+{
+	const struct ctl_command *c;
+	size_t width = 0;
+	char left[128];
+
+	fprintf(out,
+	    "usage: remediactl [-s SOCKET] [--json] [-t SECONDS] COMMAND [ARGS]\n"
+	    "\n"
+	    "  -s, --socket PATH   control socket (default $REMEDIAD_SOCKET or\n"
+	    "                      " PROTO_DEFAULT_SOCK ")\n"
+	    "  -j, --json          print the daemon's data as JSON\n"
+	    "  -t, --timeout SECS  how long to wait for a reply (default 30)\n"
+	    "  -h, --help          this help\n"
+	    "\n"
+	    "Commands (any unique prefix of each word works):\n");
+	for (c = commands; c->words != NULL; c++) {
+		snprintf(left, sizeof left, "%s%s%s", c->words,
+		    *c->synopsis ? " " : "", c->synopsis);
+		if (strlen(left) > width)
+			width = strlen(left);
+	}
+	for (c = commands; c->words != NULL; c++) {
+		snprintf(left, sizeof left, "%s%s%s", c->words,
+		    *c->synopsis ? " " : "", c->synopsis);
+		fprintf(out, "  %-*s  %s (%s)\n", (int)width, left, c->help,
+		    c->role == ROLE_NONE ? "anyone" : proto_role_name(c->role));
+	}
+	fprintf(out,
+	    "\n"
+	    "Exit status: 0 done, 1 refused or failed, 2 usage error,\n"
+	    "3 the daemon is unreachable.\n");
+}
+
+/*
+ * Matches argv against the command words: each word may be abbreviated to
+ * a unique prefix. Returns the command and the number of words it used, or
+ * NULL after printing the candidates.
+ */
+static const struct ctl_command *
+ctl_match(int argc, char **argv, int *used)
+{
+	const struct ctl_command *c, *found = NULL, *exact = NULL;
+	int nfound = 0, nexact = 0;
+	int nwords = 0;
+
+	for (c = commands; c->words != NULL; c++) {
+		char words[128], *save = NULL, *w;
+		int i = 0, ok = 1, isexact = 1;
+
+		snprintf(words, sizeof words, "%s", c->words);
+		for (w = strtok_r(words, " ", &save); w != NULL;
+		     w = strtok_r(NULL, " ", &save), i++) {
+			if (i >= argc || argv[i][0] == '\0' ||
+			    strncmp(w, argv[i], strlen(argv[i])) != 0) {
+				ok = 0;
+				break;
+			}
+			if (strcmp(w, argv[i]) != 0)
+				isexact = 0;
+		}
+		if (!ok)
+			continue;
+		nfound++;
+		found = c;
+		nwords = i;
+		if (isexact) {
+			nexact++;
+			exact = c;
+		}
+	}
+	if (nexact == 1) {
+		found = exact;
+		nfound = 1;
+		nwords = 1;
+		for (const char *p = exact->words; *p; p++)
+			nwords += *p == ' ';
+	}
+	if (nfound == 1) {
+		*used = nwords;
+		return found;
+	}
+	if (nfound == 0)
+		fprintf(stderr, "remediactl: unknown command \"%s\"; valid: ",
+		    argv[0]);
+	else
+		fprintf(stderr, "remediactl: \"%s\" is ambiguous; did you "
+				"mean one of: ", argv[0]);
+	int first = 1;
+	for (c = commands; c->words != NULL; c++) {
+		if (nfound > 0 && strncmp(c->words, argv[0], strlen(argv[0])))
+			continue;
+		fprintf(stderr, "%s%s", first ? "" : ", ", c->words);
+		first = 0;
+	}
+	fprintf(stderr, "\n");
+	return NULL;
+}
+
+static int
+ctl_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+ctl_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one reply line within the deadline; returns the parsed reply. */
+static json_t *
+ctl_read_reply(int fd, int timeout_s, struct proto_error *err)
+{
+	struct proto_framer f;
+	char chunk[65536], *line;
+	size_t len;
+	struct timespec start, now;
+	json_t *reply = NULL;
+
+	proto_framer_init(&f, PROTO_MAX_LINE * 64);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int r = proto_framer_next(&f, &line, &len);
+		if (r == 1) {
+			reply = proto_reply_parse(line, len, err);
+			break;
+		}
+		if (r == -1) {
+			err->code = PROTO_E_TOO_LARGE;
+			snprintf(err->message, sizeof err->message,
+			    "reply too large");
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = (long)timeout_s * 1000 -
+		    ((now.tv_sec - start.tv_sec) * 1000 +
+			(now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0) {
+			err->code = "timeout";
+			snprintf(err->message, sizeof err->message,
+			    "no reply within %d s", timeout_s);
+			break;
+		}
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr == -1 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			continue;
+		ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err->code = "disconnected";
+			snprintf(err->message, sizeof err->message,
+			    "the daemon closed the connection without a reply");
+			break;
+		}
+		if (proto_framer_feed(&f, chunk, (size_t)n) == -1) {
+			err->code = PROTO_E_INTERNAL;
+			snprintf(err->message, sizeof err->message,
+			    "out of memory");
+			break;
+		}
+	}
+	proto_framer_free(&f);
+	return reply;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct ctl_options opt = {NULL, 0, 30};
+	const struct ctl_command *cmd;
+	struct proto_error err = {0};
+	json_t *args, *req, *reply;
+	char *buf, *end;
+	size_t len;
+	int ch, used, fd, rc;
+
+	opt.socket = getenv("REMEDIAD_SOCKET");
+	if (opt.socket == NULL || *opt.socket == '\0')
+		opt.socket = PROTO_DEFAULT_SOCK;
+	/* "+": options end at the command, whose own flags follow it. */
+	while ((ch = getopt_long(argc, argv, "+s:jt:hV", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 's':
+			opt.socket = optarg;
+			break;
+		case 'j':
+			opt.json = 1;
+			break;
+		case 't':
+			opt.timeout_s = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || opt.timeout_s <= 0 ||
+			    opt.timeout_s > 86400) {
+				fprintf(stderr, "remediactl: bad timeout "
+						"\"%s\"\n", optarg);
+				return CTL_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_EXIT_OK;
+		case 'V':
+			printf("remediactl %s\n", REMEDIAD_VERSION);
+			return CTL_EXIT_OK;
+		default:
+			usage(stderr);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "help") == 0) {
+		usage(stdout);
+		return CTL_EXIT_OK;
+	}
+	cmd = ctl_match(argc, argv, &used);
+	if (cmd == NULL)
+		return CTL_EXIT_USAGE;
+	argc -= used;
+	argv += used;
+	/* --json may also follow the command ("status --json"). */
+	int kept = 0;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc)
+				argv[kept++] = argv[i++];
+			break;
+		}
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+			opt.json = 1;
+		else
+			argv[kept++] = argv[i];
+	}
+	argc = kept;
+	args = json_object();
+	if (cmd->parse != NULL) {
+		if (cmd->parse(argc, argv, args) == -1) {
+			json_decref(args);
+			return CTL_EXIT_USAGE;
+		}
+	} else if (argc > 0) {
+		fprintf(stderr, "remediactl: %s takes no arguments\n",
+		    cmd->words);
+		json_decref(args);
+		return CTL_EXIT_USAGE;
+	}
+
+	fd = ctl_connect(opt.socket);
+	if (fd == -1) {
+		fprintf(stderr, "remediactl: cannot reach remediad at %s: %s\n",
+		    opt.socket, strerror(errno));
+		json_decref(args);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	req = proto_request_new((json_int_t)getpid(), cmd->request, args);
+	buf = proto_encode(req, &len);
+	json_decref(req);
+	if (buf == NULL || ctl_write_all(fd, buf, len) == -1) {
+		fprintf(stderr, "remediactl: cannot send to %s: %s\n",
+		    opt.socket, strerror(errno));
+		free(buf);
+		close(fd);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	free(buf);
+	reply = ctl_read_reply(fd, opt.timeout_s, &err);
+	close(fd);
+	if (reply == NULL) {
+		fprintf(stderr, "remediactl: %s: %s\n", opt.socket,
+		    err.message);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		json_t *e = json_object_get(reply, "error");
+		fprintf(stderr, "remediactl: %s: %s\n",
+		    json_string_value(json_object_get(e, "code")),
+		    json_string_value(json_object_get(e, "message")));
+		rc = CTL_EXIT_FAILED;
+	} else {
+		json_t *data = json_object_get(reply, "data");
+		if (opt.json) {
+			char *s = json_dumps(data,
+			    JSON_INDENT(2) | JSON_ENCODE_ANY);
+			printf("%s\n", s ? s : "null");
+			free(s);
+		} else if (cmd->show != NULL)
+			cmd->show(stdout, data);
+		rc = CTL_EXIT_OK;
+	}
+	json_decref(reply);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * The configuration: a Lua-syntax file evaluated once in a bare, bounded Lua
+ * state, converted to a tree, then validated against a schema written in C.
+ * Every error is reported with its path, all of them at once.
+ */
+#ifndef REMEDIAD_CONFIG_H
+#define REMEDIAD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "remediad/proto.h"
+
+#define CONFIG_DEFAULT_PATH   "/etc/remediad/remediad.conf"
+#define CONFIG_MAX_FILE	      (1024 * 1024)
+#define CONFIG_MAX_MEMORY     (32 * 1024 * 1024)
+#define CONFIG_MAX_INSTRUCTIONS 10000000
+#define CONFIG_MAX_DEPTH      16
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+enum role_rule_kind { RULE_USER, RULE_GROUP, RULE_UID };
+
+struct role_rule {
+	enum role_rule_kind kind;
+	char *name; /* user or group name; NULL for RULE_UID */
+	uid_t uid;
+	enum proto_role role;
+};
+
+enum audit_sync { AUDIT_SYNC_GROUP = 0, AUDIT_SYNC_ALWAYS, AUDIT_SYNC_NONE };
+
+struct config {
+	char *path; /* as given on the command line */
+
+	char *state_dir;
+
+	struct {
+		int64_t level; /* enum log_level */
+	} log;
+
+	struct {
+		char *socket;
+		char *group; /* owner group of the socket, or NULL */
+		int64_t max_clients;
+		uint64_t idle_timeout_ms;
+		int64_t default_role; /* enum proto_role for unmapped peers */
+		struct strlist roles[ROLE_ADMIN + 1];
+		struct role_rule *rules; /* parsed from roles */
+		size_t nrules;
+	} control;
+
+	struct {
+		bool present; /* a kafka table was given */
+		char *brokers;
+		char *topic;
+		char *group;
+		char *dlq_topic;
+		json_t *properties; /* object of string values, or NULL */
+	} kafka;
+
+	struct {
+		char *dir; /* default: state_dir/audit */
+		int64_t sync; /* enum audit_sync */
+		uint64_t sync_interval_ms;
+		int64_t sync_records;
+		uint64_t segment_size;
+		uint64_t max_record;
+		int64_t anchor_every;
+		char *anchor_topic;
+	} audit;
+};
+
+/*
+ * Loads and validates a config file. On failure returns NULL and sets *cause
+ * to every error, one per line, each starting with the path of the key
+ * (free() it).
+ */
+struct config *config_load(const char *path, char **cause);
+/* Same from a buffer; `name` is used in messages. */
+struct config *config_load_buffer(const char *name, const char *text,
+    size_t len, char **cause);
+void config_free(struct config *cfg);
+
+#endif

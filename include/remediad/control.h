@@ -1,0 +1,63 @@
+/*
+ * The control socket: the one place that accepts local clients, learns who
+ * they are from the kernel (SO_PEERCRED), maps them to a role, and
+ * dispatches their requests to the command table.
+ */
+#ifndef REMEDIAD_CONTROL_H
+#define REMEDIAD_CONTROL_H
+
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "remediad/proto.h"
+
+struct daemon;
+struct config;
+struct control;
+struct control_client;
+
+/* Who is on the other end, as the kernel reported it. */
+struct control_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char *user;	/* NULL when the uid has no passwd entry */
+	gid_t *groups;	/* primary and supplementary */
+	int ngroups;
+	char actor[128]; /* "user:alice(uid=1001)" for the audit log */
+};
+
+/* One request being answered. The reply may come later (async). */
+struct control_req {
+	struct control_client *client;
+	struct proto_request req;
+	const struct control_peer *peer;
+	enum proto_role role;
+};
+
+typedef void (*control_handler)(struct daemon *d, struct control_req *r);
+
+struct control_cmd {
+	const char *name;
+	enum proto_role min_role;
+	control_handler handler;
+};
+
+/* The command table, one row per command (commands.c). */
+extern const struct control_cmd control_commands[];
+
+struct control *control_open(struct daemon *d, char **cause);
+void control_close(struct control *ctl);
+/* Number of connected clients. */
+int control_clients(const struct control *ctl);
+
+/* Answers a request; exactly one of these per request. `data` is stolen. */
+void control_reply_ok(struct control_req *r, json_t *data);
+void control_reply_error(struct control_req *r, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The role the config gives this peer. */
+enum proto_role control_peer_role(const struct config *cfg,
+    const struct control_peer *peer);
+
+#endif
