@@ -1,0 +1,221 @@
+"""Shared helpers for the integration tests: run the real remediad on a
+temporary state_dir, talk to it with the real remediactl and raw sockets,
+and fail on any sanitizer report in its log. Standard library only."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REMEDIAD = os.environ.get("REMEDIAD", "remediad")
+REMEDIACTL = os.environ.get("REMEDIACTL", "remediactl")
+# Generous: waits are bounded so a broken daemon fails the test instead of
+# hanging it, but no test asserts how fast anything is.
+WAIT = float(os.environ.get("REMEDIAD_TEST_WAIT", "60"))
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def wait_for(pred, what, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise TestFailure("timed out waiting for " + what)
+
+
+class Daemon:
+    """One remediad process with its own directory tree."""
+
+    def __init__(self, tmp, name="d", extra="", socket_path=None,
+                 state_dir=None):
+        self.tmp = tmp
+        self.state_dir = state_dir or os.path.join(tmp, name + "-state")
+        self.socket = socket_path or os.path.join(tmp, name + ".sock")
+        self.conf = os.path.join(tmp, name + ".conf")
+        self.log = os.path.join(tmp, name + ".log")
+        self.proc = None
+        self.write_config(extra)
+
+    def config_text(self, extra=""):
+        return (f'state_dir = "{self.state_dir}"\n'
+                f'log = {{ level = "debug" }}\n'
+                f'control = {{ socket = "{self.socket}" }}\n'
+                f'audit = {{ sync = "none" }}\n' + extra)
+
+    def write_config(self, extra="", text=None):
+        with open(self.conf, "w") as f:
+            f.write(text if text is not None else self.config_text(extra))
+
+    def start(self, wait=True, env=None, stderr_file=None):
+        e = dict(os.environ)
+        e.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        e.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        if env:
+            e.update(env)
+        self.logf = stderr_file or open(self.log, "ab")
+        self.proc = subprocess.Popen([REMEDIAD, "-c", self.conf],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=self.logf,
+                                     env=e)
+        if wait:
+            wait_for(self.ready, "remediad to answer on " + self.socket)
+        return self
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise TestFailure(f"remediad exited with {self.proc.returncode}:"
+                              f"\n{self.log_text()}")
+        try:
+            r = self.ctl("ping", check_rc=None)
+        except subprocess.TimeoutExpired:
+            return False
+        return r.returncode == 0
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def ctl(self, *args, check_rc=0, json_out=False, env=None):
+        argv = [REMEDIACTL, "-s", self.socket]
+        if json_out:
+            argv.append("--json")
+        argv += list(args)
+        r = subprocess.run(argv, capture_output=True, text=True,
+                           timeout=WAIT, env=env)
+        if check_rc is not None and r.returncode != check_rc:
+            raise TestFailure(f"remediactl {' '.join(args)}: exit "
+                              f"{r.returncode}, want {check_rc}\n"
+                              f"stdout: {r.stdout}\nstderr: {r.stderr}")
+        if json_out and r.returncode == 0:
+            return json.loads(r.stdout)
+        return r
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(WAIT)
+        s.connect(self.socket)
+        return Client(s)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, expect_rc=0):
+        """SIGTERM, wait, check the exit code and the sanitizers."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise TestFailure("remediad did not stop on SIGTERM")
+        self.proc = None
+        self.assert_clean_log()
+        check(rc == expect_rc, f"remediad exited {rc}, want {expect_rc}:\n"
+              + self.log_text()[-4000:])
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def assert_clean_log(self):
+        text = self.log_text()
+        for mark in SANITIZER_MARKS:
+            check(mark not in text, "sanitizer report in the daemon log:\n"
+                  + text[-8000:])
+
+
+class Client:
+    """A raw control connection, for frames remediactl would never send."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, (dict, list)):
+            data = (json.dumps(data) + "\n").encode()
+        self.sock.sendall(data)
+
+    def request(self, cmd, args=None, rid=1):
+        self.send({"v": 1, "id": rid, "cmd": cmd, "args": args or {}})
+        return self.reply()
+
+    def reply(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise TestFailure("connection closed before a reply; got "
+                                  + repr(self.buf[:200]))
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def closed(self):
+        """True once the daemon has closed the connection (after any
+        buffered replies)."""
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def run_cases(cases):
+    """Runs the named case (argv[1]) or all; exit status tells meson."""
+    if sys.argv[1:] == ["--list"]:
+        print("\n".join(cases))
+        return
+    names = sys.argv[1:] or list(cases)
+    failed = 0
+    for name in names:
+        tmp = tempfile.mkdtemp(prefix=f"remediad-{name}-")
+        daemons = []
+        try:
+            cases[name](tmp, daemons)
+            for d in daemons:
+                if d.proc is not None:
+                    d.stop()
+            print(f"ok {name}")
+        except Exception as e:  # noqa: BLE001 - report any failure
+            failed += 1
+            print(f"FAIL {name}: {type(e).__name__}: {e}")
+            for d in daemons:
+                d.kill()
+                print(f"--- log of {d.conf} ---\n{d.log_text()[-6000:]}")
+        finally:
+            for d in daemons:
+                d.kill()
+            if not failed:
+                shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(1 if failed else 0)
