@@ -503,7 +503,9 @@ cfg_apply_value(struct config *cfg, const struct cfg_field *f, json_t *v,
 		*(char **)base = strdup(json_string_value(v));
 		return;
 	case T_INT:
-		if (json_is_real(v) && json_real_value(v) ==
+		/* 5.0 is an integer; the range test comes before the cast. */
+		if (json_is_real(v) && json_real_value(v) > -9.2e18 &&
+		    json_real_value(v) < 9.2e18 && json_real_value(v) ==
 		    (double)(int64_t)json_real_value(v))
 			v = json_integer((json_int_t)json_real_value(v));
 		else if (!json_is_integer(v))

@@ -116,28 +116,31 @@ proto_seterr(struct proto_error *err, const char *code, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Depth of nesting, so a hostile peer cannot make us recurse deeply later. */
+/* Nesting of containers, so a hostile peer cannot make us recurse later. */
 static int
 proto_depth(const json_t *v, int depth)
 {
 	const char *key;
 	json_t *sub;
 	size_t i;
-	int max = depth;
+	int max;
 
+	if (!json_is_object(v) && !json_is_array(v))
+		return depth;
+	max = ++depth;
 	if (depth > PROTO_MAX_DEPTH)
 		return depth;
 	if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, key, sub) {
-			int d = proto_depth(sub, depth + 1);
+			int d = proto_depth(sub, depth);
 			if (d > max)
 				max = d;
 			if (max > PROTO_MAX_DEPTH)
 				break;
 		}
-	} else if (json_is_array(v)) {
+	} else {
 		json_array_foreach(v, i, sub) {
-			int d = proto_depth(sub, depth + 1);
+			int d = proto_depth(sub, depth);
 			if (d > max)
 				max = d;
 			if (max > PROTO_MAX_DEPTH)
@@ -239,6 +242,52 @@ proto_reply_ok(json_t *id, json_t *data)
 	    data ? data : json_null());
 }
 
+/*
+ * Replaces every byte that does not start a valid UTF-8 sequence by '?', so
+ * a message truncated mid-character (or echoing a peer's bytes) can still
+ * travel as a JSON string.
+ */
+static void
+proto_utf8_sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p != '\0') {
+		size_t n = 0;
+		unsigned cp = 0;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		} else if ((*p & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *p & 0x1f;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *p & 0x0f;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *p & 0x07;
+		} else {
+			*p++ = '?';
+			continue;
+		}
+		size_t i;
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				break;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		/* Truncated, overlong, surrogate or out of range: replace. */
+		if (i <= n || (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff)) {
+			*p++ = '?';
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
 json_t *
 proto_reply_error(json_t *id, const char *code, const char *fmt, ...)
 {
@@ -248,6 +297,7 @@ proto_reply_error(json_t *id, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	proto_utf8_sanitize(msg);
 	return json_pack("{s:i, s:O, s:b, s:{s:s, s:s}}", "v", PROTO_VERSION,
 	    "id", id ? id : json_null(), "ok", 0, "error", "code", code,
 	    "message", msg);
@@ -298,6 +348,11 @@ proto_reply_parse(const char *line, size_t len, struct proto_error *err)
 	    json_integer_value(v) != PROTO_VERSION || !json_is_boolean(ok)) {
 		proto_seterr(err, PROTO_E_BAD_REQUEST,
 		    "reply is not a version %d frame", PROTO_VERSION);
+		json_decref(root);
+		return NULL;
+	}
+	if (json_is_true(ok) && json_object_get(root, "data") == NULL) {
+		proto_seterr(err, PROTO_E_BAD_REQUEST, "ok reply without data");
 		json_decref(root);
 		return NULL;
 	}

@@ -1,0 +1,962 @@
+/*
+ * The daemon's audit writer. The loop builds each record (seq, time, chain
+ * hash) and appends its line to the current batch; a writer thread does the
+ * write() and fdatasync() of whole batches, so one sync covers many records
+ * and the loop never waits on the disk. When a batch is on disk the writer
+ * wakes the loop, which fires the durability callbacks in seq order. Write
+ * errors stall the log: the writer retries, new records are refused, and
+ * nothing that was accepted is dropped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "remediad/audit.h"
+#include "remediad/config.h"
+#include "remediad/log.h"
+
+/* Past this many bytes waiting for the disk, new records are refused. */
+#define AUDIT_MAX_BACKLOG (256u * 1024 * 1024)
+#define AUDIT_RETRY_MS	  1000
+
+struct audit_batch {
+	char *buf;
+	size_t len;
+	size_t cap;
+	size_t written; /* by the writer, across retries */
+	uint64_t first_seq;
+	uint64_t last_seq;
+	uint64_t nrecords;
+	int rotate_after; /* the segment is full: start the next one */
+	TAILQ_ENTRY(audit_batch) entry;
+};
+TAILQ_HEAD(audit_batches, audit_batch);
+
+struct audit_waiter {
+	uint64_t seq;
+	audit_durable_cb cb;
+	void *arg;
+};
+
+struct audit {
+	struct event_base *base;
+	char *dir;
+	int sync;
+	uint64_t interval_ms;
+	uint64_t sync_records;
+	uint64_t segment_size;
+	uint64_t max_record;
+	uint64_t anchor_every;
+
+	/* Loop side. */
+	uint64_t last_seq;
+	char head[AUDIT_HASH_HEX + 1];
+	struct audit_batch *cur;
+	uint64_t seg_bytes; /* bytes of the segment cur's records go to */
+	unsigned seg_num;
+	uint64_t durable_seq;
+	uint64_t appended; /* bytes appended since open */
+	uint64_t done_bytes; /* of those, on disk */
+	int stalled;
+	struct event *ev_timer;
+	struct event *ev_done;
+	struct audit_waiter *waiters; /* sorted by seq */
+	size_t nwaiters, capwaiters;
+	uint64_t anchor_seq; /* pending anchor: logged once durable */
+	char anchor_hash[AUDIT_HASH_HEX + 1];
+	uint64_t records;
+
+	/* Shared with the writer, under mtx. */
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+	struct audit_batches queue;
+	uint64_t w_durable_seq;
+	uint64_t w_done_bytes;
+	int w_stalled;
+	char w_error[256];
+	int w_quit;
+	uint64_t w_syncs;
+	uint64_t w_errors;
+
+	/* Writer only (the loop touches them before start and after join). */
+	pthread_t thread;
+	int thread_started;
+	int fd;
+	unsigned fd_seg;
+};
+
+/* ---- Writer thread ----------------------------------------------------- */
+
+static void
+audit_path(const struct audit *a, unsigned seg, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" AUDIT_SEGMENT_FMT, a->dir, seg);
+}
+
+static int
+audit_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Creates segment `seg` (it must not exist) and makes the name durable. */
+static int
+audit_create_segment(const struct audit *a, unsigned seg)
+{
+	char path[4096];
+	int fd;
+
+	audit_path(a, seg, path, sizeof path);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0640);
+	if (fd == -1)
+		return -1;
+	if (audit_sync_dir(a->dir) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+audit_writer_error(struct audit *a, const char *what)
+{
+	pthread_mutex_lock(&a->mtx);
+	a->w_errors++;
+	if (!a->w_stalled)
+		snprintf(a->w_error, sizeof a->w_error, "%s: %s", what,
+		    strerror(errno));
+	a->w_stalled = 1;
+	pthread_mutex_unlock(&a->mtx);
+	event_active(a->ev_done, EV_READ, 0);
+}
+
+/* Waits before a retry; returns 1 if the daemon is closing meanwhile. */
+static int
+audit_writer_backoff(struct audit *a)
+{
+	struct timespec ts;
+	int quit;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += AUDIT_RETRY_MS / 1000;
+	pthread_mutex_lock(&a->mtx);
+	if (!a->w_quit)
+		pthread_cond_timedwait(&a->cond, &a->mtx, &ts);
+	quit = a->w_quit;
+	pthread_mutex_unlock(&a->mtx);
+	return quit;
+}
+
+/*
+ * Writes one batch until it is whole on disk, retrying through errors.
+ * At close, a batch that cannot be written after a retry is given up.
+ */
+static int
+audit_writer_batch(struct audit *a, struct audit_batch *b, int *synced)
+{
+	char what[64];
+	int tries = 0;
+
+	while (b->written < b->len) {
+		ssize_t n = write(a->fd, b->buf + b->written,
+		    b->len - b->written);
+		if (n > 0) {
+			b->written += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = ENOSPC;
+		snprintf(what, sizeof what, "write segment %u", a->fd_seg);
+		audit_writer_error(a, what);
+		if (audit_writer_backoff(a) && ++tries > 1)
+			return -1;
+	}
+	*synced = 0;
+	/* A full segment is synced before the next one exists. */
+	if (a->sync != AUDIT_SYNC_NONE || b->rotate_after) {
+		while (fdatasync(a->fd) == -1) {
+			snprintf(what, sizeof what, "fdatasync segment %u",
+			    a->fd_seg);
+			audit_writer_error(a, what);
+			if (audit_writer_backoff(a) && ++tries > 1)
+				return -1;
+		}
+		*synced = 1;
+	}
+	while (b->rotate_after) {
+		int fd = audit_create_segment(a, a->fd_seg + 1);
+		if (fd != -1) {
+			close(a->fd);
+			a->fd = fd;
+			a->fd_seg++;
+			break;
+		}
+		snprintf(what, sizeof what, "create segment %u", a->fd_seg + 1);
+		audit_writer_error(a, what);
+		if (audit_writer_backoff(a) && ++tries > 1)
+			return -1;
+	}
+	return 0;
+}
+
+static void *
+audit_writer(void *arg)
+{
+	struct audit *a = arg;
+	struct audit_batch *b;
+
+	pthread_mutex_lock(&a->mtx);
+	for (;;) {
+		while (TAILQ_EMPTY(&a->queue) && !a->w_quit)
+			pthread_cond_wait(&a->cond, &a->mtx);
+		b = TAILQ_FIRST(&a->queue);
+		if (b == NULL)
+			break; /* quit with nothing left */
+		pthread_mutex_unlock(&a->mtx);
+
+		int synced = 0;
+		int rc = audit_writer_batch(a, b, &synced);
+
+		pthread_mutex_lock(&a->mtx);
+		if (rc == -1)
+			break; /* closing, and the disk still refuses */
+		TAILQ_REMOVE(&a->queue, b, entry);
+		if (b->last_seq > a->w_durable_seq)
+			a->w_durable_seq = b->last_seq;
+		a->w_done_bytes += b->len;
+		a->w_syncs += (uint64_t)synced;
+		a->w_stalled = 0;
+		pthread_mutex_unlock(&a->mtx);
+		free(b->buf);
+		free(b);
+		event_active(a->ev_done, EV_READ, 0);
+		pthread_mutex_lock(&a->mtx);
+	}
+	pthread_mutex_unlock(&a->mtx);
+	return NULL;
+}
+
+/* ---- Loop side --------------------------------------------------------- */
+
+static struct audit_batch *
+audit_batch_new(void)
+{
+	return calloc(1, sizeof(struct audit_batch));
+}
+
+/* Hands the current batch to the writer. */
+static void
+audit_handoff(struct audit *a)
+{
+	struct audit_batch *b = a->cur;
+
+	if (b == NULL || b->nrecords == 0)
+		return;
+	a->cur = audit_batch_new();
+	pthread_mutex_lock(&a->mtx);
+	TAILQ_INSERT_TAIL(&a->queue, b, entry);
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mtx);
+	if (event_pending(a->ev_timer, EV_TIMEOUT, NULL))
+		event_del(a->ev_timer);
+}
+
+static int
+audit_writer_idle(struct audit *a)
+{
+	int idle;
+
+	pthread_mutex_lock(&a->mtx);
+	idle = TAILQ_EMPTY(&a->queue);
+	pthread_mutex_unlock(&a->mtx);
+	return idle;
+}
+
+static void
+audit_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	audit_handoff(arg);
+}
+
+static void
+audit_log_anchor(struct audit *a, uint64_t seq, const char *hash,
+    const char *why)
+{
+	log_notice("audit anchor (%s): seq=%llu hash=%s", why,
+	    (unsigned long long)seq, hash);
+	/* A copy outside this host's log files, when syslog is not stderr. */
+	syslog(LOG_AUTHPRIV | LOG_NOTICE, "remediad audit anchor: %llu:%s",
+	    (unsigned long long)seq, hash);
+}
+
+static void
+audit_fire(struct audit *a, uint64_t upto, int ok)
+{
+	size_t i = 0;
+
+	while (i < a->nwaiters && a->waiters[i].seq <= upto)
+		i++;
+	if (i == 0)
+		return;
+	/* Copy out first: a callback may register new waiters. */
+	struct audit_waiter *fire = malloc(i * sizeof *fire);
+	if (fire == NULL)
+		fatalx("%s: out of memory", __func__);
+	memcpy(fire, a->waiters, i * sizeof *fire);
+	memmove(a->waiters, a->waiters + i,
+	    (a->nwaiters - i) * sizeof *a->waiters);
+	a->nwaiters -= i;
+	for (size_t j = 0; j < i; j++)
+		fire[j].cb(fire[j].arg, ok);
+	free(fire);
+}
+
+static void
+audit_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct audit *a = arg;
+	uint64_t durable, done_bytes;
+	int stalled;
+	char error[256];
+
+	pthread_mutex_lock(&a->mtx);
+	durable = a->w_durable_seq;
+	done_bytes = a->w_done_bytes;
+	stalled = a->w_stalled;
+	memcpy(error, a->w_error, sizeof error);
+	pthread_mutex_unlock(&a->mtx);
+
+	if (stalled && !a->stalled)
+		log_error("audit: %s; new work is refused until the log is "
+			  "writable again (retrying every %d ms)", error,
+		    AUDIT_RETRY_MS);
+	else if (!stalled && a->stalled)
+		log_notice("audit: writable again, resuming");
+	a->stalled = stalled;
+	a->done_bytes = done_bytes;
+	if (durable > a->durable_seq) {
+		a->durable_seq = durable;
+		if (a->anchor_seq != 0 && a->anchor_seq <= durable) {
+			audit_log_anchor(a, a->anchor_seq, a->anchor_hash,
+			    "periodic");
+			a->anchor_seq = 0;
+		}
+		audit_fire(a, durable, 1);
+	}
+	/* "always": the next batch goes as soon as the writer is free. */
+	if (a->sync == AUDIT_SYNC_ALWAYS && audit_writer_idle(a))
+		audit_handoff(a);
+}
+
+void
+audit_when_durable(struct audit *a, uint64_t seq, audit_durable_cb cb,
+    void *arg)
+{
+	size_t i;
+
+	if (seq <= a->durable_seq) {
+		cb(arg, 1);
+		return;
+	}
+	if (a->nwaiters == a->capwaiters) {
+		size_t ncap = a->capwaiters ? a->capwaiters * 2 : 64;
+		struct audit_waiter *nw = realloc(a->waiters,
+		    ncap * sizeof *nw);
+		if (nw == NULL)
+			fatalx("%s: out of memory", __func__);
+		a->waiters = nw;
+		a->capwaiters = ncap;
+	}
+	/* Usually the newest seq: insertion from the end is O(1). */
+	i = a->nwaiters;
+	while (i > 0 && a->waiters[i - 1].seq > seq) {
+		a->waiters[i] = a->waiters[i - 1];
+		i--;
+	}
+	a->waiters[i].seq = seq;
+	a->waiters[i].cb = cb;
+	a->waiters[i].arg = arg;
+	a->nwaiters++;
+}
+
+/* Appends bytes to the current batch. */
+static int
+audit_buf_put(struct audit_batch *b, const char *data, size_t len)
+{
+	if (b->len + len > b->cap) {
+		size_t ncap = b->cap ? b->cap : 65536;
+		while (ncap < b->len + len)
+			ncap *= 2;
+		char *nb = realloc(b->buf, ncap);
+		if (nb == NULL)
+			return -1;
+		b->buf = nb;
+		b->cap = ncap;
+	}
+	memcpy(b->buf + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+static int
+audit_dump_cb(const char *data, size_t len, void *arg)
+{
+	return audit_buf_put(arg, data, len);
+}
+
+static void
+audit_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%.20s.%06dZ", base, (int)(ts.tv_nsec / 1000) % 1000000);
+}
+
+static const char *const reserved[] = {"seq", "time", "type", "actor",
+    "prev", "hash", NULL};
+
+uint64_t
+audit_append(struct audit *a, const char *type, const char *actor,
+    json_t *fields, const char **cause)
+{
+	struct audit_batch *b;
+	char now[40], hash[AUDIT_HASH_HEX + 1], suffix[AUDIT_SUFFIX_LEN + 2];
+	size_t start, clen;
+	uint64_t seq;
+
+	if (fields == NULL)
+		fields = json_object();
+	if (!json_is_object(fields)) {
+		json_decref(fields);
+		*cause = "record fields must be an object";
+		return 0;
+	}
+	for (int i = 0; reserved[i] != NULL; i++) {
+		if (json_object_get(fields, reserved[i]) != NULL) {
+			json_decref(fields);
+			*cause = "record fields use a reserved key";
+			return 0;
+		}
+	}
+	if (a->stalled) {
+		json_decref(fields);
+		*cause = "the audit log is not writable";
+		return 0;
+	}
+	if (a->appended - a->done_bytes > AUDIT_MAX_BACKLOG) {
+		json_decref(fields);
+		*cause = "the audit log is too far behind";
+		return 0;
+	}
+	if (a->cur == NULL && (a->cur = audit_batch_new()) == NULL) {
+		json_decref(fields);
+		*cause = "out of memory";
+		return 0;
+	}
+	seq = a->last_seq + 1;
+	audit_now(now, sizeof now);
+	if (json_object_set_new(fields, "seq", json_integer((json_int_t)seq)) ||
+	    json_object_set_new(fields, "time", json_string(now)) ||
+	    json_object_set_new(fields, "type", json_string(type)) ||
+	    json_object_set_new(fields, "actor", json_string(actor)) ||
+	    json_object_set_new(fields, "prev", json_string(a->head))) {
+		json_decref(fields);
+		*cause = "type or actor is not valid UTF-8";
+		return 0;
+	}
+	b = a->cur;
+	start = b->len;
+	/* Serialized straight into the batch: no intermediate copy. */
+	if (json_dump_callback(fields, audit_dump_cb, b,
+		JSON_COMPACT | JSON_SORT_KEYS) == -1) {
+		b->len = start;
+		json_decref(fields);
+		*cause = "cannot serialize the record";
+		return 0;
+	}
+	json_decref(fields);
+	clen = b->len - start;
+	if (clen + AUDIT_SUFFIX_LEN + 1 > a->max_record) {
+		b->len = start;
+		*cause = "record larger than audit.max_record";
+		return 0;
+	}
+	audit_hash(a->head, b->buf + start, clen, hash);
+	/* Replace the closing brace by the hash member and the newline. */
+	b->len--;
+	snprintf(suffix, sizeof suffix, ",\"hash\":\"%s\"}\n", hash);
+	if (audit_buf_put(b, suffix, AUDIT_SUFFIX_LEN + 1) == -1) {
+		b->len = start;
+		*cause = "out of memory";
+		return 0;
+	}
+	size_t rlen = b->len - start;
+
+	/* A record starts a new segment when this one would overflow. */
+	if (a->seg_bytes > 0 && a->seg_bytes + rlen > a->segment_size) {
+		struct audit_batch *nb = audit_batch_new();
+		if (nb == NULL || audit_buf_put(nb, b->buf + start, rlen) == -1) {
+			free(nb);
+			b->len = start;
+			*cause = "out of memory";
+			return 0;
+		}
+		b->len = start;
+		b->rotate_after = 1;
+		if (b->nrecords > 0) {
+			audit_handoff(a); /* a->cur is a fresh batch now */
+			free(a->cur->buf);
+			free(a->cur);
+		} else {
+			/* Nothing pending: an empty batch just rotates. */
+			pthread_mutex_lock(&a->mtx);
+			TAILQ_INSERT_TAIL(&a->queue, b, entry);
+			pthread_cond_signal(&a->cond);
+			pthread_mutex_unlock(&a->mtx);
+		}
+		a->cur = nb;
+		b = nb;
+		a->seg_num++;
+		a->seg_bytes = 0;
+	}
+	if (b->nrecords == 0)
+		b->first_seq = seq;
+	b->nrecords++;
+	b->last_seq = seq;
+	a->seg_bytes += rlen;
+	a->appended += rlen;
+	a->last_seq = seq;
+	memcpy(a->head, hash, sizeof a->head);
+	a->records++;
+	if (seq % a->anchor_every == 0) {
+		a->anchor_seq = seq;
+		memcpy(a->anchor_hash, hash, sizeof a->anchor_hash);
+	}
+
+	switch (a->sync) {
+	case AUDIT_SYNC_ALWAYS:
+		if (audit_writer_idle(a))
+			audit_handoff(a);
+		break;
+	default:
+		if (b->nrecords >= a->sync_records) {
+			audit_handoff(a);
+		} else if (!event_pending(a->ev_timer, EV_TIMEOUT, NULL)) {
+			struct timeval tv = {
+			    (time_t)(a->interval_ms / 1000),
+			    (suseconds_t)(a->interval_ms % 1000) * 1000};
+			event_add(a->ev_timer, &tv);
+		}
+		break;
+	}
+	return seq;
+}
+
+/* ---- Opening and recovery ---------------------------------------------- */
+
+/* The last record's seq and hash of a complete segment (for the link). */
+static int
+audit_segment_tail(const struct audit *a, unsigned seg, uint64_t *seq,
+    char *hash, char **cause)
+{
+	char path[4096];
+	struct audit_fields f;
+	struct stat st;
+	const char *why, *base, *end, *p;
+	int fd, rc = -1;
+
+	audit_path(a, seg, path, sizeof path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		*seq = 0;
+		return 0;
+	}
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (base == MAP_FAILED) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	end = base + st.st_size;
+	if (end[-1] == '\n') {
+		p = end - 1;
+		while (p > base && p[-1] != '\n')
+			p--;
+		if (audit_scan(p, (size_t)(end - 1 - p), &f, &why) == 0) {
+			*seq = f.seq;
+			memcpy(hash, f.hash, AUDIT_HASH_HEX);
+			hash[AUDIT_HASH_HEX] = '\0';
+			rc = 0;
+		}
+	}
+	if (rc == -1 && asprintf(cause, "%s: the last record of a closed "
+	    "segment is damaged; run remediactl audit verify %s", path,
+	    a->dir) == -1)
+		*cause = NULL;
+	munmap((void *)base, (size_t)st.st_size);
+	return rc;
+}
+
+/*
+ * Checks the last segment record by record and cuts a torn tail: an
+ * unterminated last line, or the NUL padding a crash can leave. A complete
+ * record that fails its checks is damage, not a torn write: refused.
+ * Fills the head and returns the bytes dropped (0 if none), or -1.
+ */
+static long long
+audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
+    const char *prev_hash, char **cause)
+{
+	char path[4096];
+	struct stat st;
+	const char *base, *p, *end;
+	uint64_t lineno = 0, next = prev_seq + 1;
+	char head[AUDIT_HASH_HEX + 1];
+	off_t good = 0;
+	int fd;
+
+	memcpy(head, prev_hash, sizeof head);
+	audit_path(a, seg, path, sizeof path);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		a->last_seq = prev_seq;
+		memcpy(a->head, head, sizeof a->head);
+		a->seg_bytes = 0;
+		return 0;
+	}
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		close(fd);
+		return -1;
+	}
+	p = base;
+	end = base + st.st_size;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct audit_fields f;
+		const char *why = NULL;
+
+		lineno++;
+		if (nl == NULL)
+			break; /* unterminated: torn */
+		if (audit_scan(p, (size_t)(nl - p), &f, &why) == -1)
+			;
+		else if (f.seq != next)
+			why = "seq gap";
+		else if (memcmp(f.prev, head, AUDIT_HASH_HEX) != 0)
+			why = "prev mismatch";
+		else if (!audit_hash_ok(p, (size_t)(nl - p), &f))
+			why = "hash mismatch";
+		if (why != NULL) {
+			/* NULs up to the end are padding from a crash. */
+			const char *q = p;
+			while (q < end && *q == '\0')
+				q++;
+			if (q > p && (q == end || memchr(q, '\n',
+			    (size_t)(end - q)) == NULL))
+				break;
+			munmap((void *)base, (size_t)st.st_size);
+			close(fd);
+			if (asprintf(cause, "%s line %llu: %s; the audit log "
+			    "is damaged, not merely torn: remediad will not "
+			    "append to it (run remediactl audit verify %s)",
+			    path, (unsigned long long)lineno, why, a->dir) == -1)
+				*cause = NULL;
+			return -1;
+		}
+		next = f.seq + 1;
+		memcpy(head, f.hash, AUDIT_HASH_HEX);
+		p = nl + 1;
+		good = p - base;
+	}
+	munmap((void *)base, (size_t)st.st_size);
+	long long dropped = (long long)(st.st_size - good);
+	if (dropped > 0) {
+		/* The one edit ever made to the log, and it is audited. */
+		if (ftruncate(fd, good) == -1 || fsync(fd) == -1) {
+			if (asprintf(cause, "%s: cannot cut the torn tail: %s",
+			    path, strerror(errno)) == -1)
+				*cause = NULL;
+			close(fd);
+			return -1;
+		}
+		log_warnx("audit: %s ended with a torn record (%lld bytes "
+			  "after offset %lld); cut back to the last whole "
+			  "record", path, dropped, (long long)good);
+	}
+	close(fd);
+	a->last_seq = next - 1;
+	memcpy(a->head, head, sizeof a->head);
+	a->seg_bytes = (uint64_t)good;
+	return dropped;
+}
+
+static int
+audit_mkdirs(const char *dir)
+{
+	char *copy = strdup(dir), *p;
+
+	if (copy == NULL)
+		return -1;
+	for (p = copy + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0750) == -1 && errno != EEXIST) {
+			free(copy);
+			return -1;
+		}
+		*p = '/';
+	}
+	free(copy);
+	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+struct audit *
+audit_open(struct event_base *base, const struct config *cfg, char **cause)
+{
+	struct audit_segments segs = {0};
+	struct audit *a;
+	char path[4096];
+	long long dropped = 0;
+	unsigned seg;
+
+	*cause = NULL;
+	a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return NULL;
+	a->base = base;
+	a->fd = -1;
+	a->dir = strdup(cfg->audit.dir);
+	a->sync = (int)cfg->audit.sync;
+	a->interval_ms = cfg->audit.sync_interval_ms;
+	a->sync_records = (uint64_t)cfg->audit.sync_records;
+	a->segment_size = cfg->audit.segment_size;
+	a->max_record = cfg->audit.max_record;
+	a->anchor_every = (uint64_t)cfg->audit.anchor_every;
+	memcpy(a->head, AUDIT_ZERO_HASH, sizeof a->head);
+	TAILQ_INIT(&a->queue);
+	pthread_mutex_init(&a->mtx, NULL);
+	pthread_cond_init(&a->cond, NULL);
+
+	if (audit_mkdirs(a->dir) == -1) {
+		if (asprintf(cause, "audit.dir %s: %s", a->dir,
+		    strerror(errno)) == -1)
+			*cause = NULL;
+		goto fail;
+	}
+	if (audit_segments_list(a->dir, &segs, cause) == -1)
+		goto fail;
+	if (segs.n == 0) {
+		seg = 1;
+		a->fd = audit_create_segment(a, seg);
+		if (a->fd == -1) {
+			audit_path(a, seg, path, sizeof path);
+			if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+				*cause = NULL;
+			goto fail;
+		}
+	} else {
+		uint64_t prev_seq = 0;
+		char prev_hash[AUDIT_HASH_HEX + 1] = AUDIT_ZERO_HASH;
+
+		seg = segs.num[segs.n - 1];
+		if (segs.n > 1 && audit_segment_tail(a, segs.num[segs.n - 2],
+		    &prev_seq, prev_hash, cause) == -1)
+			goto fail;
+		dropped = audit_recover(a, seg, prev_seq, prev_hash, cause);
+		if (dropped < 0)
+			goto fail;
+		audit_path(a, seg, path, sizeof path);
+		a->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (a->fd == -1) {
+			if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+				*cause = NULL;
+			goto fail;
+		}
+	}
+	audit_segments_free(&segs);
+	a->fd_seg = seg;
+	a->seg_num = seg;
+	a->durable_seq = a->last_seq;
+	a->cur = audit_batch_new();
+	a->ev_timer = evtimer_new(base, audit_timer_cb, a);
+	a->ev_done = event_new(base, -1, 0, audit_done_cb, a);
+	if (a->cur == NULL || a->ev_timer == NULL || a->ev_done == NULL)
+		goto fail;
+	if (pthread_create(&a->thread, NULL, audit_writer, a) != 0) {
+		*cause = strdup("cannot start the audit writer thread");
+		goto fail;
+	}
+	a->thread_started = 1;
+	log_info("audit: %s, segment %u, last seq %llu, sync %s", a->dir, seg,
+	    (unsigned long long)a->last_seq,
+	    a->sync == AUDIT_SYNC_GROUP ? "group" :
+	    a->sync == AUDIT_SYNC_ALWAYS ? "always" : "none");
+	if (dropped > 0) {
+		const char *why;
+		audit_path(a, seg, path, sizeof path);
+		audit_append(a, "audit.recovered", "system",
+		    json_pack("{s:s, s:I, s:I}", "segment", path,
+			"bytes_dropped", (json_int_t)dropped, "offset",
+			(json_int_t)a->seg_bytes), &why);
+	}
+	return a;
+fail:
+	audit_segments_free(&segs);
+	audit_close(a);
+	return NULL;
+}
+
+void
+audit_close(struct audit *a)
+{
+	struct audit_batch *b;
+	uint64_t durable;
+
+	if (a == NULL)
+		return;
+	if (a->thread_started) {
+		audit_handoff(a);
+		pthread_mutex_lock(&a->mtx);
+		a->w_quit = 1;
+		pthread_cond_signal(&a->cond);
+		pthread_mutex_unlock(&a->mtx);
+		pthread_join(a->thread, NULL);
+	}
+	durable = a->w_durable_seq > a->durable_seq ? a->w_durable_seq
+						     : a->durable_seq;
+	if (durable < a->last_seq)
+		log_error("audit: records %llu to %llu could not be written",
+		    (unsigned long long)durable + 1,
+		    (unsigned long long)a->last_seq);
+	else if (a->thread_started && a->last_seq > 0)
+		audit_log_anchor(a, a->last_seq, a->head, "shutdown");
+	a->durable_seq = durable;
+	audit_fire(a, durable, 1);
+	audit_fire(a, UINT64_MAX, 0);
+	while ((b = TAILQ_FIRST(&a->queue)) != NULL) {
+		TAILQ_REMOVE(&a->queue, b, entry);
+		free(b->buf);
+		free(b);
+	}
+	if (a->cur != NULL) {
+		free(a->cur->buf);
+		free(a->cur);
+	}
+	if (a->ev_timer != NULL)
+		event_free(a->ev_timer);
+	if (a->ev_done != NULL)
+		event_free(a->ev_done);
+	if (a->fd != -1)
+		close(a->fd);
+	free(a->waiters);
+	pthread_mutex_destroy(&a->mtx);
+	pthread_cond_destroy(&a->cond);
+	free(a->dir);
+	free(a);
+}
+
+uint64_t
+audit_last_seq(const struct audit *a)
+{
+	return a->last_seq;
+}
+
+uint64_t
+audit_durable_seq(const struct audit *a)
+{
+	return a->durable_seq;
+}
+
+int
+audit_stalled(const struct audit *a)
+{
+	return a->stalled;
+}
+
+const char *
+audit_dir(const struct audit *a)
+{
+	return a->dir;
+}
+
+json_t *
+audit_status_json(const struct audit *a)
+{
+	struct audit *m = (struct audit *)a;
+	uint64_t syncs, errors;
+	char error[256];
+
+	pthread_mutex_lock(&m->mtx);
+	syncs = m->w_syncs;
+	errors = m->w_errors;
+	memcpy(error, m->w_error, sizeof error);
+	pthread_mutex_unlock(&m->mtx);
+	json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:i, s:s, s:b, s:I, s:I, "
+	    "s:I, s:I}",
+	    "dir", a->dir,
+	    "last_seq", (json_int_t)a->last_seq,
+	    "durable_seq", (json_int_t)a->durable_seq,
+	    "head", a->head,
+	    "segment", (int)a->seg_num,
+	    "sync", a->sync == AUDIT_SYNC_GROUP ? "group" :
+		a->sync == AUDIT_SYNC_ALWAYS ? "always" : "none",
+	    "stalled", a->stalled,
+	    "records_appended", (json_int_t)a->records,
+	    "bytes_pending", (json_int_t)(a->appended - a->done_bytes),
+	    "syncs", (json_int_t)syncs,
+	    "write_errors", (json_int_t)errors);
+	if (a->stalled)
+		json_object_set_new(o, "error", json_string(error));
+	return o;
+}

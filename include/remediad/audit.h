@@ -1,0 +1,158 @@
+/*
+ * The audit log: append-only JSON lines in numbered segment files, each
+ * record chained to the previous one by SHA-256, written with group commit.
+ * It is also the journal the daemon's state is rebuilt from.
+ *
+ * A line is the canonical serialization (sorted keys, compact, UTF-8) of the
+ * record without `hash`, with ,"hash":"<64 hex>" inserted before the final
+ * brace. hash = SHA-256(prev || canonical bytes), as lowercase hex.
+ *
+ * This header has two halves: the chain and reader code, shared with
+ * remediactl for offline verification (audit_chain.c), and the daemon's
+ * writer (audit.c).
+ */
+#ifndef REMEDIAD_AUDIT_H
+#define REMEDIAD_AUDIT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#define AUDIT_HASH_HEX	  64
+#define AUDIT_ZERO_HASH	  "0000000000000000000000000000000000000000000000000000000000000000"
+/* ,"hash":"<64 hex>"} */
+#define AUDIT_SUFFIX_LEN  (9 + AUDIT_HASH_HEX + 2)
+#define AUDIT_SEGMENT_FMT "audit-%06u.log"
+
+/* ---- Chain and reading (shared) --------------------------------------- */
+
+/* hex(SHA-256(prev || data)) into out[65]. */
+void audit_hash(const char *prev, const char *data, size_t len, char *out);
+
+/* The top-level fields a reader needs, found without a full parse. */
+struct audit_fields {
+	uint64_t seq;
+	const char *type; /* inside the line; not NUL-terminated */
+	size_t type_len;
+	const char *prev; /* 64 hex */
+	const char *hash; /* 64 hex, in the suffix */
+};
+
+/*
+ * Checks the shape of one line (an object whose last member is the hash,
+ * with seq, type and prev at the top level) and fills *f. Does not check
+ * the hash. Returns 0, or -1 with a static reason.
+ */
+int audit_scan(const char *line, size_t len, struct audit_fields *f,
+    const char **why);
+
+/* Recomputes the hash of a scanned line: 1 when it matches. */
+int audit_hash_ok(const char *line, size_t len, const struct audit_fields *f);
+
+/* Segment files of a directory, in order. */
+struct audit_segments {
+	unsigned *num;
+	size_t n;
+};
+int audit_segments_list(const char *dir, struct audit_segments *segs,
+    char **cause);
+void audit_segments_free(struct audit_segments *segs);
+
+/* One record, as replay hands it out; valid during the callback only. */
+struct audit_rec {
+	uint64_t seq;
+	const char *type;
+	size_t type_len;
+	const char *line; /* the whole line, without '\n' */
+	size_t len;
+	unsigned segment;
+	uint64_t lineno; /* 1-based within the segment */
+};
+
+/* Parses a record's line into JSON (caller owns), or NULL. */
+json_t *audit_rec_json(const struct audit_rec *rec);
+
+/* Returns 0 to go on, anything else stops the replay with that value. */
+typedef int (*audit_replay_cb)(const struct audit_rec *rec, void *arg);
+
+enum {
+	AUDIT_REPLAY_VERIFY = 1, /* recompute every hash and the chain */
+};
+
+/*
+ * Calls cb for every record with seq >= from, in order, checking seq
+ * continuity (and the chain with AUDIT_REPLAY_VERIFY). Returns 0 at the
+ * end, cb's non-zero value if it stopped, or -1 with *cause.
+ */
+int audit_replay(const char *dir, uint64_t from, int flags,
+    audit_replay_cb cb, void *arg, char **cause);
+
+struct audit_verdict {
+	uint64_t records;	/* checked */
+	uint64_t segments;
+	uint64_t last_seq;
+	char last_hash[AUDIT_HASH_HEX + 1];
+	int ok;
+	/* the first bad record, when !ok */
+	unsigned bad_segment;
+	uint64_t bad_line;
+	uint64_t bad_seq;	/* 0 when it could not be read */
+	char why[256];
+	int anchor_checked;
+};
+
+/*
+ * Verifies a whole directory: every line parses, seq has no gap from 1,
+ * prev links, hashes match, segments follow each other. With an anchor
+ * (seq > 0), also checks that record anchor_seq exists with that hash.
+ * `upto` (0 for all) stops at that seq, for online checks of a live log.
+ */
+void audit_verify(const char *dir, uint64_t anchor_seq,
+    const char *anchor_hash, uint64_t upto, struct audit_verdict *v);
+json_t *audit_verdict_json(const struct audit_verdict *v);
+
+/* ---- The daemon's writer ----------------------------------------------- */
+
+struct audit;
+struct event_base;
+struct config;
+
+/*
+ * Opens the log in cfg->audit.dir: creates it, recovers a torn tail of the
+ * last segment (the only edit ever made, itself audited as
+ * audit.recovered), and continues the chain. NULL with *cause on failure,
+ * including a damaged (not merely torn) tail.
+ */
+struct audit *audit_open(struct event_base *base, const struct config *cfg,
+    char **cause);
+/* Writes and syncs everything pending, fires the callbacks, frees. */
+void audit_close(struct audit *a);
+
+/*
+ * Appends a record: type (dotted), actor ("system", "playbook:NAME",
+ * "user:NAME(uid=N)"), and the type's fields (an object, stolen; NULL for
+ * none; keys seq, time, type, actor, prev, hash are reserved). Returns the
+ * seq, or 0 with *cause (static) when the record is refused: too large,
+ * reserved key, or the log is not writable (disk full, I/O error).
+ */
+uint64_t audit_append(struct audit *a, const char *type, const char *actor,
+    json_t *fields, const char **cause);
+
+/*
+ * Calls cb(arg, ok) once record `seq` is on disk (per the sync policy):
+ * at once if it already is. ok is 0 only when the log is closed with the
+ * record still unwritten.
+ */
+typedef void (*audit_durable_cb)(void *arg, int ok);
+void audit_when_durable(struct audit *a, uint64_t seq, audit_durable_cb cb,
+    void *arg);
+
+uint64_t audit_last_seq(const struct audit *a);
+uint64_t audit_durable_seq(const struct audit *a);
+/* 1 while writes fail: new work must be refused. */
+int audit_stalled(const struct audit *a);
+const char *audit_dir(const struct audit *a);
+/* Fields for `remediactl status`. */
+json_t *audit_status_json(const struct audit *a);
+
+#endif
