@@ -76,6 +76,9 @@ struct audit {
 	uint64_t anchor_seq; /* pending anchor: logged once durable */
 	char anchor_hash[AUDIT_HASH_HEX + 1];
 	uint64_t records;
+	audit_tap_cb tap;
+	audit_advance_cb advance;
+	void *observer;
 
 	/* Shared with the writer, under mtx. */
 	pthread_mutex_t mtx;
@@ -365,6 +368,8 @@ audit_done_cb(evutil_socket_t fd, short what, void *arg)
 			a->anchor_seq = 0;
 		}
 		audit_fire(a, durable, 1);
+		if (a->advance != NULL)
+			a->advance(a->observer, durable);
 	}
 	/* "always": the next batch goes as soon as the writer is free. */
 	if (a->sync == AUDIT_SYNC_ALWAYS && audit_writer_idle(a))
@@ -556,6 +561,8 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	a->last_seq = seq;
 	memcpy(a->head, hash, sizeof a->head);
 	a->records++;
+	if (a->tap != NULL)
+		a->tap(a->observer, seq, b->buf + b->len - rlen, rlen - 1);
 	if (seq % a->anchor_every == 0) {
 		a->anchor_seq = seq;
 		memcpy(a->anchor_hash, hash, sizeof a->anchor_hash);
@@ -904,6 +911,15 @@ audit_close(struct audit *a)
 	pthread_cond_destroy(&a->cond);
 	free(a->dir);
 	free(a);
+}
+
+void
+audit_set_observer(struct audit *a, audit_tap_cb tap, audit_advance_cb durable,
+    void *arg)
+{
+	a->tap = tap;
+	a->advance = durable;
+	a->observer = arg;
 }
 
 uint64_t

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "remediad/audit.h"
+#include "remediad/audit_ctl.h"
 #include "remediad/config.h"
 #include "remediad/control.h"
 #include "remediad/daemon.h"
@@ -48,6 +50,8 @@ cmd_status(struct daemon *d, struct control_req *r)
 	    "control_requests", (json_int_t)c->control_requests,
 	    "control_errors", (json_int_t)c->control_errors,
 	    "control_clients", control_clients(d->control)));
+	if (d->audit != NULL)
+		json_object_set_new(data, "audit", audit_status_json(d->audit));
 	control_reply_ok(r, data);
 }
 
@@ -55,9 +59,13 @@ static void
 cmd_reload(struct daemon *d, struct control_req *r)
 {
 	char *cause = NULL;
+	uint64_t seq;
+	int rc;
 
 	log_notice("reload requested by %s", r->peer->actor);
-	if (daemon_reload(d, &cause) == -1) {
+	rc = daemon_reload(d, r->peer->actor, &seq, &cause);
+	control_req_audited(r, seq);
+	if (rc == -1) {
 		control_reply_error(r, PROTO_E_FAILED,
 		    "config rejected, the running one stays:\n%s",
 		    cause ? cause : "unknown error");
@@ -68,8 +76,11 @@ cmd_reload(struct daemon *d, struct control_req *r)
 }
 
 const struct control_cmd control_commands[] = {
-    {"ping", ROLE_NONE, cmd_ping},
-    {"status", ROLE_VIEWER, cmd_status},
-    {"reload", ROLE_ADMIN, cmd_reload},
-    {NULL, ROLE_NONE, NULL},
+    {"ping", ROLE_NONE, cmd_ping, 0},
+    {"status", ROLE_VIEWER, cmd_status, 0},
+    {"reload", ROLE_ADMIN, cmd_reload, CMD_CHANGES_STATE},
+    {"audit.verify", ROLE_VIEWER, cmd_audit_verify, 0},
+    {"audit.tail", ROLE_VIEWER, cmd_audit_tail, 0},
+    {"audit.search", ROLE_VIEWER, cmd_audit_search, 0},
+    {NULL, ROLE_NONE, NULL, 0},
 };

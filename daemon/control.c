@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "remediad/audit.h"
 #include "remediad/config.h"
 #include "remediad/control.h"
 #include "remediad/daemon.h"
@@ -44,6 +45,7 @@ struct control_client {
 	int busy;    /* a request is being answered */
 	int closing; /* close once the output is flushed */
 	int eof;     /* the peer has shut down its side */
+	struct control_req *stream; /* the connection is a stream */
 	TAILQ_ENTRY(control_client) entry;
 };
 
@@ -218,11 +220,49 @@ control_req_done(struct control_req *r)
 	control_client_unref(c);
 }
 
+static void
+control_req_durable_cb(void *arg, int ok)
+{
+	struct control_req *r = arg;
+	json_t *msg = r->held;
+
+	r->held = NULL;
+	if (!ok) {
+		json_decref(msg);
+		r->d->counters.control_errors++;
+		msg = proto_reply_error(r->req.id, PROTO_E_UNAVAILABLE,
+		    "the audit record of this command could not be written");
+	}
+	control_client_send(r->client, msg);
+	control_req_done(r);
+}
+
+/* Sends a reply once everything the request wrote to the log is durable. */
+static void
+control_req_reply(struct control_req *r, json_t *msg)
+{
+	if (r->audit_seq != 0 && r->d->audit != NULL &&
+	    r->audit_seq > audit_durable_seq(r->d->audit)) {
+		r->held = msg;
+		audit_when_durable(r->d->audit, r->audit_seq,
+		    control_req_durable_cb, r);
+		return;
+	}
+	control_client_send(r->client, msg);
+	control_req_done(r);
+}
+
+void
+control_req_audited(struct control_req *r, uint64_t seq)
+{
+	if (seq > r->audit_seq)
+		r->audit_seq = seq;
+}
+
 void
 control_reply_ok(struct control_req *r, json_t *data)
 {
-	control_client_send(r->client, proto_reply_ok(r->req.id, data));
-	control_req_done(r);
+	control_req_reply(r, proto_reply_ok(r->req.id, data));
 }
 
 void
@@ -235,10 +275,61 @@ control_reply_error(struct control_req *r, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	r->client->ctl->d->counters.control_errors++;
-	control_client_send(r->client,
-	    proto_reply_error(r->req.id, code, "%s", msg));
+	r->d->counters.control_errors++;
+	control_req_reply(r, proto_reply_error(r->req.id, code, "%s", msg));
+}
+
+void
+control_stream_begin(struct control_req *r, json_t *first,
+    void (*closed)(void *arg), void *arg)
+{
+	struct control_client *c = r->client;
+
+	r->stream_closed = closed;
+	r->stream_arg = arg;
+	if (c->bev == NULL) {
+		/* The client left while the first reply was being made. */
+		json_decref(first);
+		closed(arg);
+		control_req_done(r);
+		return;
+	}
+	c->stream = r;
+	control_client_send(c, proto_reply_ok(r->req.id, first));
+	if (c->bev != NULL) {
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		bufferevent_enable(c->bev, EV_READ); /* to see the EOF */
+	}
+}
+
+int
+control_stream_send(struct control_req *r, json_t *data)
+{
+	struct control_client *c = r->client;
+	json_t *msg;
+
+	if (c->bev == NULL) {
+		json_decref(data);
+		return -1;
+	}
+	msg = proto_reply_ok(r->req.id, data);
+	json_object_set_new(msg, "stream", json_true());
+	control_client_send(c, msg);
+	return c->bev == NULL ? -1 : 0;
+}
+
+/* Frees a stream's request; the client goes back to taking requests. */
+static void
+control_stream_free(struct control_req *r)
+{
+	r->client->stream = NULL;
 	control_req_done(r);
+}
+
+void
+control_stream_end(struct control_req *r)
+{
+	control_stream_free(r);
 }
 
 /* ---- Dispatch ---------------------------------------------------------- */
@@ -270,6 +361,7 @@ control_dispatch(struct control_client *c, const char *line, size_t len)
 	}
 	r->client = c;
 	r->peer = &c->peer;
+	r->d = d;
 	c->refs++;
 	c->busy = 1;
 	if (proto_request_parse(line, len, &r->req, &err) == -1) {
@@ -294,6 +386,24 @@ control_dispatch(struct control_client *c, const char *line, size_t len)
 		return;
 	}
 	log_debug("control: %s: %s", c->peer.actor, cmd->name);
+	if (cmd->flags & CMD_CHANGES_STATE) {
+		const char *why = "the audit log is not open";
+		uint64_t seq = 0;
+
+		if (d->audit != NULL)
+			seq = audit_append(d->audit, "control.command",
+			    c->peer.actor, json_pack("{s:s, s:O, s:i}",
+				"command", cmd->name, "args", r->req.args,
+				"pid", (int)c->peer.pid), &why);
+		if (seq == 0) {
+			log_warnx("control: %s refused for %s: %s", cmd->name,
+			    c->peer.actor, why);
+			control_reply_error(r, PROTO_E_UNAVAILABLE,
+			    "%s is refused: %s", cmd->name, why);
+			return;
+		}
+		r->audit_seq = seq;
+	}
 	cmd->handler(d, r);
 }
 
@@ -326,6 +436,12 @@ control_client_process(struct control_client *c)
 
 	if (c->bev == NULL)
 		return;
+	if (c->stream != NULL) {
+		/* A stream takes no requests: its input is only watched for EOF. */
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	c->refs++;
 	while (c->bev != NULL && !c->busy && !c->closing) {
 		r = proto_framer_next(&c->framer, &line, &len);
@@ -375,6 +491,11 @@ control_client_close(struct control_client *c)
 		return;
 	bufferevent_free(c->bev);
 	c->bev = NULL;
+	if (c->stream != NULL) {
+		struct control_req *r = c->stream;
+		r->stream_closed(r->stream_arg);
+		control_stream_free(r);
+	}
 	event_del(c->ev_resume);
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
@@ -403,7 +524,7 @@ control_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct control_client *c = arg;
 
-	if (what & BEV_EVENT_EOF) {
+	if ((what & BEV_EVENT_EOF) && c->stream == NULL) {
 		/* Answer what was sent before the shutdown, then close. */
 		c->eof = 1;
 		control_client_process(c);

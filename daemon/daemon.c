@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "remediad/audit.h"
 #include "remediad/config.h"
 #include "remediad/daemon.h"
 #include "remediad/log.h"
@@ -26,17 +27,39 @@ daemon_keep(const char *key, char **running, char **loaded)
 	*running = tmp;
 }
 
+static uint64_t
+daemon_audit(struct daemon *d, const char *type, const char *actor,
+    json_t *fields)
+{
+	const char *why;
+	uint64_t seq;
+
+	if (d->audit == NULL) {
+		json_decref(fields);
+		return 0;
+	}
+	seq = audit_append(d->audit, type, actor, fields, &why);
+	if (seq == 0)
+		log_error("audit: cannot record %s: %s", type, why);
+	return seq;
+}
+
 int
-daemon_reload(struct daemon *d, char **cause)
+daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
+    char **cause)
 {
 	struct config *ncfg;
 
+	*seq = 0;
 	notify_systemd("RELOADING=1");
 	ncfg = config_load(d->config_path, cause);
 	if (ncfg == NULL) {
 		d->counters.reload_failures++;
 		log_error("reload: %s rejected, the running config stays:\n%s",
 		    d->config_path, *cause ? *cause : "unknown error");
+		*seq = daemon_audit(d, "config.rejected", actor,
+		    json_pack("{s:s, s:s}", "config", d->config_path, "errors",
+			*cause ? *cause : "unknown error"));
 		notify_systemd("READY=1");
 		return -1;
 	}
@@ -51,6 +74,8 @@ daemon_reload(struct daemon *d, char **cause)
 	log_set_level((enum log_level)ncfg->log.level);
 	d->counters.reloads++;
 	log_notice("reload: %s applied", d->config_path);
+	*seq = daemon_audit(d, "config.reloaded", actor,
+	    json_pack("{s:s}", "config", d->config_path));
 	notify_systemd("READY=1");
 	return 0;
 }

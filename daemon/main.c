@@ -12,8 +12,12 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
+#include "remediad/audit.h"
+#include "remediad/audit_ctl.h"
 #include "remediad/config.h"
+#include "remediad/job.h"
 #include "remediad/control.h"
 #include "remediad/daemon.h"
 #include "remediad/log.h"
@@ -48,9 +52,10 @@ signal_reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	char *cause = NULL;
+	uint64_t seq;
 
 	log_notice("received SIGHUP, reloading %s", d->config_path);
-	daemon_reload(d, &cause); /* logs its own outcome */
+	daemon_reload(d, "system", &seq, &cause); /* logs its own outcome */
 	free(cause);
 }
 
@@ -131,8 +136,10 @@ main(int argc, char **argv)
 	}
 	log_set_level(debug ? LOG_LVL_DEBUG : (enum log_level)d.cfg->log.level);
 
-	/* A peer that closes its socket must not kill us with SIGPIPE. */
+	/* A peer that closes its socket must not kill us with SIGPIPE, nor
+	 * a file size limit with SIGXFSZ: both are errors to handle. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 
 	d.lock_fd = statedir_lock(d.cfg->state_dir, &cause);
 	if (d.lock_fd == -1) {
@@ -141,8 +148,9 @@ main(int argc, char **argv)
 		config_free(d.cfg);
 		return 1;
 	}
-	d.base = event_base_new();
-	if (d.base == NULL) {
+	/* The audit writer and jobs wake the loop from their threads. */
+	if (evthread_use_pthreads() == -1 ||
+	    (d.base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		return 1;
 	}
@@ -155,6 +163,32 @@ main(int argc, char **argv)
 	evsignal_add(d.ev_sigterm, NULL);
 	evsignal_add(d.ev_sigint, NULL);
 	evsignal_add(d.ev_sighup, NULL);
+
+	d.audit = audit_open(d.base, d.cfg, &cause);
+	if (d.audit == NULL) {
+		log_error("audit log: %s", cause ? cause : "cannot open");
+		free(cause);
+		d.exit_code = 1;
+		goto out;
+	}
+	d.jobs = jobs_new(d.base, 4);
+	d.audit_ctl = audit_ctl_new(&d);
+	if (d.jobs == NULL || d.audit_ctl == NULL) {
+		log_error("out of memory");
+		d.exit_code = 1;
+		goto out;
+	}
+	{
+		const char *why;
+		if (audit_append(d.audit, "daemon.started", "system",
+			json_pack("{s:s, s:i, s:s, s:s}", "version",
+			    REMEDIAD_VERSION, "pid", (int)getpid(), "config",
+			    path, "state_dir", d.cfg->state_dir), &why) == 0) {
+			log_error("audit log: %s", why);
+			d.exit_code = 1;
+			goto out;
+		}
+	}
 
 	d.control = control_open(&d, &cause);
 	if (d.control == NULL) {
@@ -175,7 +209,18 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 out:
+	/* Stop taking requests, end streams, finish scans; then the log. */
+	audit_ctl_free(d.audit_ctl);
 	control_close(d.control);
+	jobs_free(d.jobs);
+	if (d.audit != NULL) {
+		const char *why;
+		if (audit_append(d.audit, "daemon.stopped", "system",
+			json_pack("{s:i}", "exit_code", d.exit_code), &why) == 0)
+			log_warnx("audit log: daemon.stopped not recorded: %s",
+			    why);
+		audit_close(d.audit);
+	}
 	event_free(d.ev_sigterm);
 	event_free(d.ev_sigint);
 	event_free(d.ev_sighup);

@@ -147,6 +147,17 @@ typedef void (*audit_durable_cb)(void *arg, int ok);
 void audit_when_durable(struct audit *a, uint64_t seq, audit_durable_cb cb,
     void *arg);
 
+/*
+ * One observer of the log (the control socket's audit commands): `tap`
+ * sees every record's line as it is appended, `durable` every advance of
+ * the durable seq. Either may be NULL.
+ */
+typedef void (*audit_tap_cb)(void *arg, uint64_t seq, const char *line,
+    size_t len);
+typedef void (*audit_advance_cb)(void *arg, uint64_t durable_seq);
+void audit_set_observer(struct audit *a, audit_tap_cb tap,
+    audit_advance_cb durable, void *arg);
+
 uint64_t audit_last_seq(const struct audit *a);
 uint64_t audit_durable_seq(const struct audit *a);
 /* 1 while writes fail: new work must be refused. */

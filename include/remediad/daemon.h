@@ -13,6 +13,8 @@ struct event;
 struct config;
 struct control;
 struct audit;
+struct audit_ctl;
+struct jobs;
 
 struct daemon_counters {
 	uint64_t reloads;
@@ -32,6 +34,8 @@ struct daemon {
 	int lock_fd;
 	struct control *control;
 	struct audit *audit;
+	struct audit_ctl *audit_ctl;
+	struct jobs *jobs;
 	struct event *ev_sigterm;
 	struct event *ev_sigint;
 	struct event *ev_sighup;
@@ -44,9 +48,11 @@ struct daemon {
  * Loads the config file again and applies what can change at run time.
  * Keys that need a restart (state_dir, control.socket) keep their running
  * values, with a warning. On failure the running config stays and *cause
- * says why (free() it).
+ * says why (free() it). Either outcome is audited (config.reloaded or
+ * config.rejected) by `actor`; *seq is that record's seq (0 if none).
  */
-int daemon_reload(struct daemon *d, char **cause);
+int daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
+    char **cause);
 /* Starts the orderly shutdown from the loop. */
 void daemon_stop(struct daemon *d, int exit_code);
 /* Seconds since start, monotonic. */

@@ -1,0 +1,20 @@
+/*
+ * The audit log's control commands (verify, tail, tail -f, search) and the
+ * observer that feeds tail -f streams.
+ */
+#ifndef REMEDIAD_AUDIT_CTL_H
+#define REMEDIAD_AUDIT_CTL_H
+
+struct daemon;
+struct control_req;
+struct audit_ctl;
+
+struct audit_ctl *audit_ctl_new(struct daemon *d);
+/* Ends every stream. */
+void audit_ctl_free(struct audit_ctl *ctl);
+
+void cmd_audit_verify(struct daemon *d, struct control_req *r);
+void cmd_audit_tail(struct daemon *d, struct control_req *r);
+void cmd_audit_search(struct daemon *d, struct control_req *r);
+
+#endif
