@@ -21,6 +21,7 @@ struct ctl_options {
 	const char *socket;
 	int json;
 	int timeout_s;
+	int stream; /* the reply is followed by frames until EOF */
 };
 
 /*
@@ -36,6 +37,14 @@ struct ctl_command {
 	const char *request; /* the daemon command it sends */
 	int (*parse)(int argc, char **argv, json_t *args);
 	void (*show)(FILE *out, const json_t *data);
+	/* The exit status a successful reply means (NULL: 0). */
+	int (*status)(const json_t *data);
+	/*
+	 * Runs the command without the daemon when the args ask for it
+	 * (audit verify DIR): returns the data, or NULL to go online (or
+	 * with *error set when the args are wrong).
+	 */
+	json_t *(*local)(const json_t *args, char **error);
 };
 
 struct ctl_column {
@@ -49,5 +58,14 @@ void ctl_print_table(FILE *out, const json_t *rows,
     const struct ctl_column *cols);
 void ctl_show_status(FILE *out, const json_t *data);
 void ctl_show_kv(FILE *out, const json_t *data);
+
+int ctl_audit_verify_parse(int argc, char **argv, json_t *args);
+json_t *ctl_audit_verify_local(const json_t *args, char **error);
+void ctl_audit_verify_show(FILE *out, const json_t *data);
+int ctl_audit_verify_status(const json_t *data);
+int ctl_audit_tail_parse(int argc, char **argv, json_t *args);
+int ctl_audit_search_parse(int argc, char **argv, json_t *args);
+void ctl_show_record(FILE *out, const json_t *rec);
+void ctl_audit_records_show(FILE *out, const json_t *data);
 
 #endif

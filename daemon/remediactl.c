@@ -19,12 +19,25 @@
 
 static const struct ctl_command commands[] = {
     {"status", "", "show the daemon's version, uptime, pid and counters",
-	ROLE_VIEWER, "status", NULL, ctl_show_status},
+	ROLE_VIEWER, "status", NULL, ctl_show_status, NULL, NULL},
     {"ping", "", "check that the daemon answers", ROLE_NONE, "ping", NULL,
-	ctl_show_kv},
+	ctl_show_kv, NULL, NULL},
     {"reload", "", "reload the config file (a bad one is refused)",
-	ROLE_ADMIN, "reload", NULL, ctl_show_kv},
-    {NULL, NULL, NULL, ROLE_NONE, NULL, NULL, NULL},
+	ROLE_ADMIN, "reload", NULL, ctl_show_kv, NULL, NULL},
+    {"audit verify", "[DIR] [--anchor SEQ:HASH]",
+	"check the audit chain (offline on DIR, else through the daemon)",
+	ROLE_VIEWER, "audit.verify", ctl_audit_verify_parse,
+	ctl_audit_verify_show, ctl_audit_verify_status,
+	ctl_audit_verify_local},
+    {"audit tail", "[-n N] [-f]",
+	"show the last N audit records (default 20); -f follows new ones",
+	ROLE_VIEWER, "audit.tail", ctl_audit_tail_parse,
+	ctl_audit_records_show, NULL, NULL},
+    {"audit search", "KEY=VALUE... [-n N]",
+	"find audit records whose fields match, e.g. type=control.command",
+	ROLE_VIEWER, "audit.search", ctl_audit_search_parse,
+	ctl_audit_records_show, NULL, NULL},
+    {NULL, NULL, NULL, ROLE_NONE, NULL, NULL, NULL, NULL, NULL},
 };
 
 static void
@@ -167,64 +180,80 @@ ctl_write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Reads one reply line within the deadline; returns the parsed reply. */
+/*
+ * Reads the next frame within timeout_s (0: wait as long as it takes);
+ * returns the parsed reply, or NULL with *err (code "eof" when the daemon
+ * closed the connection between frames).
+ */
 static json_t *
-ctl_read_reply(int fd, int timeout_s, struct proto_error *err)
+ctl_read_frame(int fd, struct proto_framer *f, int timeout_s,
+    struct proto_error *err)
 {
-	struct proto_framer f;
 	char chunk[65536], *line;
 	size_t len;
 	struct timespec start, now;
-	json_t *reply = NULL;
 
-	proto_framer_init(&f, PROTO_MAX_LINE * 64);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		int r = proto_framer_next(&f, &line, &len);
-		if (r == 1) {
-			reply = proto_reply_parse(line, len, err);
-			break;
-		}
+		int r = proto_framer_next(f, &line, &len);
+		if (r == 1)
+			return proto_reply_parse(line, len, err);
 		if (r == -1) {
 			err->code = PROTO_E_TOO_LARGE;
 			snprintf(err->message, sizeof err->message,
 			    "reply too large");
-			break;
+			return NULL;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left = (long)timeout_s * 1000 -
-		    ((now.tv_sec - start.tv_sec) * 1000 +
-			(now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0) {
-			err->code = "timeout";
-			snprintf(err->message, sizeof err->message,
-			    "no reply within %d s", timeout_s);
-			break;
+		int wait = -1;
+		if (timeout_s > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long left = (long)timeout_s * 1000 -
+			    ((now.tv_sec - start.tv_sec) * 1000 +
+				(now.tv_nsec - start.tv_nsec) / 1000000);
+			if (left <= 0) {
+				err->code = "timeout";
+				snprintf(err->message, sizeof err->message,
+				    "no reply within %d s", timeout_s);
+				return NULL;
+			}
+			wait = (int)left;
 		}
 		struct pollfd pfd = {fd, POLLIN, 0};
-		int pr = poll(&pfd, 1, (int)left);
-		if (pr == -1 && errno == EINTR)
-			continue;
+		int pr = poll(&pfd, 1, wait);
 		if (pr <= 0)
 			continue;
 		ssize_t n = recv(fd, chunk, sizeof chunk, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			err->code = "disconnected";
+			err->code = proto_framer_pending(f) ? "disconnected"
+							    : "eof";
 			snprintf(err->message, sizeof err->message,
 			    "the daemon closed the connection without a reply");
-			break;
+			return NULL;
 		}
-		if (proto_framer_feed(&f, chunk, (size_t)n) == -1) {
+		if (proto_framer_feed(f, chunk, (size_t)n) == -1) {
 			err->code = PROTO_E_INTERNAL;
 			snprintf(err->message, sizeof err->message,
 			    "out of memory");
-			break;
+			return NULL;
 		}
 	}
-	proto_framer_free(&f);
-	return reply;
+}
+
+static void
+ctl_print_data(const struct ctl_command *cmd, const struct ctl_options *opt,
+    const json_t *data)
+{
+	if (opt->json) {
+		/* Streams print one compact document per line. */
+		char *s = json_dumps(data, JSON_ENCODE_ANY |
+		    (opt->stream ? JSON_COMPACT : JSON_INDENT(2)));
+		printf("%s\n", s ? s : "null");
+		free(s);
+	} else if (cmd->show != NULL)
+		cmd->show(stdout, data);
+	fflush(stdout);
 }
 
 int
@@ -238,7 +267,8 @@ main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct ctl_options opt = {NULL, 0, 30};
+	struct ctl_options opt = {NULL, 0, 30, 0};
+	struct proto_framer framer;
 	const struct ctl_command *cmd;
 	struct proto_error err = {0};
 	json_t *args, *req, *reply;
@@ -321,6 +351,25 @@ main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 
+	if (cmd->local != NULL) {
+		char *error = NULL;
+		json_t *data = cmd->local(args, &error);
+		if (error != NULL) {
+			fprintf(stderr, "remediactl: %s\n", error);
+			free(error);
+			json_decref(args);
+			return CTL_EXIT_USAGE;
+		}
+		if (data != NULL) {
+			ctl_print_data(cmd, &opt, data);
+			rc = cmd->status ? cmd->status(data) : CTL_EXIT_OK;
+			json_decref(data);
+			json_decref(args);
+			return rc;
+		}
+	}
+	opt.stream = json_is_true(json_object_get(args, "follow"));
+
 	fd = ctl_connect(opt.socket);
 	if (fd == -1) {
 		fprintf(stderr, "remediactl: cannot reach remediad at %s: %s\n",
@@ -339,11 +388,13 @@ main(int argc, char **argv)
 		return CTL_EXIT_UNREACHABLE;
 	}
 	free(buf);
-	reply = ctl_read_reply(fd, opt.timeout_s, &err);
-	close(fd);
+	proto_framer_init(&framer, PROTO_MAX_LINE * 64);
+	reply = ctl_read_frame(fd, &framer, opt.timeout_s, &err);
 	if (reply == NULL) {
 		fprintf(stderr, "remediactl: %s: %s\n", opt.socket,
 		    err.message);
+		proto_framer_free(&framer);
+		close(fd);
 		return CTL_EXIT_UNREACHABLE;
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
@@ -354,15 +405,25 @@ main(int argc, char **argv)
 		rc = CTL_EXIT_FAILED;
 	} else {
 		json_t *data = json_object_get(reply, "data");
-		if (opt.json) {
-			char *s = json_dumps(data,
-			    JSON_INDENT(2) | JSON_ENCODE_ANY);
-			printf("%s\n", s ? s : "null");
-			free(s);
-		} else if (cmd->show != NULL)
-			cmd->show(stdout, data);
-		rc = CTL_EXIT_OK;
+		ctl_print_data(cmd, &opt, data);
+		rc = cmd->status ? cmd->status(data) : CTL_EXIT_OK;
 	}
+	/* A stream goes on until the daemon ends it or we are stopped. */
+	while (rc == CTL_EXIT_OK && opt.stream) {
+		json_decref(reply);
+		reply = ctl_read_frame(fd, &framer, 0, &err);
+		if (reply == NULL) {
+			if (strcmp(err.code, "eof") != 0) {
+				fprintf(stderr, "remediactl: %s: %s\n",
+				    opt.socket, err.message);
+				rc = CTL_EXIT_UNREACHABLE;
+			}
+			break;
+		}
+		ctl_print_data(cmd, &opt, json_object_get(reply, "data"));
+	}
+	proto_framer_free(&framer);
+	close(fd);
 	json_decref(reply);
 	return rc;
 }
