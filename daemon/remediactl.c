@@ -25,16 +25,16 @@ static const struct ctl_command commands[] = {
     {"reload", "", "reload the config file (a bad one is refused)",
 	ROLE_ADMIN, "reload", NULL, ctl_show_kv, NULL, NULL},
     {"audit verify", "[DIR] [--anchor SEQ:HASH]",
-	"check the audit chain (offline on DIR, else through the daemon)",
+	"check the audit chain (offline on DIR, else online)",
 	ROLE_VIEWER, "audit.verify", ctl_audit_verify_parse,
 	ctl_audit_verify_show, ctl_audit_verify_status,
 	ctl_audit_verify_local},
     {"audit tail", "[-n N] [-f]",
-	"show the last N audit records (default 20); -f follows new ones",
+	"the last N audit records (default 20); -f follows",
 	ROLE_VIEWER, "audit.tail", ctl_audit_tail_parse,
 	ctl_audit_records_show, NULL, NULL},
     {"audit search", "KEY=VALUE... [-n N]",
-	"find audit records whose fields match, e.g. type=control.command",
+	"audit records whose fields match (type=..., alert=...)",
 	ROLE_VIEWER, "audit.search", ctl_audit_search_parse,
 	ctl_audit_records_show, NULL, NULL},
     {NULL, NULL, NULL, ROLE_NONE, NULL, NULL, NULL, NULL, NULL},
@@ -78,14 +78,14 @@ usage(FILE *out)
 /*
  * Matches argv against the command words: each word may be abbreviated to
  * a unique prefix. Returns the command and the number of words it used, or
- * NULL after printing the candidates.
+ * NULL after printing the commands the words could have meant.
  */
 static const struct ctl_command *
 ctl_match(int argc, char **argv, int *used)
 {
-	const struct ctl_command *c, *found = NULL, *exact = NULL;
-	int nfound = 0, nexact = 0;
-	int nwords = 0;
+	const struct ctl_command *c, *exact = NULL, *found = NULL;
+	const struct ctl_command *cand[64];
+	int nfound = 0, nexact = 0, ncand = 0, nwords = 0;
 
 	for (c = commands; c->words != NULL; c++) {
 		char words[128], *save = NULL, *w;
@@ -94,7 +94,11 @@ ctl_match(int argc, char **argv, int *used)
 		snprintf(words, sizeof words, "%s", c->words);
 		for (w = strtok_r(words, " ", &save); w != NULL;
 		     w = strtok_r(NULL, " ", &save), i++) {
-			if (i >= argc || argv[i][0] == '\0' ||
+			if (i >= argc) {
+				ok = -1; /* the words given are a prefix */
+				break;
+			}
+			if (argv[i][0] == '\0' ||
 			    strncmp(w, argv[i], strlen(argv[i])) != 0) {
 				ok = 0;
 				break;
@@ -102,7 +106,11 @@ ctl_match(int argc, char **argv, int *used)
 			if (strcmp(w, argv[i]) != 0)
 				isexact = 0;
 		}
-		if (!ok)
+		if (ok == 0)
+			continue;
+		if (ncand < 64)
+			cand[ncand++] = c;
+		if (ok == -1)
 			continue;
 		nfound++;
 		found = c;
@@ -110,31 +118,33 @@ ctl_match(int argc, char **argv, int *used)
 		if (isexact) {
 			nexact++;
 			exact = c;
+			*used = i;
 		}
 	}
-	if (nexact == 1) {
-		found = exact;
-		nfound = 1;
-		nwords = 1;
-		for (const char *p = exact->words; *p; p++)
-			nwords += *p == ' ';
-	}
+	if (nexact == 1)
+		return exact;
 	if (nfound == 1) {
 		*used = nwords;
 		return found;
 	}
-	if (nfound == 0)
-		fprintf(stderr, "remediactl: unknown command \"%s\"; valid: ",
-		    argv[0]);
-	else
-		fprintf(stderr, "remediactl: \"%s\" is ambiguous; did you "
-				"mean one of: ", argv[0]);
-	int first = 1;
-	for (c = commands; c->words != NULL; c++) {
-		if (nfound > 0 && strncmp(c->words, argv[0], strlen(argv[0])))
-			continue;
-		fprintf(stderr, "%s%s", first ? "" : ", ", c->words);
-		first = 0;
+	if (ncand == 0) {
+		/* Name the words that failed: "audit x", not "audit". */
+		int known = 0;
+		for (c = commands; c->words != NULL; c++)
+			if (strncmp(c->words, argv[0], strlen(argv[0])) == 0)
+				known = 1;
+		fprintf(stderr, "remediactl: unknown command \"%s%s%s\"; "
+				"valid: ", argv[0], known && argc > 1 ? " " : "",
+		    known && argc > 1 ? argv[1] : "");
+		for (c = commands; c->words != NULL; c++)
+			fprintf(stderr, "%s%s", c == commands ? "" : ", ",
+			    c->words);
+	} else {
+		fprintf(stderr, "remediactl: \"%s%s\" is %s; one of: ",
+		    argv[0], argc > 1 ? " ..." : "",
+		    nfound > 1 ? "ambiguous" : "incomplete");
+		for (int i = 0; i < ncand; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", cand[i]->words);
 	}
 	fprintf(stderr, "\n");
 	return NULL;

@@ -63,7 +63,7 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write(text if text is not None else self.config_text(extra))
 
-    def start(self, wait=True, env=None, stderr_file=None):
+    def start(self, wait=True, env=None, stderr_file=None, preexec_fn=None):
         e = dict(os.environ)
         e.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         e.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
@@ -73,7 +73,7 @@ class Daemon:
         self.proc = subprocess.Popen([REMEDIAD, "-c", self.conf],
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf,
-                                     env=e)
+                                     env=e, preexec_fn=preexec_fn)
         if wait:
             wait_for(self.ready, "remediad to answer on " + self.socket)
         return self
