@@ -24,6 +24,7 @@
 
 #include "remediad/audit.h"
 #include "remediad/config.h"
+#include "remediad/fsutil.h"
 #include "remediad/log.h"
 
 /* Past this many bytes waiting for the disk, new records are refused. */
@@ -596,35 +597,24 @@ audit_segment_tail(const struct audit *a, unsigned seg, uint64_t *seq,
 {
 	char path[4096];
 	struct audit_fields f;
-	struct stat st;
-	const char *why, *base, *end, *p;
-	int fd, rc = -1;
+	struct fs_map m;
+	const char *why, *end, *p;
+	int rc = -1;
 
 	audit_path(a, seg, path, sizeof path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1) {
+	if (fs_map(path, &m) == -1) {
 		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
 			*cause = NULL;
-		if (fd != -1)
-			close(fd);
 		return -1;
 	}
-	if (st.st_size == 0) {
-		close(fd);
+	if (m.size == 0) {
 		*seq = 0;
 		return 0;
 	}
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (base == MAP_FAILED) {
-		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
-			*cause = NULL;
-		return -1;
-	}
-	end = base + st.st_size;
+	end = m.base + m.size;
 	if (end[-1] == '\n') {
 		p = end - 1;
-		while (p > base && p[-1] != '\n')
+		while (p > m.base && p[-1] != '\n')
 			p--;
 		if (audit_scan(p, (size_t)(end - 1 - p), &f, &why) == 0) {
 			*seq = f.seq;
@@ -637,7 +627,7 @@ audit_segment_tail(const struct audit *a, unsigned seg, uint64_t *seq,
 	    "segment is damaged; run remediactl audit verify %s", path,
 	    a->dir) == -1)
 		*cause = NULL;
-	munmap((void *)base, (size_t)st.st_size);
+	fs_unmap(&m);
 	return rc;
 }
 
@@ -652,39 +642,28 @@ audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
     const char *prev_hash, char **cause)
 {
 	char path[4096];
-	struct stat st;
+	struct fs_map m;
 	const char *base, *p, *end;
 	uint64_t lineno = 0, next = prev_seq + 1;
 	char head[AUDIT_HASH_HEX + 1];
 	off_t good = 0;
-	int fd;
 
 	memcpy(head, prev_hash, sizeof head);
 	audit_path(a, seg, path, sizeof path);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1) {
+	if (fs_map(path, &m) == -1) {
 		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
 			*cause = NULL;
-		if (fd != -1)
-			close(fd);
 		return -1;
 	}
-	if (st.st_size == 0) {
-		close(fd);
+	if (m.size == 0) {
 		a->last_seq = prev_seq;
 		memcpy(a->head, head, sizeof a->head);
 		a->seg_bytes = 0;
 		return 0;
 	}
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
-			*cause = NULL;
-		close(fd);
-		return -1;
-	}
+	base = m.base;
 	p = base;
-	end = base + st.st_size;
+	end = base + m.size;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct audit_fields f;
@@ -709,8 +688,7 @@ audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
 			if (q > p && (q == end || memchr(q, '\n',
 			    (size_t)(end - q)) == NULL))
 				break;
-			munmap((void *)base, (size_t)st.st_size);
-			close(fd);
+			fs_unmap(&m);
 			if (asprintf(cause, "%s line %llu: %s; the audit log "
 			    "is damaged, not merely torn: remediad will not "
 			    "append to it (run remediactl audit verify %s)",
@@ -723,49 +701,28 @@ audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
 		p = nl + 1;
 		good = p - base;
 	}
-	munmap((void *)base, (size_t)st.st_size);
-	long long dropped = (long long)(st.st_size - good);
+	long long dropped = (long long)m.size - (long long)good;
+	fs_unmap(&m);
 	if (dropped > 0) {
 		/* The one edit ever made to the log, and it is audited. */
-		if (ftruncate(fd, good) == -1 || fsync(fd) == -1) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd == -1 || ftruncate(fd, good) == -1 || fsync(fd) == -1) {
 			if (asprintf(cause, "%s: cannot cut the torn tail: %s",
 			    path, strerror(errno)) == -1)
 				*cause = NULL;
-			close(fd);
+			if (fd != -1)
+				close(fd);
 			return -1;
 		}
+		close(fd);
 		log_warnx("audit: %s ended with a torn record (%lld bytes "
 			  "after offset %lld); cut back to the last whole "
 			  "record", path, dropped, (long long)good);
 	}
-	close(fd);
 	a->last_seq = next - 1;
 	memcpy(a->head, head, sizeof a->head);
 	a->seg_bytes = (uint64_t)good;
 	return dropped;
-}
-
-static int
-audit_mkdirs(const char *dir)
-{
-	char *copy = strdup(dir), *p;
-
-	if (copy == NULL)
-		return -1;
-	for (p = copy + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0750) == -1 && errno != EEXIST) {
-			free(copy);
-			return -1;
-		}
-		*p = '/';
-	}
-	free(copy);
-	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 struct audit *
@@ -795,7 +752,7 @@ audit_open(struct event_base *base, const struct config *cfg, char **cause)
 	pthread_mutex_init(&a->mtx, NULL);
 	pthread_cond_init(&a->cond, NULL);
 
-	if (audit_mkdirs(a->dir) == -1) {
+	if (fs_mkdirs(a->dir, 0750, 0750) == -1) {
 		if (asprintf(cause, "audit.dir %s: %s", a->dir,
 		    strerror(errno)) == -1)
 			*cause = NULL;

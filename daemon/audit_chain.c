@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "remediad/audit.h"
+#include "remediad/fsutil.h"
 
 static EVP_MD *audit_md;
 static pthread_once_t audit_md_once = PTHREAD_ONCE_INIT;
@@ -354,32 +355,21 @@ static int
 walk_segment(struct walk *w, unsigned seg, int last)
 {
 	char path[4096];
-	struct stat st;
+	struct fs_map m;
 	const char *base, *p, *end;
 	uint64_t lineno = 0;
-	int fd, rc = 0;
+	int rc = 0;
 
 	snprintf(path, sizeof path, "%s/" AUDIT_SEGMENT_FMT, w->dir, seg);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		if (fd != -1)
-			close(fd);
+	if (fs_map(path, &m) == -1)
 		return walk_fail(w, seg, 0, 0, "cannot read %s: %s", path,
 		    strerror(errno));
-	}
 	w->v->segments++;
-	if (st.st_size == 0) {
-		close(fd);
+	if (m.size == 0)
 		return 0;
-	}
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (base == MAP_FAILED)
-		return walk_fail(w, seg, 0, 0, "cannot map %s: %s", path,
-		    strerror(errno));
-	madvise((void *)base, (size_t)st.st_size, MADV_SEQUENTIAL);
+	base = m.base;
 	p = base;
-	end = base + st.st_size;
+	end = base + m.size;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct audit_fields f;
@@ -467,7 +457,7 @@ walk_segment(struct walk *w, unsigned seg, int last)
 		}
 		p = nl + 1;
 	}
-	munmap((void *)base, (size_t)st.st_size);
+	fs_unmap(&m);
 	return rc;
 }
 

@@ -12,38 +12,8 @@
 #include <unistd.h>
 
 #include "remediad/daemon.h"
+#include "remediad/fsutil.h"
 #include "remediad/log.h"
-
-/* mkdir -p, each new component with `mode`. */
-static int
-statedir_mkdirs(const char *dir, mode_t mode)
-{
-	char *p, *copy = strdup(dir);
-
-	if (copy == NULL)
-		return -1;
-	for (p = copy + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) == -1 && errno != EEXIST) {
-			free(copy);
-			return -1;
-		}
-		*p = '/';
-	}
-	free(copy);
-	if (mkdir(dir, mode) == -1) {
-		if (errno != EEXIST)
-			return -1;
-	} else {
-		/* mkdir honours the umask; the mode is meant exactly. */
-		if (chmod(dir, mode) == -1)
-			return -1;
-		log_info("created state directory %s", dir);
-	}
-	return 0;
-}
 
 int
 statedir_lock(const char *dir, char **cause)
@@ -54,10 +24,14 @@ statedir_lock(const char *dir, char **cause)
 	int fd;
 
 	*cause = NULL;
-	if (statedir_mkdirs(dir, 0750) == -1) {
+	switch (fs_mkdirs(dir, 0755, 0750)) {
+	case -1:
 		if (asprintf(cause, "state_dir %s: %s", dir, strerror(errno)) == -1)
 			*cause = NULL;
 		return -1;
+	case 1:
+		log_info("created state directory %s", dir);
+		break;
 	}
 	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
 		if (asprintf(cause, "state_dir %s: not a directory", dir) == -1)
