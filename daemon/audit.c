@@ -510,7 +510,8 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	}
 	json_decref(fields);
 	clen = b->len - start;
-	if (clen + AUDIT_SUFFIX_LEN + 1 > a->max_record) {
+	/* The line: clen - 1 + the suffix (with its brace) + the newline. */
+	if (clen + AUDIT_SUFFIX_LEN > a->max_record) {
 		b->len = start;
 		*cause = "record larger than audit.max_record";
 		return 0;

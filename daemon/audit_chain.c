@@ -279,7 +279,9 @@ audit_segments_list(const char *dir, struct audit_segments *segs,
 		segs->num[segs->n++] = n;
 	}
 	closedir(dp);
-	qsort(segs->num, segs->n, sizeof *segs->num, seg_cmp);
+	/* qsort(NULL, 0, ...) is undefined: an empty directory is common. */
+	if (segs->n > 1)
+		qsort(segs->num, segs->n, sizeof *segs->num, seg_cmp);
 	return 0;
 }
 
