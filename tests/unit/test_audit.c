@@ -722,7 +722,7 @@ test_seq_chain(void **state)
 
 struct replay_log {
 	uint64_t seqs[256];
-	size_t n = 0;
+	size_t n;
 	int bad; /* a record handed out did not match its line */
 	uint64_t stop_at;
 };
@@ -1397,7 +1397,7 @@ test_max_record_boundary(void **state)
 
 struct dur_log {
 	uint64_t order[DUR_RECORDS * 2];
-	size_t n = 0;
+	size_t n;
 	int ok_all;
 	int count[DUR_RECORDS + 2];
 };
