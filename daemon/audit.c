@@ -32,9 +32,7 @@
 #define AUDIT_RETRY_MS	  1000
 
 struct audit_batch {
-	char *buf;
-	size_t len;
-	size_t cap;
+	struct audit_buf buf;
 	size_t written; /* by the writer, across retries */
 	uint64_t first_seq;
 	uint64_t last_seq;
@@ -43,6 +41,11 @@ struct audit_batch {
 	TAILQ_ENTRY(audit_batch) entry;
 };
 TAILQ_HEAD(audit_batches, audit_batch);
+
+struct audit_anchor {
+	uint64_t seq;
+	char hash[AUDIT_HASH_HEX + 1];
+};
 
 struct audit_waiter {
 	uint64_t seq;
@@ -74,12 +77,15 @@ struct audit {
 	struct event *ev_done;
 	struct audit_waiter *waiters; /* sorted by seq */
 	size_t nwaiters, capwaiters;
-	uint64_t anchor_seq; /* pending anchor: logged once durable */
-	char anchor_hash[AUDIT_HASH_HEX + 1];
+	struct audit_anchor *anchors; /* appended, logged once durable */
+	size_t nanchors, capanchors;
 	uint64_t records;
 	audit_tap_cb tap;
 	audit_advance_cb advance;
 	void *observer;
+	struct audit_hasher *hasher;
+	time_t now_sec;
+	char now_base[32];
 
 	/* Shared with the writer, under mtx. */
 	pthread_mutex_t mtx;
@@ -182,9 +188,9 @@ audit_writer_batch(struct audit *a, struct audit_batch *b, int *synced)
 	char what[64];
 	int tries = 0;
 
-	while (b->written < b->len) {
-		ssize_t n = write(a->fd, b->buf + b->written,
-		    b->len - b->written);
+	while (b->written < b->buf.len) {
+		ssize_t n = write(a->fd, b->buf.data + b->written,
+		    b->buf.len - b->written);
 		if (n > 0) {
 			b->written += (size_t)n;
 			continue;
@@ -250,11 +256,11 @@ audit_writer(void *arg)
 		TAILQ_REMOVE(&a->queue, b, entry);
 		if (b->last_seq > a->w_durable_seq)
 			a->w_durable_seq = b->last_seq;
-		a->w_done_bytes += b->len;
+		a->w_done_bytes += b->buf.len;
 		a->w_syncs += (uint64_t)synced;
 		a->w_stalled = 0;
 		pthread_mutex_unlock(&a->mtx);
-		free(b->buf);
+		audit_buf_free(&b->buf);
 		free(b);
 		event_active(a->ev_done, EV_READ, 0);
 		pthread_mutex_lock(&a->mtx);
@@ -275,11 +281,14 @@ audit_batch_new(void)
 static void
 audit_handoff(struct audit *a)
 {
-	struct audit_batch *b = a->cur;
+	struct audit_batch *b = a->cur, *nb;
 
 	if (b == NULL || b->nrecords == 0)
 		return;
-	a->cur = audit_batch_new();
+	/* Without memory for the next batch, keep filling this one. */
+	if ((nb = audit_batch_new()) == NULL)
+		return;
+	a->cur = nb;
 	pthread_mutex_lock(&a->mtx);
 	TAILQ_INSERT_TAIL(&a->queue, b, entry);
 	pthread_cond_signal(&a->cond);
@@ -363,10 +372,16 @@ audit_done_cb(evutil_socket_t fd, short what, void *arg)
 	a->done_bytes = done_bytes;
 	if (durable > a->durable_seq) {
 		a->durable_seq = durable;
-		if (a->anchor_seq != 0 && a->anchor_seq <= durable) {
-			audit_log_anchor(a, a->anchor_seq, a->anchor_hash,
-			    "periodic");
-			a->anchor_seq = 0;
+		size_t i = 0;
+		while (i < a->nanchors && a->anchors[i].seq <= durable) {
+			audit_log_anchor(a, a->anchors[i].seq,
+			    a->anchors[i].hash, "periodic");
+			i++;
+		}
+		if (i > 0) {
+			memmove(a->anchors, a->anchors + i,
+			    (a->nanchors - i) * sizeof *a->anchors);
+			a->nanchors -= i;
 		}
 		audit_fire(a, durable, 1);
 		if (a->advance != NULL)
@@ -375,6 +390,27 @@ audit_done_cb(evutil_socket_t fd, short what, void *arg)
 	/* "always": the next batch goes as soon as the writer is free. */
 	if (a->sync == AUDIT_SYNC_ALWAYS && audit_writer_idle(a))
 		audit_handoff(a);
+}
+
+/* Every anchor_every-th record is logged once it is durable. */
+static void
+audit_anchor_push(struct audit *a, uint64_t seq, const char *hash)
+{
+	if (a->nanchors == a->capanchors) {
+		size_t ncap = a->capanchors ? a->capanchors * 2 : 16;
+		struct audit_anchor *na = realloc(a->anchors,
+		    ncap * sizeof *na);
+		if (na == NULL) {
+			log_warnx("audit: out of memory; anchor %llu only in "
+				  "this line: %s", (unsigned long long)seq, hash);
+			return;
+		}
+		a->anchors = na;
+		a->capanchors = ncap;
+	}
+	a->anchors[a->nanchors].seq = seq;
+	memcpy(a->anchors[a->nanchors].hash, hash, AUDIT_HASH_HEX + 1);
+	a->nanchors++;
 }
 
 void
@@ -408,42 +444,22 @@ audit_when_durable(struct audit *a, uint64_t seq, audit_durable_cb cb,
 	a->nwaiters++;
 }
 
-/* Appends bytes to the current batch. */
-static int
-audit_buf_put(struct audit_batch *b, const char *data, size_t len)
-{
-	if (b->len + len > b->cap) {
-		size_t ncap = b->cap ? b->cap : 65536;
-		while (ncap < b->len + len)
-			ncap *= 2;
-		char *nb = realloc(b->buf, ncap);
-		if (nb == NULL)
-			return -1;
-		b->buf = nb;
-		b->cap = ncap;
-	}
-	memcpy(b->buf + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
-static int
-audit_dump_cb(const char *data, size_t len, void *arg)
-{
-	return audit_buf_put(arg, data, len);
-}
-
+/* RFC 3339 UTC with microseconds; the date part is made once a second. */
 static void
-audit_now(char *buf, size_t len)
+audit_now(struct audit *a, char *buf, size_t len)
 {
 	struct timespec ts;
 	struct tm tm;
-	char base[32];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%.20s.%06dZ", base, (int)(ts.tv_nsec / 1000) % 1000000);
+	if (ts.tv_sec != a->now_sec || a->now_base[0] == '\0') {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(a->now_base, sizeof a->now_base, "%Y-%m-%dT%H:%M:%S",
+		    &tm);
+		a->now_sec = ts.tv_sec;
+	}
+	snprintf(buf, len, "%.20s.%06dZ", a->now_base,
+	    (int)(ts.tv_nsec / 1000) % 1000000);
 }
 
 static const char *const reserved[] = {"seq", "time", "type", "actor",
@@ -455,7 +471,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 {
 	struct audit_batch *b;
 	char now[40], hash[AUDIT_HASH_HEX + 1], suffix[AUDIT_SUFFIX_LEN + 2];
-	size_t start, clen;
+	size_t start, clen, rlen;
 	uint64_t seq;
 
 	if (fields == NULL)
@@ -482,73 +498,56 @@ audit_append(struct audit *a, const char *type, const char *actor,
 		*cause = "the audit log is too far behind";
 		return 0;
 	}
-	if (a->cur == NULL && (a->cur = audit_batch_new()) == NULL) {
-		json_decref(fields);
-		*cause = "out of memory";
-		return 0;
-	}
 	seq = a->last_seq + 1;
-	audit_now(now, sizeof now);
-	if (json_object_set_new(fields, "seq", json_integer((json_int_t)seq)) ||
-	    json_object_set_new(fields, "time", json_string(now)) ||
-	    json_object_set_new(fields, "type", json_string(type)) ||
-	    json_object_set_new(fields, "actor", json_string(actor)) ||
-	    json_object_set_new(fields, "prev", json_string(a->head))) {
-		json_decref(fields);
-		*cause = "type or actor is not valid UTF-8";
-		return 0;
-	}
+	audit_now(a, now, sizeof now);
 	b = a->cur;
-	start = b->len;
-	/* Serialized straight into the batch: no intermediate copy. */
-	if (json_dump_callback(fields, audit_dump_cb, b,
-		JSON_COMPACT | JSON_SORT_KEYS) == -1) {
-		b->len = start;
+	start = b->buf.len;
+	/* Serialized straight into the batch, without the closing brace. */
+	if (audit_canon_record(&b->buf, seq, now, type, actor, a->head, fields,
+		cause) == -1) {
 		json_decref(fields);
-		*cause = "cannot serialize the record";
 		return 0;
 	}
 	json_decref(fields);
-	clen = b->len - start;
-	/* The line: clen - 1 + the suffix (with its brace) + the newline. */
-	if (clen + AUDIT_SUFFIX_LEN > a->max_record) {
-		b->len = start;
+	clen = b->buf.len - start;
+	/* The line: these bytes, the hash member with its brace, '\n'. */
+	rlen = clen + AUDIT_SUFFIX_LEN + 1;
+	if (rlen > a->max_record) {
+		b->buf.len = start;
 		*cause = "record larger than audit.max_record";
 		return 0;
 	}
-	audit_hash(a->head, b->buf + start, clen, hash);
-	/* Replace the closing brace by the hash member and the newline. */
-	b->len--;
+	/* hash = SHA-256(prev || canonical bytes), the brace included. */
+	audit_hash_parts(a->hasher, a->head, b->buf.data + start, clen, "}", 1,
+	    hash);
 	snprintf(suffix, sizeof suffix, ",\"hash\":\"%s\"}\n", hash);
-	if (audit_buf_put(b, suffix, AUDIT_SUFFIX_LEN + 1) == -1) {
-		b->len = start;
+	if (audit_buf_put(&b->buf, suffix, AUDIT_SUFFIX_LEN + 1) == -1) {
+		b->buf.len = start;
 		*cause = "out of memory";
 		return 0;
 	}
-	size_t rlen = b->len - start;
 
 	/* A record starts a new segment when this one would overflow. */
 	if (a->seg_bytes > 0 && a->seg_bytes + rlen > a->segment_size) {
 		struct audit_batch *nb = audit_batch_new();
-		if (nb == NULL || audit_buf_put(nb, b->buf + start, rlen) == -1) {
+		if (nb == NULL ||
+		    audit_buf_put(&nb->buf, b->buf.data + start, rlen) == -1) {
+			if (nb != NULL)
+				audit_buf_free(&nb->buf);
 			free(nb);
-			b->len = start;
+			b->buf.len = start;
 			*cause = "out of memory";
 			return 0;
 		}
-		b->len = start;
+		b->buf.len = start;
 		b->rotate_after = 1;
-		if (b->nrecords > 0) {
-			audit_handoff(a); /* a->cur is a fresh batch now */
-			free(a->cur->buf);
-			free(a->cur);
-		} else {
-			/* Nothing pending: an empty batch just rotates. */
-			pthread_mutex_lock(&a->mtx);
-			TAILQ_INSERT_TAIL(&a->queue, b, entry);
-			pthread_cond_signal(&a->cond);
-			pthread_mutex_unlock(&a->mtx);
-		}
+		/* Queued even when empty: the writer then only rotates. */
+		pthread_mutex_lock(&a->mtx);
+		TAILQ_INSERT_TAIL(&a->queue, b, entry);
+		pthread_cond_signal(&a->cond);
+		pthread_mutex_unlock(&a->mtx);
+		if (event_pending(a->ev_timer, EV_TIMEOUT, NULL))
+			event_del(a->ev_timer);
 		a->cur = nb;
 		b = nb;
 		a->seg_num++;
@@ -564,11 +563,10 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	memcpy(a->head, hash, sizeof a->head);
 	a->records++;
 	if (a->tap != NULL)
-		a->tap(a->observer, seq, b->buf + b->len - rlen, rlen - 1);
-	if (seq % a->anchor_every == 0) {
-		a->anchor_seq = seq;
-		memcpy(a->anchor_hash, hash, sizeof a->anchor_hash);
-	}
+		a->tap(a->observer, seq, b->buf.data + b->buf.len - rlen,
+		    rlen - 1);
+	if (seq % a->anchor_every == 0)
+		audit_anchor_push(a, seq, hash);
 
 	switch (a->sync) {
 	case AUDIT_SYNC_ALWAYS:
@@ -794,10 +792,14 @@ audit_open(struct event_base *base, const struct config *cfg, char **cause)
 	a->seg_num = seg;
 	a->durable_seq = a->last_seq;
 	a->cur = audit_batch_new();
+	a->hasher = audit_hasher_new();
 	a->ev_timer = evtimer_new(base, audit_timer_cb, a);
 	a->ev_done = event_new(base, -1, 0, audit_done_cb, a);
-	if (a->cur == NULL || a->ev_timer == NULL || a->ev_done == NULL)
+	if (a->cur == NULL || a->hasher == NULL || a->ev_timer == NULL ||
+	    a->ev_done == NULL) {
+		*cause = strdup("out of memory");
 		goto fail;
+	}
 	if (pthread_create(&a->thread, NULL, audit_writer, a) != 0) {
 		*cause = strdup("cannot start the audit writer thread");
 		goto fail;
@@ -851,13 +853,15 @@ audit_close(struct audit *a)
 	audit_fire(a, UINT64_MAX, 0);
 	while ((b = TAILQ_FIRST(&a->queue)) != NULL) {
 		TAILQ_REMOVE(&a->queue, b, entry);
-		free(b->buf);
+		audit_buf_free(&b->buf);
 		free(b);
 	}
 	if (a->cur != NULL) {
-		free(a->cur->buf);
+		audit_buf_free(&a->cur->buf);
 		free(a->cur);
 	}
+	free(a->anchors);
+	audit_hasher_free(a->hasher);
 	if (a->ev_timer != NULL)
 		event_free(a->ev_timer);
 	if (a->ev_done != NULL)

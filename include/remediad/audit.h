@@ -29,6 +29,39 @@
 /* hex(SHA-256(prev || data)) into out[65]. */
 void audit_hash(const char *prev, const char *data, size_t len, char *out);
 
+/*
+ * The same with a reusable digest context (hot paths: append, replay with
+ * verification), over data given in two pieces: hex(SHA-256(prev || a ||
+ * b)). A hasher is used by one thread at a time.
+ */
+struct audit_hasher;
+struct audit_hasher *audit_hasher_new(void);
+void audit_hasher_free(struct audit_hasher *h);
+void audit_hash_parts(struct audit_hasher *h, const char *prev,
+    const char *a, size_t alen, const char *b, size_t blen, char *out);
+
+/* A growable byte buffer (batches of lines). */
+struct audit_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+/* -1 when memory runs out (the buffer is unchanged). */
+int audit_buf_put(struct audit_buf *b, const void *p, size_t n);
+void audit_buf_free(struct audit_buf *b);
+
+/*
+ * Appends the canonical serialization of a record, byte for byte what
+ * jansson's JSON_COMPACT | JSON_SORT_KEYS gives for the object with the
+ * reserved members added, but WITHOUT its closing brace (the writer adds
+ * the hash member there). Fields must not use the reserved keys. On -1
+ * (invalid UTF-8 in type/actor, out of memory) the buffer is unchanged and
+ * *cause says why.
+ */
+int audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
+    const char *type, const char *actor, const char *prev,
+    const json_t *fields, const char **cause);
+
 /* The top-level fields a reader needs, found without a full parse. */
 struct audit_fields {
 	uint64_t seq;
@@ -48,6 +81,8 @@ int audit_scan(const char *line, size_t len, struct audit_fields *f,
 
 /* Recomputes the hash of a scanned line: 1 when it matches. */
 int audit_hash_ok(const char *line, size_t len, const struct audit_fields *f);
+int audit_hash_ok_with(struct audit_hasher *h, const char *line, size_t len,
+    const struct audit_fields *f);
 
 /* Segment files of a directory, in order. */
 struct audit_segments {

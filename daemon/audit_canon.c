@@ -1,0 +1,265 @@
+/*
+ * The canonical serialization of an audit record, written directly into
+ * the batch buffer: sorted keys, compact, UTF-8 as is, the same bytes as
+ * jansson's JSON_COMPACT | JSON_SORT_KEYS (tests/unit/test_audit_canon.c
+ * holds it to that). The generic dump costs most of an append; this one
+ * escapes strings by runs and sorts only the field keys.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "remediad/audit.h"
+
+int
+audit_buf_put(struct audit_buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t ncap = b->cap ? b->cap : 65536;
+		while (ncap < b->len + n)
+			ncap *= 2;
+		char *nd = realloc(b->data, ncap);
+		if (nd == NULL)
+			return -1;
+		b->data = nd;
+		b->cap = ncap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void
+audit_buf_free(struct audit_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+/* Strict UTF-8, as jansson requires of every string it holds. */
+static int
+canon_utf8_valid(const unsigned char *p, size_t len)
+{
+	const unsigned char *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p, cp;
+		size_t n;
+
+		if (c < 0x80) {
+			if (c == 0)
+				return 0;
+			p++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else
+			return 0;
+		if ((size_t)(end - p) <= n)
+			return 0;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+/* A JSON string: copies runs, escapes '"', '\\' and control bytes. */
+static int
+canon_string(struct audit_buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *run = s, *end = s + len;
+	char esc[6];
+
+	if (audit_buf_put(b, "\"", 1) == -1)
+		return -1;
+	for (const char *p = s; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (p > run && audit_buf_put(b, run, (size_t)(p - run)) == -1)
+			return -1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			/* jansson writes \u with upper-case hex digits. */
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+			break;
+		}
+		if (audit_buf_put(b, esc, n) == -1)
+			return -1;
+		run = p + 1;
+	}
+	if (end > run && audit_buf_put(b, run, (size_t)(end - run)) == -1)
+		return -1;
+	return audit_buf_put(b, "\"", 1);
+}
+
+static int
+canon_int(struct audit_buf *b, json_int_t v)
+{
+	char buf[24], *p = buf + sizeof buf;
+	/* Negated as unsigned so INT64_MIN works. */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
+				     : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return audit_buf_put(b, p, (size_t)(buf + sizeof buf - p));
+}
+
+static int
+canon_dump_cb(const char *data, size_t len, void *arg)
+{
+	return audit_buf_put(arg, data, len);
+}
+
+static int
+canon_value(struct audit_buf *b, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return canon_string(b, json_string_value(v),
+		    json_string_length(v));
+	case JSON_INTEGER:
+		return canon_int(b, json_integer_value(v));
+	case JSON_TRUE:
+		return audit_buf_put(b, "true", 4);
+	case JSON_FALSE:
+		return audit_buf_put(b, "false", 5);
+	case JSON_NULL:
+		return audit_buf_put(b, "null", 4);
+	default:
+		/* Reals and nested values are rare: jansson's own dump. */
+		return json_dump_callback(v, canon_dump_cb, b,
+		    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	}
+}
+
+struct canon_member {
+	const char *key;
+	const json_t *value;
+};
+
+static int
+canon_member_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct canon_member *)a)->key,
+	    ((const struct canon_member *)b)->key);
+}
+
+/* The reserved members, in sorted order. */
+enum { R_ACTOR, R_PREV, R_SEQ, R_TIME, R_TYPE, R_N };
+static const char *const reserved_keys[R_N] = {"actor", "prev", "seq",
+    "time", "type"};
+
+int
+audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
+    const char *type, const char *actor, const char *prev,
+    const json_t *fields, const char **cause)
+{
+	struct canon_member stackkeys[32], *keys = stackkeys;
+	size_t nkeys = json_object_size(fields), nk = 0, r = 0, start = b->len;
+	const char *key;
+	json_t *v;
+	int first = 1, rc = -1;
+
+	if (!canon_utf8_valid((const unsigned char *)type, strlen(type)) ||
+	    !canon_utf8_valid((const unsigned char *)actor, strlen(actor))) {
+		*cause = "type or actor is not valid UTF-8";
+		return -1;
+	}
+	if (nkeys > sizeof stackkeys / sizeof stackkeys[0]) {
+		keys = malloc(nkeys * sizeof *keys);
+		if (keys == NULL) {
+			*cause = "out of memory";
+			return -1;
+		}
+	}
+	json_object_foreach((json_t *)fields, key, v) {
+		keys[nk].key = key;
+		keys[nk++].value = v;
+	}
+	qsort(keys, nk, sizeof *keys, canon_member_cmp);
+
+	*cause = "out of memory";
+	if (audit_buf_put(b, "{", 1) == -1)
+		goto out;
+	/* Merge the sorted field keys with the sorted reserved ones. */
+	for (size_t i = 0; i < nk || r < R_N; first = 0) {
+		if (!first && audit_buf_put(b, ",", 1) == -1)
+			goto out;
+		if (r < R_N &&
+		    (i == nk || strcmp(reserved_keys[r], keys[i].key) < 0)) {
+			int e = canon_string(b, reserved_keys[r],
+			    strlen(reserved_keys[r])) == -1 ||
+			    audit_buf_put(b, ":", 1) == -1;
+			switch (r) {
+			case R_ACTOR:
+				e = e || canon_string(b, actor, strlen(actor));
+				break;
+			case R_PREV:
+				e = e || canon_string(b, prev, AUDIT_HASH_HEX);
+				break;
+			case R_SEQ:
+				e = e || canon_int(b, (json_int_t)seq);
+				break;
+			case R_TIME:
+				e = e || canon_string(b, time, strlen(time));
+				break;
+			case R_TYPE:
+				e = e || canon_string(b, type, strlen(type));
+				break;
+			}
+			if (e)
+				goto out;
+			r++;
+			continue;
+		}
+		if (canon_string(b, keys[i].key, strlen(keys[i].key)) == -1 ||
+		    audit_buf_put(b, ":", 1) == -1 ||
+		    canon_value(b, keys[i].value) == -1) {
+			*cause = "cannot serialize the record";
+			goto out;
+		}
+		i++;
+	}
+	rc = 0;
+out:
+	if (rc == -1)
+		b->len = start;
+	if (keys != stackkeys)
+		free(keys);
+	return rc;
+}
