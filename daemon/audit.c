@@ -638,7 +638,7 @@ audit_segment_tail(const struct audit *a, unsigned seg, uint64_t *seq,
  */
 static long long
 audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
-    const char *prev_hash, char **cause)
+    const char *prev_hash, int may_cut, char **cause)
 {
 	char path[4096];
 	struct fs_map m;
@@ -702,6 +702,15 @@ audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
 	}
 	long long dropped = (long long)m.size - (long long)good;
 	fs_unmap(&m);
+	if (dropped > 0 && !may_cut) {
+		/* A closed segment was synced whole before the next began. */
+		if (asprintf(cause, "%s line %llu: unterminated record in a "
+		    "closed segment; the audit log is damaged: remediad will "
+		    "not append to it (run remediactl audit verify %s)", path,
+		    (unsigned long long)lineno, a->dir) == -1)
+			*cause = NULL;
+		return -1;
+	}
 	if (dropped > 0) {
 		/* The one edit ever made to the log, and it is audited. */
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -772,13 +781,27 @@ audit_open(struct event_base *base, const struct config *cfg, char **cause)
 		uint64_t prev_seq = 0;
 		char prev_hash[AUDIT_HASH_HEX + 1] = AUDIT_ZERO_HASH;
 
-		seg = segs.num[segs.n - 1];
-		if (segs.n > 1 && audit_segment_tail(a, segs.num[segs.n - 2],
+		size_t last = segs.n - 1, check = last;
+		struct stat st;
+
+		seg = segs.num[last];
+		audit_path(a, seg, path, sizeof path);
+		/*
+		 * An empty last segment (a crash right after a rotation): the
+		 * closed one before it gets the record-by-record check, and
+		 * is never cut.
+		 */
+		if (last > 0 && stat(path, &st) == 0 && st.st_size == 0)
+			check = last - 1;
+		if (check > 0 && audit_segment_tail(a, segs.num[check - 1],
 		    &prev_seq, prev_hash, cause) == -1)
 			goto fail;
-		dropped = audit_recover(a, seg, prev_seq, prev_hash, cause);
+		dropped = audit_recover(a, segs.num[check], prev_seq, prev_hash,
+		    check == last, cause);
 		if (dropped < 0)
 			goto fail;
+		if (check != last)
+			a->seg_bytes = 0;
 		audit_path(a, seg, path, sizeof path);
 		a->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 		if (a->fd == -1) {

@@ -407,8 +407,6 @@ static const struct cfg_field audit_fields[] = {
 	64 * 1024 * 1024, NULL, NULL},
     {"anchor_every", T_INT, 0, OFF(audit.anchor_every), NULL, 1000, 1,
 	INT64_MAX, NULL, NULL},
-    {"anchor_topic", T_STRING, 0, OFF(audit.anchor_topic), NULL, 0, NOLIMIT,
-	NULL, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -853,6 +851,5 @@ config_free(struct config *cfg)
 	free(cfg->kafka.dlq_topic);
 	json_decref(cfg->kafka.properties);
 	free(cfg->audit.dir);
-	free(cfg->audit.anchor_topic);
 	free(cfg);
 }

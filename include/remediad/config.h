@@ -72,7 +72,6 @@ struct config {
 		uint64_t segment_size;
 		uint64_t max_record;
 		int64_t anchor_every;
-		char *anchor_topic;
 	} audit;
 };
 

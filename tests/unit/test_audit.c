@@ -238,6 +238,15 @@ file_size(const char *path)
 	return st.st_size;
 }
 
+static off_t
+file_size_seg(const struct fx *fx, unsigned seg)
+{
+	char path[2048];
+
+	seg_path(fx, seg, path, sizeof path);
+	return file_size(path);
+}
+
 static size_t
 count_lines(const struct text *t)
 {
@@ -1026,6 +1035,69 @@ test_torn_new_segment(void **state)
 	free(t.buf);
 }
 
+/*
+ * A crash right after a rotation leaves an empty last segment: the closed
+ * segment before it is then checked record by record, so damage at its
+ * end refuses the start instead of being chained onto.
+ */
+static void
+test_empty_last_segment(void **state)
+{
+	struct fx *fx = *state;
+	struct text t;
+	char *cause = NULL;
+	unsigned nseg;
+
+	fx->cfg->audit.segment_size = 4096;
+	build_log(fx, 40);
+	nseg = segment_count(fx);
+	assert_true(nseg >= 2);
+	/* The empty next segment, as the writer creates it at rotation. */
+	spit_seg(fx, nseg + 1, "", 0, "wb");
+
+	/* Intact: the chain goes on in the empty segment. */
+	struct audit *a = open_log(fx);
+	assert_int_equal(append_ok(a, "test.after", NULL), 41);
+	audit_close(a);
+	struct audit_verdict v;
+	assert_true(verdict_ok(fx->dir, 0, NULL, 0, &v));
+	assert_int_equal(v.records, 41);
+
+	/* Again an empty last segment, with the closed one's end damaged. */
+	spit_seg(fx, nseg + 2, "", 0, "wb");
+	slurp_seg(fx, nseg + 1, &t);
+	/* A digit of the last record's time: still well-formed, hash wrong. */
+	char *last = t.buf + t.len - 1;
+	while (last > t.buf && last[-1] != '\n')
+		last--;
+	char *tm = strstr(last, "\"time\":\"2");
+	assert_non_null(tm);
+	tm[8] ^= 1;
+	spit_seg(fx, nseg + 1, t.buf, t.len, "wb");
+	assert_null(audit_open(fx->base, fx->cfg, &cause));
+	assert_non_null(cause);
+	if (strstr(cause, "damaged") == NULL)
+		fail_msg("cause: %s", cause);
+	free(cause);
+	free(t.buf);
+
+	/* A closed segment is never cut, even where it looks torn. */
+	slurp_seg(fx, nseg + 1, &t);
+	last = t.buf + t.len - 1;
+	while (last > t.buf && last[-1] != '\n')
+		last--;
+	strstr(last, "\"time\":\"")[8] ^= 1; /* repaired */
+	spit_seg(fx, nseg + 1, t.buf, t.len - 1, "wb"); /* no final newline */
+	cause = NULL;
+	assert_null(audit_open(fx->base, fx->cfg, &cause));
+	assert_non_null(cause);
+	if (strstr(cause, "closed segment") == NULL)
+		fail_msg("cause: %s", cause);
+	free(cause);
+	assert_int_equal(file_size_seg(fx, nseg + 1), (off_t)t.len - 1);
+	free(t.buf);
+}
+
 static void
 test_damaged_refused(void **state)
 {
@@ -1650,6 +1722,7 @@ main(void)
 		T(test_nul_padding),
 		T(test_torn_new_segment),
 		T(test_damaged_refused),
+		T(test_empty_last_segment),
 		T(test_verify_deleted_line),
 		T(test_verify_swapped_lines),
 		T(test_verify_altered_value),

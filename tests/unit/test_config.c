@@ -119,7 +119,6 @@ test_defaults(void **state)
 	assert_int_equal(cfg->audit.segment_size, 64ULL << 20);
 	assert_int_equal(cfg->audit.max_record, 1ULL << 20);
 	assert_int_equal(cfg->audit.anchor_every, 1000);
-	assert_null(cfg->audit.anchor_topic);
 	config_free(cfg);
 
 	/* Comments and blank lines only. */
@@ -157,7 +156,6 @@ static const char full_config[] =
     "\tsegment_size = \"16MB\",\n"
     "\tmax_record = \"512KB\",\n"
     "\tanchor_every = 50,\n"
-    "\tanchor_topic = \"anchors\",\n"
     "}\n";
 
 static void
@@ -205,7 +203,6 @@ test_full(void **state)
 	assert_int_equal(cfg->audit.segment_size, 16ULL << 20);
 	assert_int_equal(cfg->audit.max_record, 512ULL << 10);
 	assert_int_equal(cfg->audit.anchor_every, 50);
-	assert_string_equal(cfg->audit.anchor_topic, "anchors");
 	config_free(cfg);
 }
 
