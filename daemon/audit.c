@@ -277,6 +277,18 @@ audit_batch_new(void)
 	return calloc(1, sizeof(struct audit_batch));
 }
 
+/* Queues a batch for the writer; the group timer has nothing left to do. */
+static void
+audit_enqueue(struct audit *a, struct audit_batch *b)
+{
+	pthread_mutex_lock(&a->mtx);
+	TAILQ_INSERT_TAIL(&a->queue, b, entry);
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mtx);
+	if (event_pending(a->ev_timer, EV_TIMEOUT, NULL))
+		event_del(a->ev_timer);
+}
+
 /* Hands the current batch to the writer. */
 static void
 audit_handoff(struct audit *a)
@@ -289,12 +301,7 @@ audit_handoff(struct audit *a)
 	if ((nb = audit_batch_new()) == NULL)
 		return;
 	a->cur = nb;
-	pthread_mutex_lock(&a->mtx);
-	TAILQ_INSERT_TAIL(&a->queue, b, entry);
-	pthread_cond_signal(&a->cond);
-	pthread_mutex_unlock(&a->mtx);
-	if (event_pending(a->ev_timer, EV_TIMEOUT, NULL))
-		event_del(a->ev_timer);
+	audit_enqueue(a, b);
 }
 
 static int
@@ -542,12 +549,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 		b->buf.len = start;
 		b->rotate_after = 1;
 		/* Queued even when empty: the writer then only rotates. */
-		pthread_mutex_lock(&a->mtx);
-		TAILQ_INSERT_TAIL(&a->queue, b, entry);
-		pthread_cond_signal(&a->cond);
-		pthread_mutex_unlock(&a->mtx);
-		if (event_pending(a->ev_timer, EV_TIMEOUT, NULL))
-			event_del(a->ev_timer);
+		audit_enqueue(a, b);
 		a->cur = nb;
 		b = nb;
 		a->seg_num++;
@@ -631,90 +633,38 @@ audit_segment_tail(const struct audit *a, unsigned seg, uint64_t *seq,
 }
 
 /*
- * Checks the last segment record by record and cuts a torn tail: an
- * unterminated last line, or the NUL padding a crash can leave. A complete
- * record that fails its checks is damage, not a torn write: refused.
- * Fills the head and returns the bytes dropped (0 if none), or -1.
+ * Checks a segment record by record and, when allowed, cuts a torn tail:
+ * an unterminated last line, or the NUL padding a crash can leave. A
+ * complete record that fails its checks is damage, not a torn write:
+ * refused. Fills the head and returns the bytes dropped (0 if none), or -1.
  */
 static long long
 audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
     const char *prev_hash, int may_cut, char **cause)
 {
+	struct audit_verdict v;
 	char path[4096];
-	struct fs_map m;
-	const char *base, *p, *end;
-	uint64_t lineno = 0, next = prev_seq + 1;
-	char head[AUDIT_HASH_HEX + 1];
-	off_t good = 0;
+	size_t good;
+	long long dropped = 0;
+	struct stat st;
+	int torn;
 
-	memcpy(head, prev_hash, sizeof head);
 	audit_path(a, seg, path, sizeof path);
-	if (fs_map(path, &m) == -1) {
-		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+	audit_check_segment(a->dir, seg, prev_seq, prev_hash, &v, &good, &torn);
+	if (!v.ok && !(torn && may_cut)) {
+		if (asprintf(cause, "%s line %llu: %s; the audit log is damaged%s"
+		    ": remediad will not append to it (run remediactl audit "
+		    "verify %s)", path, (unsigned long long)v.bad_line, v.why,
+		    torn ? " (a torn record in a closed segment)"
+			 : ", not merely torn", a->dir) == -1)
 			*cause = NULL;
 		return -1;
 	}
-	if (m.size == 0) {
-		a->last_seq = prev_seq;
-		memcpy(a->head, head, sizeof a->head);
-		a->seg_bytes = 0;
-		return 0;
-	}
-	base = m.base;
-	p = base;
-	end = base + m.size;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		struct audit_fields f;
-		const char *why = NULL;
-
-		lineno++;
-		if (nl == NULL)
-			break; /* unterminated: torn */
-		if (audit_scan(p, (size_t)(nl - p), &f, &why) == -1)
-			;
-		else if (f.seq != next)
-			why = "seq gap";
-		else if (memcmp(f.prev, head, AUDIT_HASH_HEX) != 0)
-			why = "prev mismatch";
-		else if (!audit_hash_ok(p, (size_t)(nl - p), &f))
-			why = "hash mismatch";
-		if (why != NULL) {
-			/* NULs up to the end are padding from a crash. */
-			const char *q = p;
-			while (q < end && *q == '\0')
-				q++;
-			if (q > p && (q == end || memchr(q, '\n',
-			    (size_t)(end - q)) == NULL))
-				break;
-			fs_unmap(&m);
-			if (asprintf(cause, "%s line %llu: %s; the audit log "
-			    "is damaged, not merely torn: remediad will not "
-			    "append to it (run remediactl audit verify %s)",
-			    path, (unsigned long long)lineno, why, a->dir) == -1)
-				*cause = NULL;
-			return -1;
-		}
-		next = f.seq + 1;
-		memcpy(head, f.hash, AUDIT_HASH_HEX);
-		p = nl + 1;
-		good = p - base;
-	}
-	long long dropped = (long long)m.size - (long long)good;
-	fs_unmap(&m);
-	if (dropped > 0 && !may_cut) {
-		/* A closed segment was synced whole before the next began. */
-		if (asprintf(cause, "%s line %llu: unterminated record in a "
-		    "closed segment; the audit log is damaged: remediad will "
-		    "not append to it (run remediactl audit verify %s)", path,
-		    (unsigned long long)lineno, a->dir) == -1)
-			*cause = NULL;
-		return -1;
-	}
-	if (dropped > 0) {
+	if (!v.ok) {
 		/* The one edit ever made to the log, and it is audited. */
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd == -1 || ftruncate(fd, good) == -1 || fsync(fd) == -1) {
+		if (fd == -1 || fstat(fd, &st) == -1 ||
+		    ftruncate(fd, (off_t)good) == -1 || fsync(fd) == -1) {
 			if (asprintf(cause, "%s: cannot cut the torn tail: %s",
 			    path, strerror(errno)) == -1)
 				*cause = NULL;
@@ -723,12 +673,13 @@ audit_recover(struct audit *a, unsigned seg, uint64_t prev_seq,
 			return -1;
 		}
 		close(fd);
+		dropped = (long long)st.st_size - (long long)good;
 		log_warnx("audit: %s ended with a torn record (%lld bytes "
-			  "after offset %lld); cut back to the last whole "
-			  "record", path, dropped, (long long)good);
+			  "after offset %zu); cut back to the last whole "
+			  "record", path, dropped, good);
 	}
-	a->last_seq = next - 1;
-	memcpy(a->head, head, sizeof a->head);
+	a->last_seq = v.last_seq;
+	memcpy(a->head, v.last_hash, sizeof a->head);
 	a->seg_bytes = (uint64_t)good;
 	return dropped;
 }

@@ -342,6 +342,8 @@ struct walk {
 	char prev[AUDIT_HASH_HEX + 1];
 	int cbret;
 	struct audit_hasher *hasher;
+	size_t good; /* bytes of the current segment's good records */
+	int torn;    /* what follows them is a torn write */
 };
 
 static int walk_fail(struct walk *w, unsigned seg, uint64_t line,
@@ -398,6 +400,8 @@ walk_segment(struct walk *w, unsigned seg, int last)
 	uint64_t lineno = 0;
 	int rc = 0;
 
+	w->good = 0;
+	w->torn = 0;
 	snprintf(path, sizeof path, "%s/" AUDIT_SEGMENT_FMT, w->dir, seg);
 	if (fs_map(path, &m) == -1)
 		return walk_fail(w, seg, 0, 0, "cannot read %s: %s", path,
@@ -483,6 +487,14 @@ walk_segment(struct walk *w, unsigned seg, int last)
 			}
 		}
 		p = nl + 1;
+		w->good = (size_t)(p - base);
+	}
+	if (rc == -1) {
+		/* NUL padding, then at most an unterminated line: torn. */
+		const char *q = base + w->good;
+		while (q < end && *q == '\0')
+			q++;
+		w->torn = q == end || memchr(q, '\n', (size_t)(end - q)) == NULL;
 	}
 	fs_unmap(&m);
 	return rc;
@@ -615,6 +627,37 @@ audit_verify(const char *dir, uint64_t anchor_seq, const char *anchor_hash,
 		    "says %.16s...", (unsigned long long)anchor_seq,
 		    at.last_hash[0] ? at.last_hash : "(none)", anchor_hash);
 	}
+}
+
+void
+audit_check_segment(const char *dir, unsigned seg, uint64_t prev_seq,
+    const char *prev_hash, struct audit_verdict *v, size_t *good, int *torn)
+{
+	struct walk w;
+
+	memset(v, 0, sizeof *v);
+	memset(&w, 0, sizeof w);
+	w.dir = dir;
+	w.from = prev_seq + 1;
+	w.verify = 1;
+	w.strict = 1;
+	w.v = v;
+	v->ok = 1;
+	v->last_seq = prev_seq;
+	memcpy(v->last_hash, prev_hash, AUDIT_HASH_HEX);
+	v->last_hash[AUDIT_HASH_HEX] = '\0';
+	if (prev_seq > 0) {
+		w.next_seq = prev_seq + 1;
+		memcpy(w.prev, prev_hash, AUDIT_HASH_HEX);
+	}
+	w.hasher = audit_hasher_new();
+	if (w.hasher == NULL) {
+		walk_fail(&w, seg, 0, 0, "out of memory");
+	} else
+		walk_segment(&w, seg, 1);
+	audit_hasher_free(w.hasher);
+	*good = w.good;
+	*torn = !v->ok && w.torn;
 }
 
 json_t *

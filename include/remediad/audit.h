@@ -146,6 +146,17 @@ void audit_verify(const char *dir, uint64_t anchor_seq,
     const char *anchor_hash, uint64_t upto, struct audit_verdict *v);
 json_t *audit_verdict_json(const struct audit_verdict *v);
 
+/*
+ * Checks one segment record by record, continuing a chain that ended at
+ * (prev_seq, prev_hash); (0, zeros) for the first segment. Fills *v (the
+ * good part's last seq and hash; on failure the first bad line), *good
+ * (the bytes of the good part) and *torn (1 when everything after the good
+ * part is an unterminated line or NUL padding: what a crash mid-write
+ * leaves, as opposed to damage).
+ */
+void audit_check_segment(const char *dir, unsigned seg, uint64_t prev_seq,
+    const char *prev_hash, struct audit_verdict *v, size_t *good, int *torn);
+
 /* ---- The daemon's writer ----------------------------------------------- */
 
 struct audit;
