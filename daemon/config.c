@@ -350,6 +350,7 @@ static const char *const log_levels[] = {"error", "warn", "notice", "info",
 static const char *const role_choices[] = {"none", "viewer", "approver",
     "admin", NULL};
 static const char *const sync_choices[] = {"group", "always", "none", NULL};
+static const char *const raw_choices[] = {"full", "hash", NULL};
 
 static const struct cfg_field log_fields[] = {
     {"level", T_ENUM, 0, OFF(log.level), NULL, 3, NOLIMIT, log_levels, NULL},
@@ -380,6 +381,15 @@ static const struct cfg_field control_fields[] = {
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
+#define PATHF(k) {#k, T_STRING, 0, OFF(kafka.generic.k), NULL, 0, NOLIMIT, \
+	NULL, NULL}
+static const struct cfg_field generic_fields[] = {
+    PATHF(id), PATHF(time), PATHF(severity), PATHF(title), PATHF(rule),
+    PATHF(category), PATHF(host), PATHF(user), PATHF(ip), PATHF(process),
+    PATHF(container), PATHF(cloud),
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
 static const struct cfg_field kafka_fields[] = {
     {"brokers", T_STRING, 0, OFF(kafka.brokers), NULL, 0, NOLIMIT, NULL,
 	NULL},
@@ -390,6 +400,24 @@ static const struct cfg_field kafka_fields[] = {
 	NULL},
     {"properties", T_STRING_MAP, 0, OFF(kafka.properties), NULL, 0, NOLIMIT,
 	NULL, NULL},
+    {"secret_files", T_STRING_MAP, 0, OFF(kafka.secret_files), NULL, 0,
+	NOLIMIT, NULL, NULL},
+    {"max_message", T_SIZE, 0, OFF(kafka.max_message), "1MB", 0, 1024,
+	64 * 1024 * 1024, NULL, NULL},
+    {"max_in_flight", T_INT, 0, OFF(kafka.max_in_flight), NULL, 10000, 1,
+	1000000, NULL, NULL},
+    {"partitions", T_INT, 0, OFF(kafka.partitions), NULL, 4, 1, 1024, NULL,
+	NULL},
+    {"generic", T_TABLE, 0, OFF(kafka.generic.present), NULL, 0, NOLIMIT,
+	NULL, generic_fields},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct cfg_field dedup_fields[] = {
+    {"window", T_DURATION, 0, OFF(dedup.window_ms), "24h", 0, 1000,
+	INT64_MAX, NULL, NULL},
+    {"max_entries", T_INT, 0, OFF(dedup.max_entries), NULL, 1000000, 1000,
+	100000000, NULL, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -407,6 +435,8 @@ static const struct cfg_field audit_fields[] = {
 	64 * 1024 * 1024, NULL, NULL},
     {"anchor_every", T_INT, 0, OFF(audit.anchor_every), NULL, 1000, 1,
 	INT64_MAX, NULL, NULL},
+    {"raw", T_ENUM, 0, OFF(audit.raw), NULL, AUDIT_RAW_FULL, NOLIMIT,
+	raw_choices, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -418,6 +448,7 @@ static const struct cfg_field root_fields[] = {
     {"kafka", T_TABLE, 0, OFF(kafka.present), NULL, 0, NOLIMIT, NULL,
 	kafka_fields},
     {"audit", T_TABLE, 0, 0, NULL, 0, NOLIMIT, NULL, audit_fields},
+    {"dedup", T_TABLE, 0, 0, NULL, 0, NOLIMIT, NULL, dedup_fields},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -748,6 +779,30 @@ cfg_check(struct config *cfg, struct cfg_errors *errs)
 	if (cfg->audit.dir == NULL && cfg->state_dir != NULL &&
 	    asprintf(&cfg->audit.dir, "%s/audit", cfg->state_dir) == -1)
 		cfg->audit.dir = NULL;
+	if (cfg->kafka.present && cfg->kafka.topic != NULL &&
+	    cfg->kafka.dlq_topic == NULL &&
+	    asprintf(&cfg->kafka.dlq_topic, "%s.dlq", cfg->kafka.topic) == -1)
+		cfg->kafka.dlq_topic = NULL;
+	if (cfg->kafka.dlq_topic != NULL && cfg->kafka.topic != NULL &&
+	    strcmp(cfg->kafka.dlq_topic, cfg->kafka.topic) == 0)
+		cfg_error(errs, "kafka.dlq_topic", "must differ from kafka.topic");
+	if (cfg->kafka.secret_files != NULL) {
+		const char *key;
+		json_t *v;
+		json_object_foreach(cfg->kafka.secret_files, key, v) {
+			char path[256];
+			snprintf(path, sizeof path, "kafka.secret_files.%s", key);
+			if (json_string_value(v)[0] != '/')
+				cfg_error(errs, path, "must be an absolute path");
+			else if (access(json_string_value(v), R_OK) == -1)
+				cfg_error(errs, path, "%s: %s",
+				    json_string_value(v), strerror(errno));
+			if (cfg->kafka.properties != NULL &&
+			    json_object_get(cfg->kafka.properties, key) != NULL)
+				cfg_error(errs, path, "also set inline in "
+				    "kafka.properties; keep one");
+		}
+	}
 	cfg_parse_roles(cfg, errs);
 }
 
@@ -850,6 +905,15 @@ config_free(struct config *cfg)
 	free(cfg->kafka.group);
 	free(cfg->kafka.dlq_topic);
 	json_decref(cfg->kafka.properties);
+	json_decref(cfg->kafka.secret_files);
+	char **gp[] = {&cfg->kafka.generic.id, &cfg->kafka.generic.time,
+	    &cfg->kafka.generic.severity, &cfg->kafka.generic.title,
+	    &cfg->kafka.generic.rule, &cfg->kafka.generic.category,
+	    &cfg->kafka.generic.host, &cfg->kafka.generic.user,
+	    &cfg->kafka.generic.ip, &cfg->kafka.generic.process,
+	    &cfg->kafka.generic.container, &cfg->kafka.generic.cloud};
+	for (size_t i = 0; i < sizeof gp / sizeof gp[0]; i++)
+		free(*gp[i]);
 	free(cfg->audit.dir);
 	free(cfg);
 }

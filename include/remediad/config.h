@@ -34,6 +34,7 @@ struct role_rule {
 };
 
 enum audit_sync { AUDIT_SYNC_GROUP = 0, AUDIT_SYNC_ALWAYS, AUDIT_SYNC_NONE };
+enum audit_raw { AUDIT_RAW_FULL = 0, AUDIT_RAW_HASH };
 
 struct config {
 	char *path; /* as given on the command line */
@@ -57,12 +58,26 @@ struct config {
 
 	struct {
 		bool present; /* a kafka table was given */
-		char *brokers;
+		char *brokers; /* NULL: the embedded broker */
 		char *topic;
 		char *group;
-		char *dlq_topic;
-		json_t *properties; /* object of string values, or NULL */
+		char *dlq_topic; /* default: topic ".dlq" */
+		json_t *properties;   /* object of string values, or NULL */
+		json_t *secret_files; /* property -> file holding its value */
+		uint64_t max_message;
+		int64_t max_in_flight;
+		int64_t partitions; /* of the embedded broker's topic */
+		struct {
+			bool present;
+			char *id, *time, *severity, *title, *rule, *category;
+			char *host, *user, *ip, *process, *container, *cloud;
+		} generic; /* field paths: the topic carries generic JSON */
 	} kafka;
+
+	struct {
+		uint64_t window_ms;
+		int64_t max_entries;
+	} dedup;
 
 	struct {
 		char *dir; /* default: state_dir/audit */
@@ -72,6 +87,7 @@ struct config {
 		uint64_t segment_size;
 		uint64_t max_record;
 		int64_t anchor_every;
+		int64_t raw; /* enum audit_raw: alert documents in the log */
 	} audit;
 };
 
