@@ -259,6 +259,8 @@ audit_writer(void *arg)
 		a->w_done_bytes += b->buf.len;
 		a->w_syncs += (uint64_t)synced;
 		a->w_stalled = 0;
+		/* audit_sync_now() may be waiting on the same condition. */
+		pthread_cond_broadcast(&a->cond);
 		pthread_mutex_unlock(&a->mtx);
 		audit_buf_free(&b->buf);
 		free(b);
@@ -847,6 +849,31 @@ audit_close(struct audit *a)
 	pthread_cond_destroy(&a->cond);
 	free(a->dir);
 	free(a);
+}
+
+int
+audit_sync_now(struct audit *a, int timeout_ms)
+{
+	struct timespec until;
+	int rc = 0;
+
+	if (a->durable_seq >= a->last_seq)
+		return 0;
+	audit_handoff(a);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->mtx);
+	while (a->w_durable_seq < a->last_seq && rc == 0)
+		rc = pthread_cond_timedwait(&a->cond, &a->mtx, &until);
+	pthread_mutex_unlock(&a->mtx);
+	/* What the writer finished: callbacks now, not at the next loop turn. */
+	audit_done_cb(-1, 0, a);
+	return a->durable_seq >= a->last_seq ? 0 : -1;
 }
 
 void

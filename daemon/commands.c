@@ -11,6 +11,7 @@
 #include "remediad/audit_ctl.h"
 #include "remediad/config.h"
 #include "remediad/control.h"
+#include "remediad/kafka.h"
 #include "remediad/daemon.h"
 #include "remediad/log.h"
 
@@ -39,8 +40,8 @@ cmd_status(struct daemon *d, struct control_req *r)
 	    "socket", d->cfg->control.socket,
 	    "role", proto_role_name(r->role),
 	    "started", started,
-	    "intake", d->cfg->kafka.present ? "configured, not started "
-	    "(Kafka intake is not in this version)" : "disabled");
+	    "intake", d->kafka == NULL ? "disabled" :
+	    "enabled");
 	json_object_set_new(data, "counters", json_pack(
 	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
 	    "reloads", (json_int_t)c->reloads,
@@ -52,6 +53,8 @@ cmd_status(struct daemon *d, struct control_req *r)
 	    "control_clients", control_clients(d->control)));
 	if (d->audit != NULL)
 		json_object_set_new(data, "audit", audit_status_json(d->audit));
+	if (d->kafka != NULL)
+		json_object_set_new(data, "kafka", kafka_status_json(d->kafka));
 	control_reply_ok(r, data);
 }
 

@@ -204,19 +204,34 @@ dd_find(struct dedup *dd, const char *id, uint64_t hash)
 }
 
 int
-dedup_check(struct dedup *dd, const char *id, uint64_t now_ms, uint64_t seq,
+dedup_seen(struct dedup *dd, const char *id, uint64_t now_ms,
     uint64_t *first_seq)
 {
-	uint64_t hash = siphash(dd->key, (const unsigned char *)id, strlen(id));
 	struct dd_entry *e;
 
 	dedup_expire(dd, now_ms);
-	e = dd_find(dd, id, hash);
-	if (e != NULL) {
-		*first_seq = e->seq;
+	e = dd_find(dd, id, siphash(dd->key, (const unsigned char *)id,
+	    strlen(id)));
+	if (e == NULL)
+		return 0;
+	*first_seq = e->seq;
+	return 1;
+}
+
+int
+dedup_add(struct dedup *dd, const char *id, uint64_t now_ms, uint64_t seq)
+{
+	return dd_insert(dd, id, siphash(dd->key, (const unsigned char *)id,
+	    strlen(id)), now_ms, seq);
+}
+
+int
+dedup_check(struct dedup *dd, const char *id, uint64_t now_ms, uint64_t seq,
+    uint64_t *first_seq)
+{
+	if (dedup_seen(dd, id, now_ms, first_seq))
 		return 1;
-	}
-	return dd_insert(dd, id, hash, now_ms, seq);
+	return dedup_add(dd, id, now_ms, seq);
 }
 
 size_t
@@ -276,7 +291,7 @@ dd_rebuild_cb(const struct audit_rec *rec, void *arg)
 	if (rec->type_len != 14 || memcmp(rec->type, "alert.received", 14) != 0)
 		return 0;
 	j = audit_rec_json(rec);
-	id = json_object_get(j, "id");
+	id = json_object_get(j, "alert");
 	t = json_object_get(j, "time");
 	if (json_is_string(id) && json_is_string(t)) {
 		int64_t ms = dedup_parse_time(json_string_value(t),

@@ -18,6 +18,7 @@
 #include "remediad/audit_ctl.h"
 #include "remediad/config.h"
 #include "remediad/job.h"
+#include "remediad/kafka.h"
 #include "remediad/control.h"
 #include "remediad/daemon.h"
 #include "remediad/log.h"
@@ -197,10 +198,15 @@ main(int argc, char **argv)
 		d.exit_code = 1;
 		goto out;
 	}
-	if (d.cfg->kafka.present)
-		log_warnx("intake disabled: this version has no Kafka intake "
-			  "yet; the kafka section is validated but not used");
-	else
+	if (d.cfg->kafka.present) {
+		d.kafka = kafka_open(&d, &cause);
+		if (d.kafka == NULL) {
+			log_error("kafka: %s", cause ? cause : "cannot start");
+			free(cause);
+			d.exit_code = 1;
+			goto out;
+		}
+	} else
 		log_notice("intake disabled: no kafka section in the config");
 	log_notice("remediad %s started (pid %d, config %s, state_dir %s)",
 	    REMEDIAD_VERSION, (int)getpid(), path, d.cfg->state_dir);
@@ -209,7 +215,11 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 out:
-	/* Stop taking requests, end streams, finish scans; then the log. */
+	/*
+	 * Stop intake first (its in-flight alerts settle against the log),
+	 * then requests, streams and scans; the log closes last.
+	 */
+	kafka_close(d.kafka);
 	audit_ctl_free(d.audit_ctl);
 	control_close(d.control);
 	jobs_free(d.jobs);

@@ -204,6 +204,14 @@ typedef void (*audit_advance_cb)(void *arg, uint64_t durable_seq);
 void audit_set_observer(struct audit *a, audit_tap_cb tap,
     audit_advance_cb durable, void *arg);
 
+/*
+ * Waits, blocking the caller, until every record appended so far is on
+ * disk or timeout_ms passes, and fires the callbacks of what is durable.
+ * Only for moments that cannot wait for the loop (a Kafka partition
+ * revoke). 0 when everything is durable, -1 otherwise.
+ */
+int audit_sync_now(struct audit *a, int timeout_ms);
+
 uint64_t audit_last_seq(const struct audit *a);
 uint64_t audit_durable_seq(const struct audit *a);
 /* 1 while writes fail: new work must be refused. */

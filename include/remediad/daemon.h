@@ -15,6 +15,7 @@ struct control;
 struct audit;
 struct audit_ctl;
 struct jobs;
+struct kafka;
 
 struct daemon_counters {
 	uint64_t reloads;
@@ -36,6 +37,7 @@ struct daemon {
 	struct audit *audit;
 	struct audit_ctl *audit_ctl;
 	struct jobs *jobs;
+	struct kafka *kafka; /* NULL: intake disabled (no kafka section) */
 	struct event *ev_sigterm;
 	struct event *ev_sigint;
 	struct event *ev_sighup;

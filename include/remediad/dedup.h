@@ -20,11 +20,18 @@ void dedup_free(struct dedup *dd);
  */
 int dedup_check(struct dedup *dd, const char *id, uint64_t now_ms,
     uint64_t seq, uint64_t *first_seq);
+/* 1 when id is in the window before now_ms (its seq in *first_seq). */
+int dedup_seen(struct dedup *dd, const char *id, uint64_t now_ms,
+    uint64_t *first_seq);
+/* Records id at now_ms with the seq of its record; -1 out of memory. */
+int dedup_add(struct dedup *dd, const char *id, uint64_t now_ms,
+    uint64_t seq);
 /* Forgets ids older than the window. */
 void dedup_expire(struct dedup *dd, uint64_t now_ms);
 
 /*
- * Replays the alert.received records of the audit log that fall within the
+ * Replays the alert.received records (their `alert` field is the id, their
+ * `time` when it was received) of the audit log that fall within the
  * window before now_ms. Returns the number of ids loaded, -1 with *cause.
  */
 long long dedup_rebuild(struct dedup *dd, const char *audit_dir,

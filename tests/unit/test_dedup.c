@@ -150,7 +150,7 @@ test_rebuild(void **state)
 		char id[16];
 		snprintf(id, sizeof id, "id-%d", i % 40); /* 10 repeats */
 		seq = audit_append(a, i < 40 ? "alert.received" : "alert.duplicate",
-		    "system", json_pack("{s:s}", "id", id), &why);
+		    "system", json_pack("{s:s}", "alert", id), &why);
 		assert_true(seq > 0);
 	}
 	audit_when_durable(a, seq, noop_cb, &done);

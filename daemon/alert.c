@@ -1,0 +1,1121 @@
+/*
+ * The alert unit: turns one untrusted Kafka message into the canonical
+ * alert. It owns the checks made before the JSON parser runs (size, UTF-8,
+ * nesting), format detection, and the per-format field and severity maps.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "remediad/alert.h"
+#include "remediad/log.h"
+
+enum alert_format {
+	ALERT_FMT_GENERIC,
+	ALERT_FMT_ECS,
+	ALERT_FMT_OCSF,
+	ALERT_FMT_WAZUH,
+	ALERT_FMT_FALCO,
+};
+
+static const char *const alert_format_names[] = {
+	[ALERT_FMT_GENERIC] = "generic",
+	[ALERT_FMT_ECS] = "ecs",
+	[ALERT_FMT_OCSF] = "ocsf",
+	[ALERT_FMT_WAZUH] = "wazuh",
+	[ALERT_FMT_FALCO] = "falco",
+};
+
+/* The canonical fields in the order an alert prints them. */
+static const char *const alert_keys[] = {
+	"id", "source", "time", "received_at", "severity", "title", "rule",
+	"category", "host", "user", "ip", "process", "container", "cloud",
+	"raw",
+};
+
+/* One alert under construction. */
+struct alert_build {
+	const char *data; /* the message, for the hash id */
+	size_t len;
+	json_t *doc; /* the parsed message (borrowed) */
+	json_t *out; /* the canonical fields so far (owned) */
+	char *why;
+	size_t whylen;
+};
+
+const char *
+alert_reject_name(enum alert_reject r)
+{
+	switch (r) {
+	case ALERT_OK:
+		return "ok";
+	case ALERT_TOO_LARGE:
+		return "too_large";
+	case ALERT_INVALID_UTF8:
+		return "invalid_utf8";
+	case ALERT_INVALID_JSON:
+		return "invalid_json";
+	case ALERT_NOT_OBJECT:
+		return "not_object";
+	case ALERT_TOO_DEEP:
+		return "too_deep";
+	case ALERT_MISSING_FIELD:
+		return "missing_field";
+	}
+	return "unknown";
+}
+
+static void alert_why(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+alert_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- Checks before the parser ------------------------------------------- */
+
+/*
+ * Strict UTF-8 (RFC 3629): the shortest form only, no surrogates, nothing
+ * above U+10FFFF. Returns the offset of the first bad sequence, or len.
+ * jansson checks too, but only inside strings and with a vaguer message;
+ * doing it here over the whole message also covers bytes the parser would
+ * stop before.
+ */
+static size_t
+alert_utf8_check(const unsigned char *s, size_t len, const char **what)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned int c = s[i];
+		uint32_t cp, min;
+		size_t n;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c < 0xc0) {
+			*what = "unexpected continuation byte";
+			return i;
+		} else if (c < 0xe0) {
+			n = 1;
+			cp = c & 0x1f;
+			min = 0x80;
+		} else if (c < 0xf0) {
+			n = 2;
+			cp = c & 0x0f;
+			min = 0x800;
+		} else if (c < 0xf8) {
+			n = 3;
+			cp = c & 0x07;
+			min = 0x10000;
+		} else {
+			*what = "byte never valid in UTF-8";
+			return i;
+		}
+		for (size_t k = 1; k <= n; k++) {
+			if (i + k >= len) {
+				*what = "sequence cut short by the end of "
+				    "the message";
+				return i;
+			}
+			if ((s[i + k] & 0xc0) != 0x80) {
+				*what = "incomplete sequence";
+				return i;
+			}
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min) {
+			*what = "overlong encoding";
+			return i;
+		}
+		if (cp >= 0xd800 && cp <= 0xdfff) {
+			*what = "surrogate code point";
+			return i;
+		}
+		if (cp > 0x10ffff) {
+			*what = "code point above U+10FFFF";
+			return i;
+		}
+		i += n + 1;
+	}
+	return len;
+}
+
+/*
+ * Counts [ and { nesting over the raw bytes, skipping strings, so that a
+ * message of a million '[' is turned away in one pass without the parser
+ * (which recurses) ever seeing it. Unbalanced brackets are left to the
+ * parser. Returns -1 with the offset of the first bracket too deep.
+ */
+static int
+alert_depth_check(const char *s, size_t len, int max, size_t *at)
+{
+	int depth = 0, in_string = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_string = 0;
+			continue;
+		}
+		switch (s[i]) {
+		case '"':
+			in_string = 1;
+			break;
+		case '[':
+		case '{':
+			if (++depth > max) {
+				*at = i;
+				return -1;
+			}
+			break;
+		case ']':
+		case '}':
+			if (depth > 0)
+				depth--;
+			break;
+		}
+	}
+	return 0;
+}
+
+static const char *
+alert_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+		return "true";
+	case JSON_FALSE:
+		return "false";
+	case JSON_NULL:
+		return "null";
+	}
+	return "something else";
+}
+
+/* ---- Lookups ------------------------------------------------------------ */
+
+/*
+ * Follows a dotted path. Exporters flatten ECS inconsistently ("kibana.
+ * alert.rule.name" as one top-level key, or "event": {"kind": ...}, or a
+ * mix), so at each object every split of the rest of the path is tried:
+ * the nested form first, the literal dotted key last. Each node of the
+ * document has one path from the root, so this visits a node at most once.
+ * In an array, a segment of digits is an index.
+ */
+static json_t *
+alert_path_getn(json_t *node, const char *path, size_t len)
+{
+	json_t *child, *v;
+
+	if (node == NULL)
+		return NULL;
+	if (json_is_array(node)) {
+		size_t seg = 0, idx = 0;
+
+		while (seg < len && path[seg] != '.') {
+			if (path[seg] < '0' || path[seg] > '9' || seg >= 9)
+				return NULL;
+			idx = idx * 10 + (size_t)(path[seg] - '0');
+			seg++;
+		}
+		if (seg == 0)
+			return NULL;
+		child = json_array_get(node, idx);
+		if (seg == len)
+			return child;
+		return alert_path_getn(child, path + seg + 1, len - seg - 1);
+	}
+	if (!json_is_object(node))
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (path[i] != '.')
+			continue;
+		child = json_object_getn(node, path, i);
+		if (child == NULL)
+			continue;
+		v = alert_path_getn(child, path + i + 1, len - i - 1);
+		if (v != NULL)
+			return v;
+	}
+	return json_object_getn(node, path, len);
+}
+
+static json_t *
+alert_get(json_t *doc, const char *path)
+{
+	return alert_path_getn(doc, path, strlen(path));
+}
+
+/* An array stands for its first element where a format documents it. */
+static json_t *
+alert_first(json_t *v)
+{
+	return json_is_array(v) ? json_array_get(v, 0) : v;
+}
+
+/* ---- Canonical values --------------------------------------------------- */
+
+static json_t *
+alert_must(json_t *v)
+{
+	/* Only memory can make these fail: the inputs are checked. */
+	if (v == NULL)
+		fatalx("alert: out of memory");
+	return v;
+}
+
+static void
+alert_put(struct alert_build *b, const char *key, json_t *v)
+{
+	if (json_object_set_new(b->out, key, alert_must(v)) != 0)
+		fatalx("alert: out of memory");
+}
+
+/* The shortest text of a double that reads back the same, as JSON. */
+static void
+alert_real_text(double d, char *buf, size_t size)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, size, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if (strpbrk(buf, ".eE") == NULL)
+		strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
+/*
+ * The canonical string for a source value, or NULL when there is none:
+ * absent, null, "" (an empty string says nothing), an object or an array.
+ * Other scalars become their JSON text, so that a numeric host id still
+ * names the host. Long strings are cut to ALERT_MAX_STRING bytes at a
+ * character boundary, so one huge field cannot bloat every copy of the
+ * alert; raw keeps it whole.
+ */
+static json_t *
+alert_string_of(const json_t *v)
+{
+	char buf[64];
+	const char *s;
+	size_t n;
+
+	if (v == NULL)
+		return NULL;
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		s = json_string_value(v);
+		n = json_string_length(v);
+		if (n == 0)
+			return NULL;
+		if (n > ALERT_MAX_STRING) {
+			n = ALERT_MAX_STRING;
+			while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+				n--;
+		}
+		return alert_must(json_stringn_nocheck(s, n));
+	case JSON_INTEGER:
+		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		return alert_must(json_string_nocheck(buf));
+	case JSON_REAL:
+		alert_real_text(json_real_value(v), buf, sizeof buf);
+		return alert_must(json_string_nocheck(buf));
+	case JSON_TRUE:
+		return alert_must(json_string_nocheck("true"));
+	case JSON_FALSE:
+		return alert_must(json_string_nocheck("false"));
+	default:
+		return NULL;
+	}
+}
+
+/* Sets a string field from v; 1 if v gave one. */
+static int
+alert_set_string(struct alert_build *b, const char *key, const json_t *v)
+{
+	json_t *s = alert_string_of(v);
+
+	if (s == NULL)
+		return 0;
+	alert_put(b, key, s);
+	return 1;
+}
+
+static int
+alert_vpick(struct alert_build *b, const char *key, int first, va_list ap)
+{
+	const char *path;
+
+	while ((path = va_arg(ap, const char *)) != NULL) {
+		json_t *v = alert_get(b->doc, path);
+
+		if (first)
+			v = alert_first(v);
+		if (alert_set_string(b, key, v))
+			return 1;
+	}
+	return 0;
+}
+
+static int alert_pick(struct alert_build *b, const char *key, ...)
+    __attribute__((sentinel));
+static int alert_pick_first(struct alert_build *b, const char *key, ...)
+    __attribute__((sentinel));
+
+/* Sets a string field from the first of the paths that gives one. */
+static int
+alert_pick(struct alert_build *b, const char *key, ...)
+{
+	va_list ap;
+	int set;
+
+	va_start(ap, key);
+	set = alert_vpick(b, key, 0, ap);
+	va_end(ap);
+	return set;
+}
+
+/* The same, where an array gives its first element. */
+static int
+alert_pick_first(struct alert_build *b, const char *key, ...)
+{
+	va_list ap;
+	int set;
+
+	va_start(ap, key);
+	set = alert_vpick(b, key, 1, ap);
+	va_end(ap);
+	return set;
+}
+
+/* The hash id: what a redelivery of the same bytes is recognised by. */
+static void
+alert_set_hash_id(struct alert_build *b)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char id[ALERT_HASH_ID_LEN + 1] = "sha256:";
+
+	if (!EVP_Digest(b->data, b->len, md, &mdlen, EVP_sha256(), NULL) ||
+	    mdlen != 32)
+		fatalx("alert: SHA-256 failed");
+	for (unsigned int i = 0; i < mdlen; i++) {
+		id[7 + 2 * i] = hex[md[i] >> 4];
+		id[7 + 2 * i + 1] = hex[md[i] & 0xf];
+	}
+	id[ALERT_HASH_ID_LEN] = '\0';
+	alert_put(b, "id", json_string_nocheck(id));
+}
+
+static void
+alert_set_severity(struct alert_build *b, double d)
+{
+	if (d < 0)
+		d = 0;
+	if (d > 100)
+		d = 100;
+	/* Half away from zero, as lround, without needing libm. */
+	alert_put(b, "severity", json_integer((json_int_t)(d + 0.5)));
+}
+
+/* A number in 0-100 (rounded), or -1. */
+static double
+alert_percent(const json_t *v)
+{
+	double d;
+
+	if (!json_is_number(v))
+		return -1;
+	d = json_number_value(v);
+	return d >= 0 && d <= 100 ? d : -1;
+}
+
+/* ECS's named severities, also used by generic alerts; -1 when unknown. */
+static int
+alert_severity_named(const json_t *v)
+{
+	static const struct {
+		const char *name;
+		int value;
+	} names[] = {
+	    {"low", 21},
+	    {"medium", 47},
+	    {"high", 73},
+	    {"critical", 99},
+	};
+
+	if (!json_is_string(v))
+		return -1;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcasecmp(json_string_value(v), names[i].name) == 0)
+			return names[i].value;
+	return -1;
+}
+
+/* ---- Time --------------------------------------------------------------- */
+
+#define ALERT_US_PER_S	 INT64_C(1000000)
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, in microseconds. */
+#define ALERT_TIME_MIN_S INT64_C(-62167219200)
+#define ALERT_TIME_MAX_S INT64_C(253402300799)
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant). */
+static int64_t
+alert_days_from_civil(int64_t y, unsigned int m, unsigned int d)
+{
+	int64_t era;
+	unsigned int yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned int)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void
+alert_civil_from_days(int64_t z, int64_t *y, unsigned int *m,
+    unsigned int *d)
+{
+	int64_t era;
+	unsigned int doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned int)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int
+alert_digits(const char *s, size_t len, size_t at, size_t count, int *out)
+{
+	int v = 0;
+
+	if (at + count > len)
+		return -1;
+	for (size_t i = at; i < at + count; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * RFC 3339 and the ISO 8601 forms sources really send:
+ * YYYY-MM-DD[T t space]HH:MM:SS[.fraction][Z z +HH:MM +HHMM +HH], digits
+ * of the fraction past microseconds dropped (truncated, not rounded, so
+ * that a time never moves into the next second). No offset is read as UTC.
+ */
+static int
+alert_time_parse(const char *s, size_t len, int64_t *us)
+{
+	static const unsigned char mdays[] = {
+	    31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+	};
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, frac = 0;
+	int64_t secs;
+	size_t i = 19;
+
+	if (alert_digits(s, len, 0, 4, &y) || len < 19 || s[4] != '-' ||
+	    alert_digits(s, len, 5, 2, &mo) || s[7] != '-' ||
+	    alert_digits(s, len, 8, 2, &d) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    alert_digits(s, len, 11, 2, &h) || s[13] != ':' ||
+	    alert_digits(s, len, 14, 2, &mi) || s[16] != ':' ||
+	    alert_digits(s, len, 17, 2, &sec))
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+	    mi > 59 || sec > 60)
+		return -1;
+	/* February 29th only in leap years. */
+	if (mo == 2 && d == 29 &&
+	    !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		return -1;
+	if (i < len && s[i] == '.') {
+		int scale = 100000;
+
+		i++;
+		if (i >= len || s[i] < '0' || s[i] > '9')
+			return -1;
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+			frac += (s[i] - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
+		int sign = s[i] == '-' ? -1 : 1;
+
+		if (alert_digits(s, len, i + 1, 2, &oh))
+			return -1;
+		i += 3;
+		/* +HH:MM, +HHMM or +HH. */
+		if (i < len) {
+			if (s[i] == ':')
+				i++;
+			if (alert_digits(s, len, i, 2, &om))
+				return -1;
+			i += 2;
+		}
+		if (oh > 23 || om > 59)
+			return -1;
+		oh *= sign;
+		om *= sign;
+	}
+	if (i != len)
+		return -1;
+	/* A leap second (:60) falls into the next minute. */
+	secs = alert_days_from_civil(y, (unsigned int)mo, (unsigned int)d) *
+		86400 +
+	    h * 3600 + mi * 60 + sec - (oh * 3600 + om * 60);
+	if (secs < ALERT_TIME_MIN_S || secs > ALERT_TIME_MAX_S)
+		return -1;
+	*us = secs * ALERT_US_PER_S + frac;
+	return 0;
+}
+
+/*
+ * A number is milliseconds since the epoch (OCSF), or seconds when below
+ * 1e11: no real alert is from before March 1973, and some producers send
+ * seconds where milliseconds are due.
+ */
+static int
+alert_time_number(double t, int64_t *us)
+{
+	double scale = t < 1e11 ? 1e6 : 1e3;
+
+	if (!(t >= 0) || t * scale / 1e6 > (double)ALERT_TIME_MAX_S)
+		return -1;
+	*us = (int64_t)(t * scale);
+	return 0;
+}
+
+/* Sets time from v when v is a time this unit can read. */
+static int
+alert_set_time(struct alert_build *b, const json_t *v)
+{
+	char buf[64];
+	int64_t us, days, secs, y;
+	unsigned int m, d;
+	int rest;
+	size_t n;
+
+	if (json_is_string(v)) {
+		if (alert_time_parse(json_string_value(v),
+			json_string_length(v), &us) != 0)
+			return 0;
+	} else if (json_is_integer(v) &&
+	    json_integer_value(v) < INT64_C(1000000000000000)) {
+		/* Integers are converted exactly, without a double. */
+		json_int_t t = json_integer_value(v);
+
+		if (t < 0)
+			return 0;
+		us = t < INT64_C(100000000000) ? t * ALERT_US_PER_S : t * 1000;
+		if (us / ALERT_US_PER_S > ALERT_TIME_MAX_S)
+			return 0;
+	} else if (json_is_real(v)) {
+		if (alert_time_number(json_real_value(v), &us) != 0)
+			return 0;
+	} else
+		return 0;
+	secs = us >= 0 ? us / ALERT_US_PER_S
+		       : -((-us + ALERT_US_PER_S - 1) / ALERT_US_PER_S);
+	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	rest = (int)(secs - days * 86400);
+	alert_civil_from_days(days, &y, &m, &d);
+	n = (size_t)snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d",
+	    (long long)y, m, d, rest / 3600, rest / 60 % 60, rest % 60);
+	/* Whole seconds print without a fraction: one instant, one string. */
+	if (us - secs * ALERT_US_PER_S != 0)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, ".%06lld",
+		    (long long)(us - secs * ALERT_US_PER_S));
+	snprintf(buf + n, sizeof buf - n, "Z");
+	alert_put(b, "time", json_string_nocheck(buf));
+	return 1;
+}
+
+static int alert_pick_time(struct alert_build *b, ...)
+    __attribute__((sentinel));
+
+static int
+alert_pick_time(struct alert_build *b, ...)
+{
+	const char *path;
+	va_list ap;
+	int set = 0;
+
+	va_start(ap, b);
+	while (!set && (path = va_arg(ap, const char *)) != NULL)
+		set = alert_set_time(b, alert_get(b->doc, path));
+	va_end(ap);
+	return set;
+}
+
+/* ---- Formats ------------------------------------------------------------ */
+
+static int
+alert_is_string(const json_t *v, const char *s)
+{
+	return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
+/* The first match wins; the order is documented in docs/alerts.md. */
+static enum alert_format
+alert_detect(json_t *doc)
+{
+	json_t *v;
+
+	v = json_object_get(doc, "class_uid");
+	if (json_is_integer(v) &&
+	    (json_integer_value(v) == 2004 || json_integer_value(v) == 2001))
+		return ALERT_FMT_OCSF;
+	v = alert_get(doc, "event.kind");
+	if (alert_is_string(v, "alert") || alert_is_string(v, "signal") ||
+	    json_is_string(alert_get(doc, "kibana.alert.uuid")))
+		return ALERT_FMT_ECS;
+	if (json_is_number(alert_get(doc, "rule.level")) &&
+	    json_is_object(json_object_get(doc, "agent")) &&
+	    (json_object_get(doc, "manager") != NULL ||
+		json_object_get(doc, "decoder") != NULL))
+		return ALERT_FMT_WAZUH;
+	if (json_is_string(json_object_get(doc, "output")) &&
+	    json_is_string(json_object_get(doc, "priority")) &&
+	    json_is_string(json_object_get(doc, "rule")) &&
+	    (json_object_get(doc, "uuid") != NULL ||
+		json_object_get(doc, "time") != NULL))
+		return ALERT_FMT_FALCO;
+	return ALERT_FMT_GENERIC;
+}
+
+static enum alert_reject
+alert_map_ecs(struct alert_build *b)
+{
+	static const char *const risk[] = {
+	    "kibana.alert.risk_score",
+	    "kibana.alert.rule.risk_score",
+	    "signal.rule.risk_score",
+	};
+	static const char *const named[] = {
+	    "kibana.alert.severity",
+	    "kibana.alert.rule.severity",
+	    "signal.rule.severity",
+	};
+	double sev;
+	int s;
+
+	if (!alert_pick(b, "id", "event.id", "kibana.alert.uuid", "_id", NULL))
+		alert_set_hash_id(b);
+	alert_pick_time(b, "@timestamp", NULL);
+	/* The most specific score first: the source's own, then the rule's. */
+	sev = alert_percent(alert_get(b->doc, "event.severity"));
+	for (size_t i = 0; sev < 0 && i < sizeof risk / sizeof risk[0]; i++)
+		sev = alert_percent(alert_get(b->doc, risk[i]));
+	for (size_t i = 0; sev < 0 && i < sizeof named / sizeof named[0]; i++) {
+		s = alert_severity_named(alert_get(b->doc, named[i]));
+		if (s >= 0)
+			sev = s;
+	}
+	if (sev >= 0)
+		alert_set_severity(b, sev);
+	alert_pick(b, "title", "rule.name", "kibana.alert.rule.name",
+	    "signal.rule.name", "message", NULL);
+	/*
+	 * The rule's name, not its id: playbooks are written by people and
+	 * match on what they read in the SIEM; ids are the fallback.
+	 */
+	alert_pick(b, "rule", "rule.name", "kibana.alert.rule.name",
+	    "signal.rule.name", "rule.id", "kibana.alert.rule.rule_id",
+	    "signal.rule.rule_id", NULL);
+	alert_pick_first(b, "category", "event.category", NULL);
+	alert_pick(b, "host", "host.name", "host.hostname", NULL);
+	alert_pick(b, "user", "user.name", NULL);
+	alert_pick_first(b, "ip", "source.ip", "host.ip", NULL);
+	alert_pick(b, "process", "process.name", NULL);
+	alert_pick(b, "container", "container.id", NULL);
+	alert_pick(b, "cloud", "cloud.account.id", NULL);
+	return ALERT_OK;
+}
+
+static enum alert_reject
+alert_map_ocsf(struct alert_build *b)
+{
+	static const int sev[][2] = {
+	    {0, 0}, {1, 10}, {2, 25}, {3, 50}, {4, 75}, {5, 90}, {6, 100},
+	    {99, 50},
+	};
+	json_int_t cls = json_integer_value(json_object_get(b->doc,
+	    "class_uid"));
+	json_t *v;
+	int legacy = cls == 2001;
+
+	/*
+	 * Security Finding (2001) kept its details in `finding`; Detection
+	 * Finding (2004) in `finding_info`. A finding without its uid cannot
+	 * be deduplicated, and hashing would make every redelivery a new
+	 * alert, so it is refused.
+	 */
+	if (!(legacy ? alert_pick(b, "id", "finding.uid", "finding_info.uid",
+			   NULL)
+		     : alert_pick(b, "id", "finding_info.uid", NULL))) {
+		alert_why(b->why, b->whylen,
+		    "missing field %s for OCSF class %d",
+		    legacy ? "finding.uid" : "finding_info.uid", (int)cls);
+		return ALERT_MISSING_FIELD;
+	}
+	alert_pick_time(b, "time", "time_dt", NULL);
+	v = json_object_get(b->doc, "severity_id");
+	for (size_t i = 0; json_is_integer(v) && i < sizeof sev / sizeof sev[0];
+	     i++)
+		if (json_integer_value(v) == sev[i][0]) {
+			alert_set_severity(b, sev[i][1]);
+			break;
+		}
+	if (legacy)
+		alert_pick(b, "title", "finding.title", "finding_info.title",
+		    NULL);
+	else
+		alert_pick(b, "title", "finding_info.title", NULL);
+	alert_pick(b, "rule", "finding_info.analytic.name",
+	    "metadata.product.name", NULL);
+	if (legacy)
+		alert_pick_first(b, "category", "finding.types",
+		    "finding_info.types", "class_name", NULL);
+	else
+		alert_pick_first(b, "category", "finding_info.types",
+		    "class_name", NULL);
+	alert_pick(b, "host", "device.hostname", "device.name", NULL);
+	alert_pick(b, "user", "actor.user.name", NULL);
+	alert_pick(b, "ip", "src_endpoint.ip", NULL);
+	alert_pick(b, "process", "actor.process.name", NULL);
+	alert_pick(b, "container", "container.uid", NULL);
+	alert_pick(b, "cloud", "cloud.account.uid", NULL);
+	return ALERT_OK;
+}
+
+static enum alert_reject
+alert_map_wazuh(struct alert_build *b)
+{
+	json_t *level;
+
+	/* Wazuh always sends an id; one without is not a real alert. */
+	if (!alert_pick(b, "id", "id", NULL)) {
+		alert_why(b->why, b->whylen,
+		    "missing field id for Wazuh alert");
+		return ALERT_MISSING_FIELD;
+	}
+	alert_pick_time(b, "timestamp", NULL);
+	level = alert_get(b->doc, "rule.level");
+	/* Levels run 0-15; set_severity clamps what lies outside. */
+	alert_set_severity(b, json_number_value(level) * 100 / 15);
+	alert_pick(b, "title", "rule.description", NULL);
+	alert_pick(b, "rule", "rule.id", NULL);
+	alert_pick_first(b, "category", "rule.groups", NULL);
+	alert_pick(b, "host", "agent.name", NULL);
+	alert_pick(b, "user", "data.srcuser", "data.dstuser", NULL);
+	alert_pick(b, "ip", "data.srcip", "agent.ip", NULL);
+	alert_pick(b, "process", "data.program_name",
+	    "predecoder.program_name", NULL);
+	return ALERT_OK;
+}
+
+/*
+ * A Falco output field, looked up as the literal key it is ("proc.name"
+ * is one key, not a path). Falco writes "<NA>" (older) or null (newer)
+ * for a field it could not resolve: neither names anything.
+ */
+static int
+alert_falco_field(struct alert_build *b, const char *key, const char *name)
+{
+	json_t *fields = json_object_get(b->doc, "output_fields");
+	json_t *v = json_object_get(fields, name);
+
+	if (alert_is_string(v, "<NA>"))
+		return 0;
+	/* container.id is "host" for events outside any container. */
+	if (strcmp(name, "container.id") == 0 && alert_is_string(v, "host"))
+		return 0;
+	return alert_set_string(b, key, v);
+}
+
+static enum alert_reject
+alert_map_falco(struct alert_build *b)
+{
+	static const struct {
+		const char *name;
+		int value;
+	} prio[] = {
+	    {"emergency", 100}, {"alert", 95},	   {"critical", 90},
+	    {"error", 75},	{"warning", 50},   {"notice", 30},
+	    {"informational", 20}, {"info", 20}, {"debug", 10},
+	};
+	const char *p;
+
+	if (!alert_pick(b, "id", "uuid", NULL))
+		alert_set_hash_id(b);
+	alert_pick_time(b, "time", NULL);
+	p = json_string_value(json_object_get(b->doc, "priority"));
+	for (size_t i = 0; i < sizeof prio / sizeof prio[0]; i++)
+		if (strcasecmp(p, prio[i].name) == 0) {
+			alert_set_severity(b, prio[i].value);
+			break;
+		}
+	alert_pick(b, "title", "output", NULL);
+	alert_pick(b, "rule", "rule", NULL);
+	if (!alert_set_string(b, "category",
+		alert_first(json_object_get(b->doc, "tags"))))
+		alert_pick(b, "category", "source", NULL);
+	alert_pick(b, "host", "hostname", NULL);
+	alert_falco_field(b, "user", "user.name");
+	if (!alert_falco_field(b, "process", "proc.name"))
+		alert_falco_field(b, "process", "proc.cmdline");
+	alert_falco_field(b, "container", "container.id");
+	return ALERT_OK;
+}
+
+/*
+ * Generic severity: a number (or a string holding only one) is taken as
+ * 0-100 and clamped. 0-10 scales are NOT rescaled: a 7 would be ambiguous
+ * between "7 of 10" and "7 of 100", so it stays 7; such a topic should
+ * map its scale upstream. Names are ECS's.
+ */
+static void
+alert_generic_severity(struct alert_build *b, const json_t *v)
+{
+	const char *s;
+	char *end;
+	double d;
+	int named;
+
+	if (json_is_number(v)) {
+		alert_set_severity(b, json_number_value(v));
+		return;
+	}
+	if ((named = alert_severity_named(v)) >= 0) {
+		alert_set_severity(b, named);
+		return;
+	}
+	if (!json_is_string(v))
+		return;
+	s = json_string_value(v);
+	/* Digits only: strtod alone would take "nan", "inf" and hex. */
+	if (*s == '\0' || strspn(s, "0123456789.+-eE") != strlen(s))
+		return;
+	d = strtod(s, &end);
+	if (*end == '\0' && isfinite(d))
+		alert_set_severity(b, d);
+}
+
+static enum alert_reject
+alert_map_generic(struct alert_build *b, const struct alert_generic *g)
+{
+	static const struct alert_generic defaults = {
+	    .id = "id",
+	    .severity = "severity",
+	    .rule = "rule",
+	    .category = "category",
+	    .host = "host",
+	    .user = "user",
+	    .ip = "ip",
+	    .process = "process",
+	    .container = "container",
+	    .cloud = "cloud",
+	};
+	const struct {
+		const char *key, *path;
+	} strings[] = {
+	    {"rule", g ? g->rule : defaults.rule},
+	    {"category", g ? g->category : defaults.category},
+	    {"host", g ? g->host : defaults.host},
+	    {"user", g ? g->user : defaults.user},
+	    {"ip", g ? g->ip : defaults.ip},
+	    {"process", g ? g->process : defaults.process},
+	    {"container", g ? g->container : defaults.container},
+	    {"cloud", g ? g->cloud : defaults.cloud},
+	};
+
+	if (g == NULL) {
+		if (!alert_pick(b, "id", "id", NULL))
+			alert_set_hash_id(b);
+		alert_pick_time(b, "time", "@timestamp", "timestamp", NULL);
+		alert_pick(b, "title", "title", "message", NULL);
+		g = &defaults;
+	} else {
+		/*
+		 * A configured id path is a promise about the topic: a
+		 * message without it is refused rather than hashed.
+		 */
+		if (g->id != NULL) {
+			if (!alert_pick(b, "id", g->id, NULL)) {
+				alert_why(b->why, b->whylen,
+				    "missing field %s (the topic's id path)",
+				    g->id);
+				return ALERT_MISSING_FIELD;
+			}
+		} else
+			alert_set_hash_id(b);
+		if (g->time != NULL)
+			alert_pick_time(b, g->time, NULL);
+		if (g->title != NULL)
+			alert_pick(b, "title", g->title, NULL);
+	}
+	if (g->severity != NULL)
+		alert_generic_severity(b, alert_get(b->doc, g->severity));
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+		if (strings[i].path != NULL)
+			alert_pick(b, strings[i].key, strings[i].path, NULL);
+	return ALERT_OK;
+}
+
+/* ---- Decoding ----------------------------------------------------------- */
+
+enum alert_reject
+alert_decode(const char *data, size_t len, const struct alert_opts *opts,
+    const char *received_at, json_t **out, char *why, size_t whylen)
+{
+	size_t max_size = ALERT_DEFAULT_MAX_SIZE, bad, at;
+	int max_depth = ALERT_DEFAULT_MAX_DEPTH;
+	const struct alert_generic *generic = NULL;
+	struct alert_build b;
+	enum alert_format fmt;
+	enum alert_reject r;
+	const char *what = NULL;
+	json_error_t jerr;
+	json_t *doc, *alert;
+
+	*out = NULL;
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (opts != NULL) {
+		if (opts->max_size > 0)
+			max_size = opts->max_size;
+		if (opts->max_depth > 0)
+			max_depth = opts->max_depth;
+		generic = opts->generic;
+	}
+	if (data == NULL)
+		data = "";
+
+	/* Cheapest first, and nothing parses what a cheap check refuses. */
+	if (len > max_size) {
+		alert_why(why, whylen,
+		    "message of %zu bytes is larger than the limit of %zu "
+		    "bytes",
+		    len, max_size);
+		return ALERT_TOO_LARGE;
+	}
+	bad = alert_utf8_check((const unsigned char *)data, len, &what);
+	if (bad != len) {
+		alert_why(why, whylen, "invalid UTF-8 at byte %zu (0x%02x): %s",
+		    bad, (unsigned int)(unsigned char)data[bad], what);
+		return ALERT_INVALID_UTF8;
+	}
+	if (alert_depth_check(data, len, max_depth, &at) != 0) {
+		alert_why(why, whylen,
+		    "nested deeper than %d levels at byte %zu", max_depth, at);
+		return ALERT_TOO_DEEP;
+	}
+	/* Without JSON_ALLOW_NUL, jansson refuses \u0000 in strings. */
+	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	    &jerr);
+	if (doc == NULL) {
+		alert_why(why, whylen, "invalid JSON at line %d column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+		return ALERT_INVALID_JSON;
+	}
+	if (!json_is_object(doc)) {
+		alert_why(why, whylen, "top level is %s, not an object",
+		    alert_type_name(doc));
+		json_decref(doc);
+		return ALERT_NOT_OBJECT;
+	}
+
+	b.data = data;
+	b.len = len;
+	b.doc = doc;
+	b.out = alert_must(json_object());
+	b.why = why;
+	b.whylen = whylen;
+	/* A topic with configured paths carries generic alerts only. */
+	fmt = generic != NULL ? ALERT_FMT_GENERIC : alert_detect(doc);
+	switch (fmt) {
+	case ALERT_FMT_ECS:
+		r = alert_map_ecs(&b);
+		break;
+	case ALERT_FMT_OCSF:
+		r = alert_map_ocsf(&b);
+		break;
+	case ALERT_FMT_WAZUH:
+		r = alert_map_wazuh(&b);
+		break;
+	case ALERT_FMT_FALCO:
+		r = alert_map_falco(&b);
+		break;
+	default:
+		r = alert_map_generic(&b, generic);
+		break;
+	}
+	if (r != ALERT_OK) {
+		json_decref(b.out);
+		json_decref(doc);
+		return r;
+	}
+	alert_put(&b, "source", json_string_nocheck(alert_format_names[fmt]));
+	if (received_at != NULL) {
+		json_t *v = json_string(received_at);
+
+		if (v != NULL)
+			alert_put(&b, "received_at", v);
+	}
+	alert_put(&b, "raw", doc);
+
+	/* Rebuilt in the documented order, for people reading logs. */
+	alert = alert_must(json_object());
+	for (size_t i = 0; i < sizeof alert_keys / sizeof alert_keys[0]; i++) {
+		json_t *v = json_object_get(b.out, alert_keys[i]);
+
+		if (v != NULL && json_object_set(alert, alert_keys[i], v) != 0)
+			fatalx("alert: out of memory");
+	}
+	json_decref(b.out);
+	*out = alert;
+	return ALERT_OK;
+}

@@ -1,0 +1,1188 @@
+/*
+ * Kafka intake. The consumer joins its group on the loop's thread: its
+ * queue wakes the loop through a pipe (rd_kafka_queue_io_event_enable),
+ * and each wake consumes a bounded batch and re-arms itself, since the
+ * pipe is written only when the queue goes from empty to non-empty. Every
+ * message is decoded, checked against the dedup window and audited; its
+ * offset is stored (offset + 1, contiguous per partition) only once its
+ * records are durable and, for a rejected message, once the dead-letter
+ * topic has it. Intake pauses when too much is in flight or the audit log
+ * is not writable, and resumes where it left off.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <librdkafka/rdkafka.h>
+#include <openssl/evp.h>
+
+#include "remediad/alert.h"
+#include "remediad/audit.h"
+#include "remediad/broker.h"
+#include "remediad/config.h"
+#include "remediad/daemon.h"
+#include "remediad/dedup.h"
+#include "remediad/kafka.h"
+#include "remediad/log.h"
+
+#define KAFKA_BUDGET	   500	/* messages per wake of the loop */
+#define KAFKA_TICK_MS	   250	/* pause/resume, DLQ retries, expiry */
+#define KAFKA_SETTLE_MS	   10000 /* bound of a revoke's wait */
+#define KAFKA_DLQ_RETRY_MS 1000
+#define KAFKA_SECRET_MAX   65536
+
+struct kpart;
+
+/* One consumed message until its offset may be stored. */
+struct kmsg {
+	struct kafka *k;
+	struct kpart *part; /* NULL once the partition was revoked */
+	int64_t offset;
+	int pending; /* durability and DLQ delivery still awaited */
+	int done;
+	/* A rejected message is kept for the dead-letter topic until then. */
+	char *payload, *key;
+	size_t len, key_len;
+	char *reason, *why;
+	struct timespec retry_at;
+	TAILQ_ENTRY(kmsg) entry;      /* in its partition, by offset */
+	TAILQ_ENTRY(kmsg) retry_entry; /* awaiting a DLQ retry */
+	int retrying;
+};
+TAILQ_HEAD(kmsgs, kmsg);
+
+struct kpart {
+	char *topic;
+	int32_t partition;
+	struct kmsgs inflight;
+	int64_t stored;	   /* next offset to store, -1 before any */
+	int64_t rewind_to; /* re-consume from here on resume, -1 none */
+	int64_t lag;	   /* from the statistics, -1 unknown */
+	LIST_ENTRY(kpart) entry;
+};
+
+struct kafka {
+	struct daemon *d;
+	rd_kafka_t *rk;	 /* consumer */
+	rd_kafka_t *dlq; /* producer of the dead-letter topic */
+	rd_kafka_queue_t *q, *dlq_q;
+	int pipe[2], dlq_pipe[2];
+	struct event *ev_wake, *ev_dlq_wake, *ev_more, *ev_tick;
+	struct broker *embedded;
+	char *bootstraps;
+	LIST_HEAD(, kpart) parts;
+	struct kmsgs retries;
+	size_t inflight;
+	int paused;
+	const char *pause_reason;
+	int closing;
+	struct dedup *dedup;
+	struct alert_generic generic;
+	struct alert_opts opts;
+	char state[128];
+	int brokers_up, brokers_total;
+	struct {
+		uint64_t received, accepted, duplicate, rejected;
+		uint64_t dlq_delivered, dlq_failed, errors, rebalances;
+		uint64_t pauses;
+	} n;
+};
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+rfc3339_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%.20s.%06dZ", base,
+	    (int)(ts.tv_nsec / 1000) % 1000000);
+}
+
+static void
+sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32) {
+		memset(out, 'x', 64);
+		out[64] = '\0';
+		return;
+	}
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static struct kpart *
+kpart_find(struct kafka *k, const char *topic, int32_t partition)
+{
+	struct kpart *p;
+
+	LIST_FOREACH(p, &k->parts, entry)
+		if (p->partition == partition && strcmp(p->topic, topic) == 0)
+			return p;
+	return NULL;
+}
+
+static struct kpart *
+kpart_get(struct kafka *k, const char *topic, int32_t partition)
+{
+	struct kpart *p = kpart_find(k, topic, partition);
+
+	if (p != NULL)
+		return p;
+	p = calloc(1, sizeof *p);
+	if (p == NULL || (p->topic = strdup(topic)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->partition = partition;
+	p->stored = -1;
+	p->rewind_to = -1;
+	p->lag = -1;
+	TAILQ_INIT(&p->inflight);
+	LIST_INSERT_HEAD(&k->parts, p, entry);
+	return p;
+}
+
+static void
+kmsg_free(struct kmsg *m)
+{
+	if (m->retrying)
+		TAILQ_REMOVE(&m->k->retries, m, retry_entry);
+	free(m->payload);
+	free(m->key);
+	free(m->reason);
+	free(m->why);
+	free(m);
+}
+
+/* Stores the offsets that became contiguous at the head of a partition. */
+static void
+kpart_advance(struct kafka *k, struct kpart *p)
+{
+	struct kmsg *m;
+	int64_t stored = p->stored;
+
+	while ((m = TAILQ_FIRST(&p->inflight)) != NULL && m->done) {
+		TAILQ_REMOVE(&p->inflight, m, entry);
+		k->inflight--;
+		stored = m->offset + 1;
+		kmsg_free(m);
+	}
+	if (stored == p->stored)
+		return;
+	p->stored = stored;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+	    stored;
+	rd_kafka_resp_err_t err = rd_kafka_offsets_store(k->rk, l);
+	/* A partition revoked meanwhile refuses: its new owner re-reads. */
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_debug("kafka: store %s[%d]@%lld: %s", p->topic,
+		    (int)p->partition, (long long)stored, rd_kafka_err2str(err));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* One of a message's conditions is met. */
+static void
+kmsg_settle(struct kmsg *m)
+{
+	if (--m->pending > 0)
+		return;
+	m->done = 1;
+	if (m->part == NULL) {
+		kmsg_free(m); /* revoked: nothing to store any more */
+		return;
+	}
+	kpart_advance(m->k, m->part);
+}
+
+static void
+kmsg_durable_cb(void *arg, int ok)
+{
+	struct kmsg *m = arg;
+
+	if (!ok) {
+		/* The log closed first: the offset stays unstored. */
+		if (m->part != NULL) {
+			TAILQ_REMOVE(&m->part->inflight, m, entry);
+			m->k->inflight--;
+		}
+		kmsg_free(m);
+		return;
+	}
+	kmsg_settle(m);
+}
+
+/* ---- Pause and resume ---------------------------------------------------- */
+
+/* The current assignment, or NULL. */
+static rd_kafka_topic_partition_list_t *
+kafka_assignment(struct kafka *k)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+
+	if (rd_kafka_assignment(k->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return NULL;
+	return l;
+}
+
+static void
+kafka_pause(struct kafka *k, const char *reason)
+{
+	rd_kafka_topic_partition_list_t *l;
+
+	if (k->paused)
+		return;
+	if ((l = kafka_assignment(k)) != NULL) {
+		rd_kafka_pause_partitions(k->rk, l);
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	k->paused = 1;
+	k->pause_reason = reason;
+	k->n.pauses++;
+	log_notice("kafka: intake paused: %s", reason);
+}
+
+static void
+kafka_resume(struct kafka *k)
+{
+	rd_kafka_topic_partition_list_t *l, *seek;
+	struct kpart *p;
+
+	if (!k->paused)
+		return;
+	/* Messages refused by the audit log are read again. */
+	seek = rd_kafka_topic_partition_list_new(4);
+	LIST_FOREACH(p, &k->parts, entry) {
+		if (p->rewind_to < 0)
+			continue;
+		rd_kafka_topic_partition_list_add(seek, p->topic,
+		    p->partition)->offset = p->rewind_to;
+		p->rewind_to = -1;
+	}
+	if (seek->cnt > 0) {
+		rd_kafka_error_t *e = rd_kafka_seek_partitions(k->rk, seek, 5000);
+		if (e != NULL) {
+			log_warnx("kafka: rewind: %s", rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(seek);
+	if ((l = kafka_assignment(k)) != NULL) {
+		rd_kafka_resume_partitions(k->rk, l);
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	k->paused = 0;
+	log_notice("kafka: intake resumed (%s)", k->pause_reason);
+	k->pause_reason = NULL;
+}
+
+/* ---- The dead-letter topic ------------------------------------------------ */
+
+static void
+kafka_dlq_produce(struct kafka *k, struct kmsg *m)
+{
+	char part[16], off[24];
+	const char *topic = m->part ? m->part->topic : "";
+	rd_kafka_resp_err_t err;
+
+	snprintf(part, sizeof part, "%d", m->part ? (int)m->part->partition : -1);
+	snprintf(off, sizeof off, "%lld", (long long)m->offset);
+	err = rd_kafka_producev(k->dlq,
+	    RD_KAFKA_V_TOPIC(k->d->cfg->kafka.dlq_topic),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_VALUE(m->payload, m->len),
+	    RD_KAFKA_V_KEY(m->key, m->key_len),
+	    RD_KAFKA_V_HEADER("remediad.source.topic", topic, -1),
+	    RD_KAFKA_V_HEADER("remediad.source.partition", part, -1),
+	    RD_KAFKA_V_HEADER("remediad.source.offset", off, -1),
+	    RD_KAFKA_V_HEADER("remediad.error", m->reason, -1),
+	    RD_KAFKA_V_HEADER("remediad.error.message", m->why, -1),
+	    RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		/* Queue full or similar: try again from the tick. */
+		log_warnx("kafka: dead-letter produce: %s", rd_kafka_err2str(err));
+		clock_gettime(CLOCK_MONOTONIC, &m->retry_at);
+		m->retry_at.tv_sec += KAFKA_DLQ_RETRY_MS / 1000;
+		if (!m->retrying) {
+			TAILQ_INSERT_TAIL(&k->retries, m, retry_entry);
+			m->retrying = 1;
+		}
+	}
+}
+
+static void
+kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *dm, void *opaque)
+{
+	struct kafka *k = opaque;
+	struct kmsg *m = dm->_private;
+
+	if (m == NULL)
+		return;
+	if (dm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		k->n.dlq_delivered++;
+		kmsg_settle(m);
+		return;
+	}
+	k->n.dlq_failed++;
+	if (k->closing) {
+		/* Never stored: the message is read again after the restart. */
+		if (m->part != NULL) {
+			TAILQ_REMOVE(&m->part->inflight, m, entry);
+			k->inflight--;
+		}
+		kmsg_free(m);
+		return;
+	}
+	log_error("kafka: dead-letter delivery of %s offset %lld failed: %s; "
+		  "retrying (its offset stays unstored)",
+	    m->part ? m->part->topic : "?", (long long)m->offset,
+	    rd_kafka_err2str(dm->err));
+	clock_gettime(CLOCK_MONOTONIC, &m->retry_at);
+	m->retry_at.tv_sec += KAFKA_DLQ_RETRY_MS / 1000;
+	TAILQ_INSERT_TAIL(&k->retries, m, retry_entry);
+	m->retrying = 1;
+}
+
+/* ---- Messages --------------------------------------------------------------- */
+
+static json_t *
+kafka_coords(const rd_kafka_message_t *rm)
+{
+	return json_pack("{s:s, s:i, s:I}", "topic",
+	    rd_kafka_topic_name(rm->rkt), "partition", (int)rm->partition,
+	    "offset", (json_int_t)rm->offset);
+}
+
+/* The alert.received record: the canonical fields, the id as `alert`. */
+static json_t *
+kafka_received_fields(struct kafka *k, json_t *alert,
+    const rd_kafka_message_t *rm)
+{
+	json_t *f = json_object(), *v;
+	const char *key;
+
+	json_object_foreach(alert, key, v) {
+		if (strcmp(key, "id") == 0)
+			json_object_set(f, "alert", v);
+		else if (strcmp(key, "time") == 0)
+			json_object_set(f, "alert_time", v);
+		else if (strcmp(key, "raw") == 0) {
+			if (k->d->cfg->audit.raw == AUDIT_RAW_FULL)
+				json_object_set(f, "raw", v);
+		} else
+			json_object_set(f, key, v);
+	}
+	if (k->d->cfg->audit.raw == AUDIT_RAW_HASH) {
+		char hex[65];
+		sha256_hex(rm->payload, rm->len, hex);
+		json_object_set_new(f, "raw_sha256", json_string(hex));
+	}
+	json_object_set_new(f, "kafka", kafka_coords(rm));
+	return f;
+}
+
+/*
+ * The audit log refused a record (not writable): this message and the
+ * rest of its partition are read again once intake resumes.
+ */
+static void
+kafka_refused(struct kafka *k, struct kpart *p, struct kmsg *m,
+    const char *why)
+{
+	log_warnx("kafka: %s[%d]@%lld not taken: %s", p->topic,
+	    (int)p->partition, (long long)m->offset, why);
+	if (p->rewind_to < 0 || m->offset < p->rewind_to)
+		p->rewind_to = m->offset;
+	TAILQ_REMOVE(&p->inflight, m, entry);
+	k->inflight--;
+	kmsg_free(m);
+	kafka_pause(k, "the audit log is not writable");
+}
+
+static void
+kafka_message(struct kafka *k, rd_kafka_message_t *rm)
+{
+	const char *topic = rd_kafka_topic_name(rm->rkt), *cause;
+	char why[512], received_at[40];
+	struct kpart *p;
+	struct kmsg *m;
+	json_t *alert = NULL;
+	enum alert_reject r;
+	uint64_t seq, first;
+
+	p = kpart_get(k, topic, rm->partition);
+	if (p == NULL) {
+		log_error("kafka: out of memory");
+		return;
+	}
+	/* Prefetched past a refused message: it comes again after the seek. */
+	if (p->rewind_to >= 0 && rm->offset >= p->rewind_to)
+		return;
+	m = calloc(1, sizeof *m);
+	if (m == NULL) {
+		log_error("kafka: out of memory");
+		return;
+	}
+	m->k = k;
+	m->part = p;
+	m->offset = rm->offset;
+	TAILQ_INSERT_TAIL(&p->inflight, m, entry);
+	k->inflight++;
+	k->n.received++;
+
+	rfc3339_now(received_at, sizeof received_at);
+	r = alert_decode(rm->payload, rm->len, &k->opts, received_at, &alert,
+	    why, sizeof why);
+	if (r != ALERT_OK) {
+		char hex[65];
+		sha256_hex(rm->payload, rm->len, hex);
+		json_t *f = json_pack("{s:s, s:s, s:I, s:s, s:o}", "reason",
+		    alert_reject_name(r), "error", why, "size",
+		    (json_int_t)rm->len, "payload_sha256", hex, "kafka",
+		    kafka_coords(rm));
+		seq = audit_append(k->d->audit, "alert.rejected", "system", f,
+		    &cause);
+		if (seq == 0) {
+			kafka_refused(k, p, m, cause);
+			return;
+		}
+		k->n.rejected++;
+		log_info("kafka: %s[%d]@%lld rejected (%s): %s", topic,
+		    (int)rm->partition, (long long)rm->offset,
+		    alert_reject_name(r), why);
+		m->payload = malloc(rm->len ? rm->len : 1);
+		m->key = malloc(rm->key_len ? rm->key_len : 1);
+		m->reason = strdup(alert_reject_name(r));
+		m->why = strdup(why);
+		if (m->payload == NULL || m->key == NULL || m->reason == NULL ||
+		    m->why == NULL)
+			fatalx("kafka: out of memory");
+		memcpy(m->payload, rm->payload, rm->len);
+		if (rm->key_len)
+			memcpy(m->key, rm->key, rm->key_len);
+		m->len = rm->len;
+		m->key_len = rm->key_len;
+		m->pending = 2; /* the record durable, the DLQ delivered */
+		kafka_dlq_produce(k, m);
+		audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
+		return;
+	}
+
+	const char *id = json_string_value(json_object_get(alert, "id"));
+	uint64_t now = now_ms();
+	if (dedup_seen(k->dedup, id, now, &first)) {
+		seq = audit_append(k->d->audit, "alert.duplicate", "system",
+		    json_pack("{s:s, s:I, s:o}", "alert", id, "first_seq",
+			(json_int_t)first, "kafka", kafka_coords(rm)), &cause);
+		json_decref(alert);
+		if (seq == 0) {
+			kafka_refused(k, p, m, cause);
+			return;
+		}
+		k->n.duplicate++;
+	} else {
+		seq = audit_append(k->d->audit, "alert.received", "system",
+		    kafka_received_fields(k, alert, rm), &cause);
+		if (seq != 0 && dedup_add(k->dedup, id, now, seq) == -1)
+			log_warnx("kafka: dedup window out of memory");
+		json_decref(alert);
+		if (seq == 0) {
+			kafka_refused(k, p, m, cause);
+			return;
+		}
+		k->n.accepted++;
+	}
+	m->pending = 1;
+	audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
+}
+
+/* ---- Rebalances --------------------------------------------------------------- */
+
+/*
+ * Before partitions go to another member: make what was consumed durable,
+ * store and commit its offsets, and forget the rest (the next owner reads
+ * it again). The wait is bounded; what misses it is simply re-read.
+ */
+static void
+kafka_settle(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_topic_partition_list_t *commit;
+	struct kmsg *m;
+
+	if (audit_sync_now(k->d->audit, KAFKA_SETTLE_MS) == -1)
+		log_warnx("kafka: revoke: the audit log did not catch up; "
+			  "unfinished messages will be read again");
+	if (rd_kafka_outq_len(k->dlq) > 0)
+		rd_kafka_flush(k->dlq, KAFKA_SETTLE_MS);
+	commit = rd_kafka_topic_partition_list_new(parts->cnt);
+	for (int i = 0; i < parts->cnt; i++) {
+		struct kpart *p = kpart_find(k, parts->elems[i].topic,
+		    parts->elems[i].partition);
+		if (p == NULL)
+			continue;
+		kpart_advance(k, p);
+		if (p->stored >= 0)
+			rd_kafka_topic_partition_list_add(commit, p->topic,
+			    p->partition)->offset = p->stored;
+		/* Still pending: detached, freed when their callbacks come. */
+		while ((m = TAILQ_FIRST(&p->inflight)) != NULL) {
+			TAILQ_REMOVE(&p->inflight, m, entry);
+			k->inflight--;
+			m->part = NULL;
+			if (m->done)
+				kmsg_free(m);
+		}
+		LIST_REMOVE(p, entry);
+		free(p->topic);
+		free(p);
+	}
+	if (commit->cnt > 0) {
+		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, commit, 0);
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			log_warnx("kafka: commit on revoke: %s",
+			    rd_kafka_err2str(err));
+	}
+	rd_kafka_topic_partition_list_destroy(commit);
+}
+
+static void
+kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kafka *k = opaque;
+	const char *proto = rd_kafka_rebalance_protocol(rk);
+	int cooperative = proto != NULL && strcmp(proto, "COOPERATIVE") == 0;
+	rd_kafka_error_t *e = NULL;
+	char list[512] = "";
+
+	k->n.rebalances++;
+	for (int i = 0; i < parts->cnt && strlen(list) < sizeof list - 32; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list),
+		    "%s%s[%d]", i ? " " : "", parts->elems[i].topic,
+		    (int)parts->elems[i].partition);
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+		log_info("kafka: assigned (%s): %s", proto ? proto : "?", list);
+		for (int i = 0; i < parts->cnt; i++)
+			kpart_get(k, parts->elems[i].topic,
+			    parts->elems[i].partition);
+		if (cooperative)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+		/* New partitions join a paused intake paused. */
+		if (k->paused)
+			rd_kafka_pause_partitions(rk, parts);
+		break;
+	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+		log_info("kafka: revoked (%s): %s", proto ? proto : "?", list);
+		kafka_settle(k, parts);
+		if (cooperative)
+			e = rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+		break;
+	default:
+		log_warnx("kafka: rebalance error: %s", rd_kafka_err2str(err));
+		kafka_settle(k, parts);
+		rd_kafka_assign(rk, NULL);
+		break;
+	}
+	if (e != NULL) {
+		log_warnx("kafka: rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+}
+
+/* ---- librdkafka's reports ---------------------------------------------------- */
+
+static void
+kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kafka *k = opaque;
+	char fatal[512];
+
+	k->n.errors++;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+		log_error("kafka: fatal error: %s; stopping (the supervisor "
+			  "restarts remediad)", fatal);
+		daemon_stop(k->d, 1);
+		return;
+	}
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		snprintf(k->state, sizeof k->state, "all brokers down");
+		log_warnx("kafka: all brokers are down; waiting for them");
+		return;
+	}
+	log_warnx("kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* librdkafka threads call this: the log is safe from any thread. */
+static void
+kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf)
+{
+	if (level <= 4)
+		log_warnx("kafka: %s: %s", fac, buf);
+	else
+		log_debug("kafka: %s: %s", fac, buf);
+}
+
+/* Statistics: broker states and per-partition lag for `status`. */
+static int
+kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct kafka *k = opaque;
+	json_t *root = json_loadb(json, len, 0, NULL), *v, *t, *pp;
+	json_t *nodes = json_object();
+	const char *name, *tname, *pname;
+	int up = 0, total = 0;
+
+	if (root == NULL) {
+		json_decref(nodes);
+		return 0;
+	}
+	/*
+	 * A broker may be listed twice (its own entry and the group
+	 * coordinator's); bootstrap entries have no id. Count node ids.
+	 */
+	json_object_foreach(json_object_get(root, "brokers"), name, v) {
+		json_t *id = json_object_get(v, "nodeid");
+		char key[24];
+		if (!json_is_integer(id) || json_integer_value(id) < 0)
+			continue;
+		snprintf(key, sizeof key, "%lld", (long long)json_integer_value(id));
+		int is_up = strcmp(json_string_value(json_object_get(v,
+		    "state")) ?: "", "UP") == 0;
+		json_t *seen = json_object_get(nodes, key);
+		if (seen == NULL) {
+			json_object_set_new(nodes, key, json_boolean(is_up));
+			total++;
+			up += is_up;
+		} else if (is_up && !json_is_true(seen)) {
+			json_object_set_new(nodes, key, json_true());
+			up++;
+		}
+	}
+	json_decref(nodes);
+	k->brokers_up = up;
+	k->brokers_total = total;
+	if (total > 0)
+		snprintf(k->state, sizeof k->state, "%s (%d of %d brokers up)",
+		    up > 0 ? "up" : "all brokers down", up, total);
+	json_object_foreach(json_object_get(root, "topics"), tname, t) {
+		json_object_foreach(json_object_get(t, "partitions"), pname, pp) {
+			struct kpart *p = kpart_find(k, tname, atoi(pname));
+			json_t *lag = json_object_get(pp, "consumer_lag");
+			if (p != NULL && json_is_integer(lag))
+				p->lag = json_integer_value(lag);
+		}
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* ---- The loop side --------------------------------------------------------------- */
+
+static void
+kafka_drain_pipe(int fd)
+{
+	char buf[256];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+}
+
+static void
+kafka_consume(struct kafka *k)
+{
+	int n;
+
+	for (n = 0; n < KAFKA_BUDGET && !k->closing; n++) {
+		rd_kafka_message_t *rm = rd_kafka_consumer_poll(k->rk, 0);
+		if (rm == NULL)
+			return;
+		if (rm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			kafka_message(k, rm);
+		} else if (rm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			k->n.errors++;
+			log_warnx("kafka: consumer: %s",
+			    rd_kafka_message_errstr(rm));
+		}
+		rd_kafka_message_destroy(rm);
+		if (!k->paused && k->inflight >=
+		    (size_t)k->d->cfg->kafka.max_in_flight)
+			kafka_pause(k, "too many alerts in flight");
+	}
+	/* The pipe is written only on empty -> non-empty: come back. */
+	event_active(k->ev_more, EV_WRITE, 0);
+}
+
+static void
+kafka_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kafka *k = arg;
+
+	kafka_drain_pipe(k->pipe[0]);
+	kafka_consume(k);
+}
+
+static void
+kafka_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+	kafka_consume(arg);
+}
+
+static void
+kafka_dlq_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kafka *k = arg;
+
+	kafka_drain_pipe(k->dlq_pipe[0]);
+	rd_kafka_poll(k->dlq, 0);
+}
+
+static void
+kafka_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kafka *k = arg;
+	struct timespec now;
+	struct kmsg *m, *next;
+
+	rd_kafka_poll(k->dlq, 0);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (m = TAILQ_FIRST(&k->retries); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, retry_entry);
+		if (m->retry_at.tv_sec > now.tv_sec)
+			continue;
+		TAILQ_REMOVE(&k->retries, m, retry_entry);
+		m->retrying = 0;
+		kafka_dlq_produce(k, m);
+	}
+	dedup_expire(k->dedup, now_ms());
+	if (audit_stalled(k->d->audit))
+		kafka_pause(k, "the audit log is not writable");
+	else if (k->paused && k->inflight <=
+	    (size_t)k->d->cfg->kafka.max_in_flight / 2)
+		kafka_resume(k);
+}
+
+/* ---- Setup ---------------------------------------------------------------------- */
+
+static int
+kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+    const char *where, char **cause)
+{
+	char errstr[512];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) ==
+	    RD_KAFKA_CONF_OK)
+		return 0;
+	if (asprintf(cause, "%s%s: %s", where, name, errstr) == -1)
+		*cause = NULL;
+	return -1;
+}
+
+/* A secret's value from its file: at most 64 KiB, trailing newline cut. */
+static char *
+kafka_read_secret(const char *path, char **cause)
+{
+	char *buf = malloc(KAFKA_SECRET_MAX + 1);
+	ssize_t n;
+	int fd;
+
+	if (buf == NULL)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || (n = read(fd, buf, KAFKA_SECRET_MAX + 1)) < 0) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		if (fd != -1)
+			close(fd);
+		free(buf);
+		return NULL;
+	}
+	close(fd);
+	if (n > KAFKA_SECRET_MAX) {
+		if (asprintf(cause, "%s: larger than 64 KiB", path) == -1)
+			*cause = NULL;
+		free(buf);
+		return NULL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Properties remediad owns: a config setting them is refused. */
+static const char *const kafka_owned[] = {"bootstrap.servers", "group.id",
+    "enable.auto.offset.store", "enable.partition.eof", NULL};
+
+static int
+kafka_user_conf(struct kafka *k, rd_kafka_conf_t *conf, char **cause)
+{
+	const struct config *cfg = k->d->cfg;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(cfg->kafka.properties, key, v) {
+		for (int i = 0; kafka_owned[i] != NULL; i++) {
+			if (strcmp(key, kafka_owned[i]) == 0) {
+				if (asprintf(cause, "kafka.properties.%s: set "
+				    "by remediad itself; remove it", key) == -1)
+					*cause = NULL;
+				return -1;
+			}
+		}
+		if (kafka_set(conf, key, json_string_value(v),
+		    "kafka.properties.", cause) == -1)
+			return -1;
+	}
+	json_object_foreach(cfg->kafka.secret_files, key, v) {
+		char *secret = kafka_read_secret(json_string_value(v), cause);
+		if (secret == NULL)
+			return -1;
+		int rc = kafka_set(conf, key, secret, "kafka.secret_files.",
+		    cause);
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+kafka_pipe(int p[2], char **cause)
+{
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1) {
+		if (asprintf(cause, "pipe: %s", strerror(errno)) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+kafka_start_embedded(struct kafka *k, char **cause)
+{
+	const struct config *cfg = k->d->cfg;
+	struct broker_topic topics[2] = {
+	    {cfg->kafka.topic, (int)cfg->kafka.partitions},
+	    {cfg->kafka.dlq_topic, 1},
+	};
+	char path[4096];
+
+	k->embedded = broker_start(1, topics, 2, cause);
+	if (k->embedded == NULL)
+		return -1;
+	k->bootstraps = strdup(broker_bootstraps(k->embedded));
+	snprintf(path, sizeof path, "%s/embedded-broker", cfg->state_dir);
+	if (broker_write_bootstrap_file(k->embedded, path, cause) == -1)
+		return -1;
+	log_notice("kafka: no brokers configured: embedded broker at %s "
+		   "(written to %s); it keeps only a few MB per partition and "
+		   "is for trying things out", k->bootstraps, path);
+	return 0;
+}
+
+struct kafka *
+kafka_open(struct daemon *d, char **cause)
+{
+	const struct config *cfg = d->cfg;
+	rd_kafka_conf_t *conf = NULL, *pconf = NULL;
+	rd_kafka_topic_partition_list_t *sub;
+	struct kafka *k;
+	char errstr[512];
+
+	*cause = NULL;
+	k = calloc(1, sizeof *k);
+	if (k == NULL)
+		return NULL;
+	k->d = d;
+	k->pipe[0] = k->pipe[1] = k->dlq_pipe[0] = k->dlq_pipe[1] = -1;
+	LIST_INIT(&k->parts);
+	TAILQ_INIT(&k->retries);
+	snprintf(k->state, sizeof k->state, "connecting");
+	k->generic = (struct alert_generic){cfg->kafka.generic.id,
+	    cfg->kafka.generic.time, cfg->kafka.generic.severity,
+	    cfg->kafka.generic.title, cfg->kafka.generic.rule,
+	    cfg->kafka.generic.category, cfg->kafka.generic.host,
+	    cfg->kafka.generic.user, cfg->kafka.generic.ip,
+	    cfg->kafka.generic.process, cfg->kafka.generic.container,
+	    cfg->kafka.generic.cloud};
+	k->opts.max_size = cfg->kafka.max_message;
+	k->opts.max_depth = ALERT_DEFAULT_MAX_DEPTH;
+	k->opts.generic = cfg->kafka.generic.present ? &k->generic : NULL;
+
+	k->dedup = dedup_new(cfg->dedup.window_ms, (size_t)cfg->dedup.max_entries);
+	if (k->dedup == NULL) {
+		*cause = strdup("cannot allocate the dedup window");
+		goto fail;
+	}
+	long long loaded = dedup_rebuild(k->dedup, audit_dir(d->audit),
+	    now_ms(), cause);
+	if (loaded < 0)
+		goto fail;
+	log_info("kafka: dedup window rebuilt from the audit log: %lld ids",
+	    loaded);
+
+	if (cfg->kafka.brokers != NULL)
+		k->bootstraps = strdup(cfg->kafka.brokers);
+	else if (kafka_start_embedded(k, cause) == -1)
+		goto fail;
+
+	/* The consumer. Defaults first, so the config may override them. */
+	conf = rd_kafka_conf_new();
+	if (kafka_set(conf, "partition.assignment.strategy",
+		"cooperative-sticky", "", cause) ||
+	    kafka_set(conf, "auto.offset.reset", "earliest", "", cause) ||
+	    kafka_set(conf, "enable.auto.commit", "true", "", cause) ||
+	    kafka_set(conf, "auto.commit.interval.ms", "1000", "", cause) ||
+	    kafka_set(conf, "statistics.interval.ms", "1000", "", cause) ||
+	    kafka_set(conf, "client.id", "remediad", "", cause) ||
+	    kafka_user_conf(k, conf, cause) ||
+	    kafka_set(conf, "bootstrap.servers", k->bootstraps, "", cause) ||
+	    kafka_set(conf, "group.id", cfg->kafka.group, "", cause) ||
+	    kafka_set(conf, "enable.auto.offset.store", "false", "", cause) ||
+	    kafka_set(conf, "enable.partition.eof", "false", "", cause))
+		goto fail;
+	rd_kafka_conf_set_opaque(conf, k);
+	rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
+	rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+	rd_kafka_conf_set_stats_cb(conf, kafka_stats_cb);
+	k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+	if (k->rk == NULL) {
+		if (asprintf(cause, "kafka consumer: %s", errstr) == -1)
+			*cause = NULL;
+		goto fail;
+	}
+	conf = NULL; /* owned by rk now */
+
+	/* The dead-letter producer, with the same connection settings. */
+	pconf = rd_kafka_conf_new();
+	if (kafka_set(pconf, "client.id", "remediad-dlq", "", cause) ||
+	    kafka_set(pconf, "enable.idempotence", "true", "", cause) ||
+	    kafka_user_conf(k, pconf, cause) ||
+	    kafka_set(pconf, "bootstrap.servers", k->bootstraps, "", cause))
+		goto fail;
+	rd_kafka_conf_set_opaque(pconf, k);
+	rd_kafka_conf_set_dr_msg_cb(pconf, kafka_dr_cb);
+	rd_kafka_conf_set_error_cb(pconf, kafka_error_cb);
+	rd_kafka_conf_set_log_cb(pconf, kafka_log_cb);
+	k->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof errstr);
+	if (k->dlq == NULL) {
+		if (asprintf(cause, "kafka producer: %s", errstr) == -1)
+			*cause = NULL;
+		goto fail;
+	}
+	pconf = NULL;
+
+	/* Both queues wake the loop through a pipe. */
+	if (kafka_pipe(k->pipe, cause) == -1 ||
+	    kafka_pipe(k->dlq_pipe, cause) == -1)
+		goto fail;
+	rd_kafka_poll_set_consumer(k->rk);
+	k->q = rd_kafka_queue_get_consumer(k->rk);
+	k->dlq_q = rd_kafka_queue_get_main(k->dlq);
+	rd_kafka_queue_io_event_enable(k->q, k->pipe[1], "1", 1);
+	rd_kafka_queue_io_event_enable(k->dlq_q, k->dlq_pipe[1], "1", 1);
+	k->ev_wake = event_new(d->base, k->pipe[0], EV_READ | EV_PERSIST,
+	    kafka_wake_cb, k);
+	k->ev_dlq_wake = event_new(d->base, k->dlq_pipe[0],
+	    EV_READ | EV_PERSIST, kafka_dlq_wake_cb, k);
+	k->ev_more = event_new(d->base, -1, 0, kafka_more_cb, k);
+	k->ev_tick = event_new(d->base, -1, EV_PERSIST, kafka_tick_cb, k);
+	if (k->ev_wake == NULL || k->ev_dlq_wake == NULL || k->ev_more == NULL ||
+	    k->ev_tick == NULL) {
+		*cause = strdup("out of memory");
+		goto fail;
+	}
+	struct timeval tick = {0, KAFKA_TICK_MS * 1000};
+	event_add(k->ev_wake, NULL);
+	event_add(k->ev_dlq_wake, NULL);
+	event_add(k->ev_tick, &tick);
+
+	sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, cfg->kafka.topic,
+	    RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t err = rd_kafka_subscribe(k->rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (asprintf(cause, "subscribe %s: %s", cfg->kafka.topic,
+		    rd_kafka_err2str(err)) == -1)
+			*cause = NULL;
+		goto fail;
+	}
+	log_notice("kafka: consuming %s as group %s from %s (dead letters to "
+		   "%s)", cfg->kafka.topic, cfg->kafka.group, k->bootstraps,
+	    cfg->kafka.dlq_topic);
+	/* Anything queued before the pipe was attached. */
+	event_active(k->ev_more, EV_WRITE, 0);
+	return k;
+fail:
+	if (conf != NULL)
+		rd_kafka_conf_destroy(conf);
+	if (pconf != NULL)
+		rd_kafka_conf_destroy(pconf);
+	if (*cause == NULL)
+		*cause = strdup("cannot start Kafka intake");
+	kafka_close(k);
+	return NULL;
+}
+
+void
+kafka_close(struct kafka *k)
+{
+	struct kpart *p;
+	struct kmsg *m;
+
+	if (k == NULL)
+		return;
+	if (k->rk != NULL) {
+		/* Leaving the group revokes everything: settle, commit. */
+		rd_kafka_consumer_close(k->rk);
+	}
+	k->closing = 1;
+	if (k->dlq != NULL) {
+		rd_kafka_flush(k->dlq, KAFKA_SETTLE_MS);
+		rd_kafka_purge(k->dlq, RD_KAFKA_PURGE_F_QUEUE |
+		    RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(k->dlq, 0); /* the purged reports free their kmsgs */
+	}
+	while ((m = TAILQ_FIRST(&k->retries)) != NULL) {
+		if (m->part != NULL) {
+			TAILQ_REMOVE(&m->part->inflight, m, entry);
+			k->inflight--;
+		}
+		kmsg_free(m);
+	}
+	/* Partitions left (the close failed to revoke): detach their work. */
+	while ((p = LIST_FIRST(&k->parts)) != NULL) {
+		while ((m = TAILQ_FIRST(&p->inflight)) != NULL) {
+			TAILQ_REMOVE(&p->inflight, m, entry);
+			m->part = NULL;
+			if (m->done)
+				kmsg_free(m);
+		}
+		LIST_REMOVE(p, entry);
+		free(p->topic);
+		free(p);
+	}
+	if (k->q != NULL)
+		rd_kafka_queue_destroy(k->q);
+	if (k->dlq_q != NULL)
+		rd_kafka_queue_destroy(k->dlq_q);
+	if (k->rk != NULL)
+		rd_kafka_destroy(k->rk);
+	if (k->dlq != NULL)
+		rd_kafka_destroy(k->dlq);
+	if (k->ev_wake != NULL)
+		event_free(k->ev_wake);
+	if (k->ev_dlq_wake != NULL)
+		event_free(k->ev_dlq_wake);
+	if (k->ev_more != NULL)
+		event_free(k->ev_more);
+	if (k->ev_tick != NULL)
+		event_free(k->ev_tick);
+	for (int i = 0; i < 2; i++) {
+		if (k->pipe[i] != -1)
+			close(k->pipe[i]);
+		if (k->dlq_pipe[i] != -1)
+			close(k->dlq_pipe[i]);
+	}
+	if (k->embedded != NULL) {
+		/* Its data dies with it: leave no address pointing nowhere. */
+		char path[4096];
+		snprintf(path, sizeof path, "%s/embedded-broker",
+		    k->d->cfg->state_dir);
+		unlink(path);
+	}
+	broker_stop(k->embedded);
+	dedup_free(k->dedup);
+	free(k->bootstraps);
+	free(k);
+}
+
+json_t *
+kafka_status_json(const struct kafka *k)
+{
+	const struct config *cfg = k->d->cfg;
+	json_t *parts = json_array();
+	struct kpart *p;
+	size_t i = 0;
+
+	LIST_FOREACH(p, &k->parts, entry) {
+		struct kmsg *m;
+		size_t n = 0;
+		TAILQ_FOREACH(m, &p->inflight, entry)
+			n++;
+		json_t *o = json_pack("{s:s, s:i, s:I, s:I}", "topic", p->topic,
+		    "partition", (int)p->partition, "inflight", (json_int_t)n,
+		    "stored", (json_int_t)p->stored);
+		if (p->lag >= 0)
+			json_object_set_new(o, "lag", json_integer(p->lag));
+		json_array_append_new(parts, o);
+		i++;
+	}
+	json_t *o = json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:o, s:I, s:b}",
+	    "brokers", k->bootstraps ? k->bootstraps : "",
+	    "embedded", k->embedded != NULL,
+	    "state", k->state,
+	    "topic", cfg->kafka.topic,
+	    "group", cfg->kafka.group,
+	    "dlq_topic", cfg->kafka.dlq_topic,
+	    "partitions", parts,
+	    "inflight", (json_int_t)k->inflight,
+	    "paused", k->paused);
+	if (k->paused)
+		json_object_set_new(o, "pause_reason",
+		    json_string(k->pause_reason));
+	json_object_set_new(o, "counters", json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "received", (json_int_t)k->n.received,
+	    "accepted", (json_int_t)k->n.accepted,
+	    "duplicate", (json_int_t)k->n.duplicate,
+	    "rejected", (json_int_t)k->n.rejected,
+	    "dlq_delivered", (json_int_t)k->n.dlq_delivered,
+	    "dlq_failed", (json_int_t)k->n.dlq_failed,
+	    "errors", (json_int_t)k->n.errors,
+	    "rebalances", (json_int_t)k->n.rebalances,
+	    "pauses", (json_int_t)k->n.pauses));
+	json_object_set_new(o, "dedup", json_pack("{s:I, s:I}", "ids",
+	    (json_int_t)dedup_size(k->dedup), "evicted",
+	    (json_int_t)dedup_evicted(k->dedup)));
+	return o;
+}

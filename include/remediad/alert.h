@@ -1,0 +1,68 @@
+/*
+ * The alert decoder: one untrusted Kafka message in, one canonical alert
+ * out (or a precise reason to reject it). The formats it recognises and
+ * how each maps onto the canonical alert are in docs/alerts.md.
+ */
+#ifndef REMEDIAD_ALERT_H
+#define REMEDIAD_ALERT_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define ALERT_DEFAULT_MAX_SIZE	(1024 * 1024)
+#define ALERT_DEFAULT_MAX_DEPTH 64
+/* Longest canonical string field, in bytes; raw keeps the original. */
+#define ALERT_MAX_STRING	4096
+/* "sha256:" and 64 hex digits. */
+#define ALERT_HASH_ID_LEN	(7 + 64)
+
+/*
+ * Dotted paths into the document, NULL = not mapped. A segment that is a
+ * number indexes an array; a key that itself contains dots ("kibana.alert
+ * .uuid" flattened at the top level) is found as well as the nested form.
+ */
+struct alert_generic {
+	const char *id, *time, *severity, *title, *rule, *category, *host,
+	    *user, *ip, *process, *container, *cloud;
+};
+
+/* A zeroed struct (or NULL opts) means the defaults. */
+struct alert_opts {
+	size_t max_size; /* bytes; larger is rejected (0: 1 MiB) */
+	int max_depth;	 /* [ and { nesting; deeper is rejected (0: 64) */
+	/*
+	 * The paths for this topic, which then carries generic alerts only,
+	 * or NULL to detect the format of every message.
+	 */
+	const struct alert_generic *generic;
+};
+
+enum alert_reject {
+	ALERT_OK = 0,
+	ALERT_TOO_LARGE,
+	ALERT_INVALID_UTF8,
+	ALERT_INVALID_JSON,
+	ALERT_NOT_OBJECT,
+	ALERT_TOO_DEEP,
+	ALERT_MISSING_FIELD,
+};
+
+/* "ok", "too_large", "invalid_utf8", ...; "unknown" out of range. */
+const char *alert_reject_name(enum alert_reject r);
+
+/*
+ * Decodes and normalizes one message. On success returns ALERT_OK and
+ * *out (caller owns) is the canonical alert object. On rejection returns
+ * the reason, *out is NULL and why holds a precise message ("missing field
+ * finding_info.uid for OCSF class 2004", "nested deeper than 64 levels at
+ * byte 1234"). received_at (RFC 3339) is copied into the alert; NULL
+ * leaves it absent. Checks, in order: size, UTF-8 of the whole message,
+ * nesting depth (a scan without recursion, before the parser sees it),
+ * JSON syntax (duplicate keys and NUL in strings are errors), an object
+ * at the top level, the fields the detected format requires.
+ */
+enum alert_reject alert_decode(const char *data, size_t len,
+    const struct alert_opts *opts, const char *received_at, json_t **out,
+    char *why, size_t whylen);
+
+#endif

