@@ -121,13 +121,32 @@ ctl_show_status(FILE *out, const json_t *data)
 	json_t *up = json_object_get(copy, "uptime_s");
 	char buf[64];
 
+	static const struct ctl_column part_cols[] = {
+	    {"topic", "TOPIC"},
+	    {"partition", "PARTITION"},
+	    {"lag", "LAG"},
+	    {"inflight", "IN FLIGHT"},
+	    {"stored", "STORED OFFSET"},
+	    {NULL, NULL},
+	};
+	json_t *kafka = json_object_get(copy, "kafka");
+	json_t *parts = json_incref(json_object_get(kafka, "partitions"));
+
 	if (json_is_integer(up)) {
 		units_format_duration((uint64_t)json_integer_value(up) * 1000,
 		    buf, sizeof buf);
 		json_object_set_new(copy, "uptime", json_string(buf));
 		json_object_del(copy, "uptime_s");
 	}
+	/* Partitions read better as a table after the rest. */
+	if (parts != NULL)
+		json_object_del(kafka, "partitions");
 	ctl_print_kv(out, copy);
+	if (json_array_size(parts) > 0) {
+		fprintf(out, "kafka partitions:\n");
+		ctl_print_table(out, parts, part_cols);
+	}
+	json_decref(parts);
 	json_decref(copy);
 }
 

@@ -73,7 +73,7 @@ struct kafka {
 	rd_kafka_t *dlq; /* producer of the dead-letter topic */
 	rd_kafka_queue_t *q, *dlq_q;
 	int pipe[2], dlq_pipe[2];
-	struct event *ev_wake, *ev_dlq_wake, *ev_more, *ev_tick;
+	struct event *ev_wake, *ev_dlq_wake, *ev_more, *ev_tick, *ev_resume;
 	struct broker *embedded;
 	char *bootstraps;
 	LIST_HEAD(, kpart) parts;
@@ -197,6 +197,10 @@ kpart_advance(struct kafka *k, struct kpart *p)
 	}
 	if (stored == p->stored)
 		return;
+	/* Drained enough: resume now, not at the next tick (deferred, as
+	 * this may run inside a rebalance callback). */
+	if (k->paused && k->inflight <= (size_t)k->d->cfg->kafka.max_in_flight / 2)
+		event_active(k->ev_resume, EV_WRITE, 0);
 	p->stored = stored;
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
@@ -773,6 +777,16 @@ kafka_dlq_wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+kafka_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kafka *k = arg;
+
+	if (!k->closing && !audit_stalled(k->d->audit) && k->inflight <=
+	    (size_t)k->d->cfg->kafka.max_in_flight / 2)
+		kafka_resume(k);
+}
+
+static void
 kafka_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct kafka *k = arg;
@@ -1025,8 +1039,9 @@ kafka_open(struct daemon *d, char **cause)
 	    EV_READ | EV_PERSIST, kafka_dlq_wake_cb, k);
 	k->ev_more = event_new(d->base, -1, 0, kafka_more_cb, k);
 	k->ev_tick = event_new(d->base, -1, EV_PERSIST, kafka_tick_cb, k);
+	k->ev_resume = event_new(d->base, -1, 0, kafka_resume_cb, k);
 	if (k->ev_wake == NULL || k->ev_dlq_wake == NULL || k->ev_more == NULL ||
-	    k->ev_tick == NULL) {
+	    k->ev_tick == NULL || k->ev_resume == NULL) {
 		*cause = strdup("out of memory");
 		goto fail;
 	}
@@ -1117,6 +1132,8 @@ kafka_close(struct kafka *k)
 		event_free(k->ev_more);
 	if (k->ev_tick != NULL)
 		event_free(k->ev_tick);
+	if (k->ev_resume != NULL)
+		event_free(k->ev_resume);
 	for (int i = 0; i < 2; i++) {
 		if (k->pipe[i] != -1)
 			close(k->pipe[i]);

@@ -248,6 +248,76 @@ def embedded_broker(tmp, daemons):
     check(len(received_ids(d.records())) == 100, "100 received")
 
 
+def backpressure_pauses(tmp, daemons):
+    b, boot = start_broker(tmp, daemons)
+    produce(boot, "alerts", alerts(2000, 31))
+    # 200 alerts in flight at most: intake pauses and resumes many times.
+    d = Daemon(tmp, extra=kafka_extra(boot, more=", max_in_flight = 200"))
+    daemons.append(d)
+    d.start()
+    wait_received(d, 2000)
+    c = counters(d)
+    check(c["pauses"] > 0, f"intake paused under backpressure: {c}")
+    d.stop()
+    ids = received_ids(d.records())
+    check(len(ids) == 2000 and len(set(ids)) == 2000,
+          f"{len(ids)} received, {len(set(ids))} distinct")
+
+
+def audit_stall_rewinds(tmp, daemons):
+    import resource
+    b, boot = start_broker(tmp, daemons)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE,
+                           (300 * 1024, resource.RLIM_INFINITY))
+    d = Daemon(tmp, extra=kafka_extra(boot) + 'log.level = "notice"\n')
+    daemons.append(d)
+    d.start(preexec_fn=limit)
+    produce(boot, "alerts", alerts(1000, 41))  # ~1.3 MB of records
+    wait_for(lambda: d.ctl("status", json_out=True)["kafka"]["paused"],
+             "intake to pause on the stalled audit log")
+    st = d.ctl("status", json_out=True)["kafka"]
+    check("audit" in st["pause_reason"], f"reason: {st['pause_reason']}")
+    subprocess.run(["prlimit", "--pid", str(d.proc.pid),
+                    "--fsize=unlimited"], check=True, timeout=WAIT)
+    wait_for(lambda: len(set(received_ids(d.records()))) >= 1000,
+             "every alert received after the log recovers",
+             timeout=WAIT * 2)
+    wait_for(lambda: not d.ctl("status", json_out=True)["kafka"]["paused"],
+             "intake to resume")
+    wait_received(d, 0)
+    d.stop()
+    ids = received_ids(d.records())
+    check(len(ids) == 1000 and len(set(ids)) == 1000,
+          f"{len(ids)} received, {len(set(ids))} distinct")
+    check("intake resumed" in d.log_text(), "resume logged")
+    check(nothing_left_for_group(boot) == [], "offsets committed")
+
+
+def secret_files(tmp, daemons):
+    b, boot = start_broker(tmp, daemons)
+    secret = os.path.join(tmp, "client-id.secret")
+    with open(secret, "w") as f:
+        f.write("s3cr3t-client-name\n")
+    # client.id is harmless to set and visible to nobody but the broker.
+    d = Daemon(tmp, extra=kafka_extra(boot, more=', secret_files = { '
+               f'["client.id"] = "{secret}" }}'))
+    daemons.append(d)
+    d.start()
+    produce(boot, "alerts", alerts(10, 51))
+    wait_received(d, 10)
+    d.stop()
+    check("s3cr3t" not in d.log_text(), "a secret never reaches the log")
+    d.write_config(d.config_text(kafka_extra(boot, more=', secret_files = '
+                   '{ ["client.id"] = "/nonexistent/secret" }')))
+    r = subprocess.run([os.environ.get("REMEDIAD", "remediad"), "-c",
+                        d.conf, "--check"], capture_output=True, text=True,
+                       timeout=WAIT)
+    check(r.returncode == 1 and "kafka.secret_files.client.id" in r.stderr
+          and "No such file" in r.stderr, r.stderr)
+
+
 def bad_kafka_config(tmp, daemons):
     d = Daemon(tmp, extra='kafka = { topic = "alerts", properties = { '
                '["enable.auto.offset.store"] = "true" } }\n')
@@ -268,6 +338,7 @@ def bad_kafka_config(tmp, daemons):
 CASES = {f.__name__: f for f in (
     ten_thousand_exactly_once, malformed_to_dead_letters, kill9_and_restart,
     brokers_down_and_back, second_daemon_splits, embedded_broker,
+    backpressure_pauses, audit_stall_rewinds, secret_files,
     bad_kafka_config)}
 
 if __name__ == "__main__":

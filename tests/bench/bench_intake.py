@@ -1,0 +1,440 @@
+#!/usr/bin/env python3
+"""bench_intake: the end-to-end Kafka intake rate. N alerts from
+shared/genalerts.py are produced into the mock broker helper before the
+daemon starts, so what is timed is pure consumption: remediad (audit.sync
+"group") consuming and auditing all of them, from its first alert.received
+record to its last, next to kcat consuming the same topic to /dev/null in
+the same run. It prints figures and ratios; nothing is asserted, and it
+exits non-zero only when something fails to run.
+
+usage: bench_intake.py [N]    (default 200000)
+
+tests/bench/run.sh builds the release tree and points REMEDIAD, REMEDIACTL
+and MOCKBROKER at it; KCAT names kcat. Standard library only."""
+import datetime
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.join(REPO, "build-bench")
+REMEDIAD = os.environ.get("REMEDIAD", os.path.join(BUILD, "daemon",
+                                                   "remediad"))
+REMEDIACTL = os.environ.get("REMEDIACTL", os.path.join(BUILD, "daemon",
+                                                       "remediactl"))
+MOCKBROKER = os.environ.get("MOCKBROKER", os.path.join(
+    BUILD, "tests", "tools", "mockbroker"))
+KCAT = os.environ.get("KCAT", "kcat")
+GENALERTS = os.path.join(REPO, "..", "shared", "genalerts.py")
+
+DEFAULT_N = 200000
+SEED = 1
+# The mock broker keeps only a few MB per partition (about 4.3 MB seen
+# after 20 MB into one) and drops the oldest beyond that: spread the alerts
+# over enough partitions that each holds well under it.
+MIN_PARTITIONS = 8
+PARTITION_BYTES = 3 * 1024 * 1024
+PRODUCERS = 4          # kcat producers at a time, one partition each
+KCAT_RUNS = 2          # the reference keeps the best
+POLL = 0.05            # remediactl status while the daemon works
+WAIT = 180.0           # bound of any one wait: a stuck run fails, not hangs
+# kcat's default fetch.wait.max.ms (500) makes its last, empty fetch wait
+# that long before it sees the end of each partition: a fixed cost that is
+# not consumption, so the reference is taken without it.
+KCAT_FAST_EOF = ["-X", "fetch.wait.max.ms=5"]
+TARGET_RATIO = 0.5
+TARGET_RATE = 100000.0
+
+
+class BenchError(Exception):
+    pass
+
+
+def rate(n, secs):
+    return n / secs if secs > 0 else float("inf")
+
+
+def fmt_rate(r):
+    return f"{r:,.0f}".replace(",", " ")
+
+
+class Bench:
+    def __init__(self, n):
+        self.n = n
+        self.tmp = tempfile.mkdtemp(prefix="bench_intake-")
+        self.procs = []  # (Popen, what) still to stop
+        self.broker = None
+        self.boot = None
+
+    # ---- Processes ------------------------------------------------------
+
+    def stop(self, proc, what):
+        """SIGTERM, bounded wait, exit 0 or an error."""
+        if (proc, what) in self.procs:
+            self.procs.remove((proc, what))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BenchError(f"{what} did not stop on SIGTERM")
+        if rc != 0:
+            raise BenchError(f"{what} exited {rc}")
+
+    def cleanup(self):
+        for proc, what in list(self.procs):
+            try:
+                self.stop(proc, what)
+            except BenchError as e:
+                print(f"bench_intake: {e}", file=sys.stderr)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def log_tail(self, path, size=3000):
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-size:]
+        except OSError:
+            return ""
+
+    # ---- Alerts and the broker ----------------------------------------
+
+    def generate(self):
+        path = os.path.join(self.tmp, "alerts.jsonl")
+        with open(path, "wb") as out:
+            r = subprocess.run([sys.executable, GENALERTS, str(self.n),
+                                str(SEED)], stdout=out,
+                               stderr=subprocess.PIPE, timeout=WAIT)
+        if r.returncode != 0:
+            raise BenchError(f"{GENALERTS}: exit {r.returncode}: "
+                             + r.stderr.decode("utf-8", "replace")[-2000:])
+        with open(path, "rb") as f:
+            lines = f.read().splitlines(keepends=True)
+        if len(lines) != self.n:
+            raise BenchError(f"genalerts.py wrote {len(lines)} lines, "
+                             f"not {self.n}")
+        self.bytes = sum(len(l) - 1 for l in lines)
+        self.partitions = max(MIN_PARTITIONS,
+                              math.ceil(self.bytes / PARTITION_BYTES))
+        # Round robin, one file per partition: even by construction.
+        self.part_files = []
+        for p in range(self.partitions):
+            pf = os.path.join(self.tmp, f"alerts-{p}.jsonl")
+            with open(pf, "wb") as f:
+                f.writelines(lines[p::self.partitions])
+            self.part_files.append(pf)
+        os.unlink(path)
+
+    def start_broker(self):
+        bfile = os.path.join(self.tmp, "broker.bootstrap")
+        self.broker_log = os.path.join(self.tmp, "broker.log")
+        with open(self.broker_log, "wb") as log:
+            # stdin stays open: mockbroker takes commands there until we
+            # signal it (EOF would not stop it either).
+            self.broker = subprocess.Popen(
+                [MOCKBROKER, "--brokers", "1", "--bootstrap-file", bfile,
+                 "--topic", f"alerts:{self.partitions}",
+                 "--topic", "alerts.dlq:1"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        self.procs.append((self.broker, "mockbroker"))
+        deadline = time.monotonic() + WAIT
+        # The file is written last, once the cluster serves.
+        while not os.path.exists(bfile):
+            if self.broker.poll() is not None:
+                raise BenchError(f"mockbroker exited "
+                                 f"{self.broker.returncode}:\n"
+                                 + self.log_tail(self.broker_log))
+            if time.monotonic() > deadline:
+                raise BenchError("mockbroker did not start")
+            time.sleep(0.02)
+        line = self.broker.stdout.readline().decode().strip()
+        if not line.startswith("ready "):
+            raise BenchError(f"mockbroker said {line!r}")
+        self.boot = line[len("ready "):]
+
+    def kcat(self, *args, stdin=None, stdout=subprocess.PIPE):
+        argv = [KCAT, "-b", self.boot] + list(args)
+        r = subprocess.run(argv, stdin=stdin, stdout=stdout,
+                           stderr=subprocess.PIPE, timeout=WAIT)
+        if r.returncode != 0:
+            raise BenchError(f"{' '.join(argv)}: exit {r.returncode}: "
+                             + r.stderr.decode("utf-8", "replace")[-2000:])
+        return r
+
+    def produce(self):
+        t0 = time.monotonic()
+        running = []
+        todo = list(enumerate(self.part_files))
+        while todo or running:
+            while todo and len(running) < PRODUCERS:
+                p, path = todo.pop(0)
+                f = open(path, "rb")
+                argv = [KCAT, "-b", self.boot, "-P", "-t", "alerts",
+                        "-p", str(p), "-X", "linger.ms=20",
+                        "-X", "batch.num.messages=10000"]
+                running.append((subprocess.Popen(
+                    argv, stdin=f, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE), f, argv))
+            proc, f, argv = running.pop(0)
+            _, err = proc.communicate(timeout=WAIT)
+            f.close()
+            if proc.returncode != 0:
+                raise BenchError(f"{' '.join(argv)}: exit "
+                                 f"{proc.returncode}: "
+                                 + err.decode("utf-8", "replace")[-2000:])
+        self.produce_secs = time.monotonic() - t0
+        for path in self.part_files:
+            os.unlink(path)
+
+    def count_held(self):
+        r = self.kcat("-C", "-t", "alerts", "-o", "beginning", "-e", "-q",
+                      "-f", "\\n", *KCAT_FAST_EOF)
+        return r.stdout.count(b"\n")
+
+    def kcat_reference(self, extra):
+        best = None
+        for _ in range(KCAT_RUNS):
+            t0 = time.monotonic()
+            self.kcat("-C", "-t", "alerts", "-o", "beginning", "-e", "-q",
+                      "-f", "%s\\n", *extra, stdout=subprocess.DEVNULL)
+            secs = time.monotonic() - t0
+            best = secs if best is None else min(best, secs)
+        return best
+
+    # ---- remediad -------------------------------------------------------
+
+    def status(self, sock):
+        try:
+            r = subprocess.run([REMEDIACTL, "-s", sock, "--json", "status"],
+                               capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    @staticmethod
+    def cpu(pid):
+        """CPU seconds per thread: {tid: (name, seconds)}."""
+        hz = os.sysconf("SC_CLK_TCK")
+        out = {}
+        base = f"/proc/{pid}/task"
+        for tid in os.listdir(base):
+            try:
+                with open(f"{base}/{tid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue  # the thread ended meanwhile
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / hz)
+        return out
+
+    def run_daemon(self, name, raw, expect):
+        state = os.path.join(self.tmp, name)
+        sock = os.path.join(self.tmp, name + ".sock")
+        conf = os.path.join(self.tmp, name + ".conf")
+        log_path = os.path.join(self.tmp, name + ".log")
+        # A group of its own: each run reads the topic from the beginning.
+        # The 2.0.2 mock holds a join for session.timeout.ms - 1 s: keep
+        # it short (as test_kafka.py does).
+        with open(conf, "w") as f:
+            f.write(f'state_dir = "{state}"\n'
+                    'log = { level = "warn" }\n'
+                    f'control = {{ socket = "{sock}" }}\n'
+                    f'kafka = {{ brokers = "{self.boot}", topic = "alerts", '
+                    f'group = "bench-{name}", properties = {{ '
+                    '["session.timeout.ms"] = "3000", '
+                    '["heartbeat.interval.ms"] = "500" } }\n'
+                    f'audit = {{ sync = "group", raw = "{raw}" }}\n')
+        with open(log_path, "wb") as log:
+            t_start = time.monotonic()
+            wall_start = time.time()
+            proc = subprocess.Popen([REMEDIAD, "-c", conf],
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log)
+        what = f"remediad ({name})"
+        self.procs.append((proc, what))
+        cpu0 = st = None
+        deadline = t_start + WAIT
+        while True:
+            if proc.poll() is not None:
+                raise BenchError(f"{what} exited {proc.returncode}:\n"
+                                 + self.log_tail(log_path))
+            if time.monotonic() > deadline:
+                raise BenchError(f"{what}: not done after {WAIT:.0f} s: "
+                                 f"{json.dumps(st and st.get('kafka'))}")
+            st = self.status(sock)
+            if st is not None:
+                k = st["kafka"]
+                if k["counters"]["received"] == 0:
+                    # The last sample before any alert: the intake's CPU
+                    # is what the daemon spends from here.
+                    cpu0 = self.cpu(proc.pid)
+                elif (k["counters"]["received"] >= expect
+                      and k["inflight"] == 0):
+                    break
+            time.sleep(POLL)
+        t_done = time.monotonic()
+        wall_done = time.time()
+        cpu1 = self.cpu(proc.pid)
+        self.stop(proc, what)
+        text = self.log_tail(log_path, 100000)
+        if "error" in text.lower():
+            print(f"  note: {what} logged errors:\n{text[-2000:]}")
+
+        times, nrec, size = [], 0, 0
+        audit = os.path.join(state, "audit")
+        for seg in sorted(os.listdir(audit)):
+            with open(os.path.join(audit, seg), "rb") as f:
+                for line in f:
+                    size += len(line)
+                    nrec += 1
+                    if b'"alert.received"' not in line:
+                        continue
+                    rec = json.loads(line)
+                    if rec["type"] == "alert.received":
+                        times.append(rec["time"])
+        if len(times) != expect:
+            raise BenchError(f"{what}: {len(times)} alert.received records, "
+                             f"expected {expect}; counters "
+                             f"{k['counters']}")
+
+        def ts(s):
+            return datetime.datetime.strptime(
+                s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+        first, last = ts(min(times)), ts(max(times))
+        loop = 0.0
+        proc_cpu = 0.0
+        threads = {}
+        cpu0 = cpu0 or {}
+        for tid, (tname, secs) in cpu1.items():
+            used = secs - cpu0.get(tid, (tname, 0.0))[1]
+            proc_cpu += used
+            if tid == proc.pid:
+                loop = used
+                tname = "loop"  # the other threads may share its name
+            threads[tname] = threads.get(tname, 0.0) + used
+        return {
+            "secs": last - first,
+            "wall": t_done - t_start,
+            "join": first - wall_start,
+            "durable": wall_done - first,
+            "counters": k["counters"],
+            "loop_cpu": loop,
+            "proc_cpu": proc_cpu,
+            "threads": threads,
+            "records": nrec,
+            "bytes": size,
+        }
+
+    # ---- The run -------------------------------------------------------
+
+    def report_daemon(self, label, r, expect):
+        c = r["counters"]
+        print(f"intake remediad {label}: {expect} alerts in {r['secs']:.2f} s"
+              f" = {fmt_rate(rate(expect, r['secs']))} alerts/s (first to "
+              f"last audited record); wall including group join: "
+              f"{r['wall']:.2f} s")
+        busiest = sorted(r["threads"].items(), key=lambda t: -t[1])[:4]
+        print(f"  join {r['join']:.2f} s before the first record; all "
+              f"durable, offsets stored {r['durable']:.2f} s after it (seen "
+              f"by a {POLL * 1000:.0f} ms poll); "
+              f"{r['bytes'] / 1e6:.1f} MB of audit log, "
+              f"{r['bytes'] / max(r['records'], 1):.0f} B/record")
+        print(f"  CPU: loop thread {r['loop_cpu'] / expect * 1e6:.2f} "
+              f"us/alert, whole process {r['proc_cpu'] / expect * 1e6:.2f} "
+              f"us/alert ({', '.join(f'{n} {s:.2f} s' for n, s in busiest)})"
+              f"; counters: accepted {c['accepted']}, duplicate "
+              f"{c['duplicate']}, rejected {c['rejected']}, pauses "
+              f"{c['pauses']}")
+
+    def run(self):
+        print(f"bench_intake: N = {self.n} alerts (the issue's reference is "
+              f"\"N alerts\"; default {DEFAULT_N}), from shared/genalerts.py "
+              f"seed {SEED}")
+        self.generate()
+        print(f"  {self.bytes / 1e6:.1f} MB, {self.bytes / self.n:.0f} B per "
+              f"alert; topic alerts with {self.partitions} partitions, "
+              f"{self.bytes / self.partitions / 1e6:.2f} MB each (the mock "
+              f"keeps only ~4 MB per partition; at least "
+              f"{MIN_PARTITIONS}), alerts.dlq 1, 1 broker")
+        self.start_broker()
+        self.produce()
+        held = self.count_held()
+        print(f"  produced in {self.produce_secs:.2f} s before any consumer "
+              f"starts; the broker holds {held} of {self.n}"
+              + ("" if held == self.n else
+                 f": {self.n - held} DROPPED before consumption, the "
+                 f"figures below are for the {held} it kept"))
+        if held == 0:
+            raise BenchError("the broker kept nothing")
+
+        ref = self.kcat_reference(KCAT_FAST_EOF)
+        ref_default = self.kcat_reference([])
+        ref_rate = rate(held, ref)
+        print(f"reference kcat -> /dev/null: {held} alerts in {ref:.3f} s = "
+              f"{fmt_rate(ref_rate)} alerts/s (wall, best of {KCAT_RUNS}, "
+              f"-X fetch.wait.max.ms=5)")
+        print(f"  with kcat's default fetch.wait.max.ms=500 the last, empty "
+              f"fetch waits before EOF: {ref_default:.3f} s = "
+              f"{fmt_rate(rate(held, ref_default))} alerts/s (not used for "
+              f"the ratio)")
+
+        full = self.run_daemon("full", "full", held)
+        self.report_daemon("sync=group", full, held)
+        hashed = self.run_daemon("hash", "hash", held)
+        self.report_daemon("sync=group raw=hash", hashed, held)
+
+        r_full = rate(held, full["secs"])
+        r_hash = rate(held, hashed["secs"])
+        print(f"ratio remediad/kcat: {r_full / ref_rate:.2f} "
+              f"(raw=hash: {r_hash / ref_rate:.2f})")
+
+        def met(ok):
+            return "met" if ok else "NOT met"
+        print(f"target remediad >= {TARGET_RATIO:.0%} of kcat's rate: "
+              f"{met(r_full >= TARGET_RATIO * ref_rate)} "
+              f"({r_full / ref_rate:.0%}; raw=hash "
+              f"{met(r_hash >= TARGET_RATIO * ref_rate)}, "
+              f"{r_hash / ref_rate:.0%}); target >= "
+              f"{fmt_rate(TARGET_RATE)} alerts/s: "
+              f"{met(r_full >= TARGET_RATE)} ({fmt_rate(r_full)}; raw=hash "
+              f"{met(r_hash >= TARGET_RATE)}, {fmt_rate(r_hash)})")
+
+        self.stop(self.broker, "mockbroker")
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) > 1 or (args and not args[0].isdigit()) or \
+            (args and int(args[0]) < 1):
+        print("usage: bench_intake.py [N]", file=sys.stderr)
+        return 2
+    for path in (REMEDIAD, REMEDIACTL, MOCKBROKER, GENALERTS):
+        if not os.path.exists(path):
+            print(f"bench_intake: {path} not found (tests/bench/run.sh "
+                  "builds it)", file=sys.stderr)
+            return 1
+    b = Bench(int(args[0]) if args else DEFAULT_N)
+    try:
+        b.run()
+    except (BenchError, OSError, subprocess.SubprocessError) as e:
+        print(f"bench_intake: {e}", file=sys.stderr)
+        return 1
+    finally:
+        b.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
