@@ -45,7 +45,8 @@ struct kmsg {
 	struct kpart *part; /* NULL once the partition was revoked */
 	int64_t offset;
 	int pending; /* durability and DLQ delivery still awaited */
-	int done;
+	int done;    /* all met: the offset may be stored */
+	int failed;  /* one failed: never stored, read again later */
 	/* A rejected message is kept for the dead-letter topic until then. */
 	char *payload, *key;
 	size_t len, key_len;
@@ -213,35 +214,52 @@ kpart_advance(struct kafka *k, struct kpart *p)
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* One of a message's conditions is met. */
+/*
+ * One of a message's conditions resolved. A message is freed only when
+ * the last one has, whatever the outcome, so no late callback finds it
+ * gone. A failed one stays in its partition, holding back the offsets
+ * after it, until the partition is revoked or intake closes.
+ */
 static void
-kmsg_settle(struct kmsg *m)
+kmsg_settle(struct kmsg *m, int ok)
 {
+	if (!ok)
+		m->failed = 1;
 	if (--m->pending > 0)
 		return;
-	m->done = 1;
 	if (m->part == NULL) {
-		kmsg_free(m); /* revoked: nothing to store any more */
+		kmsg_free(m); /* detached: nothing to store any more */
 		return;
 	}
+	if (m->failed)
+		return;
+	m->done = 1;
 	kpart_advance(m->k, m->part);
+}
+
+/* Detaches a partition's messages; those still awaited free themselves. */
+static void
+kpart_detach(struct kafka *k, struct kpart *p)
+{
+	struct kmsg *m;
+
+	while ((m = TAILQ_FIRST(&p->inflight)) != NULL) {
+		TAILQ_REMOVE(&p->inflight, m, entry);
+		k->inflight--;
+		m->part = NULL;
+		if (m->pending == 0)
+			kmsg_free(m);
+	}
+	LIST_REMOVE(p, entry);
+	free(p->topic);
+	free(p);
 }
 
 static void
 kmsg_durable_cb(void *arg, int ok)
 {
-	struct kmsg *m = arg;
-
-	if (!ok) {
-		/* The log closed first: the offset stays unstored. */
-		if (m->part != NULL) {
-			TAILQ_REMOVE(&m->part->inflight, m, entry);
-			m->k->inflight--;
-		}
-		kmsg_free(m);
-		return;
-	}
-	kmsg_settle(m);
+	/* !ok: the log closed first; the offset stays unstored. */
+	kmsg_settle(arg, ok);
 }
 
 /* ---- Pause and resume ---------------------------------------------------- */
@@ -352,17 +370,13 @@ kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *dm, void *opaque)
 		return;
 	if (dm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		k->n.dlq_delivered++;
-		kmsg_settle(m);
+		kmsg_settle(m, 1);
 		return;
 	}
 	k->n.dlq_failed++;
 	if (k->closing) {
 		/* Never stored: the message is read again after the restart. */
-		if (m->part != NULL) {
-			TAILQ_REMOVE(&m->part->inflight, m, entry);
-			k->inflight--;
-		}
-		kmsg_free(m);
+		kmsg_settle(m, 0);
 		return;
 	}
 	log_error("kafka: dead-letter delivery of %s offset %lld failed: %s; "
@@ -539,7 +553,6 @@ static void
 kafka_settle(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
 {
 	rd_kafka_topic_partition_list_t *commit;
-	struct kmsg *m;
 
 	if (audit_sync_now(k->d->audit, KAFKA_SETTLE_MS) == -1)
 		log_warnx("kafka: revoke: the audit log did not catch up; "
@@ -556,17 +569,8 @@ kafka_settle(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
 		if (p->stored >= 0)
 			rd_kafka_topic_partition_list_add(commit, p->topic,
 			    p->partition)->offset = p->stored;
-		/* Still pending: detached, freed when their callbacks come. */
-		while ((m = TAILQ_FIRST(&p->inflight)) != NULL) {
-			TAILQ_REMOVE(&p->inflight, m, entry);
-			k->inflight--;
-			m->part = NULL;
-			if (m->done)
-				kmsg_free(m);
-		}
-		LIST_REMOVE(p, entry);
-		free(p->topic);
-		free(p);
+		/* The rest is read again by the partition's next owner. */
+		kpart_detach(k, p);
 	}
 	if (commit->cnt > 0) {
 		rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, commit, 0);
@@ -1097,25 +1101,19 @@ kafka_close(struct kafka *k)
 		    RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_poll(k->dlq, 0); /* the purged reports free their kmsgs */
 	}
+	/* Dead letters still to be retried: that condition has failed. */
 	while ((m = TAILQ_FIRST(&k->retries)) != NULL) {
-		if (m->part != NULL) {
-			TAILQ_REMOVE(&m->part->inflight, m, entry);
-			k->inflight--;
-		}
-		kmsg_free(m);
+		TAILQ_REMOVE(&k->retries, m, retry_entry);
+		m->retrying = 0;
+		kmsg_settle(m, 0);
 	}
-	/* Partitions left (the close failed to revoke): detach their work. */
-	while ((p = LIST_FIRST(&k->parts)) != NULL) {
-		while ((m = TAILQ_FIRST(&p->inflight)) != NULL) {
-			TAILQ_REMOVE(&p->inflight, m, entry);
-			m->part = NULL;
-			if (m->done)
-				kmsg_free(m);
-		}
-		LIST_REMOVE(p, entry);
-		free(p->topic);
-		free(p);
-	}
+	/*
+	 * Partitions left (the close failed to revoke): detach their work.
+	 * Messages still awaiting the audit log outlive this struct and
+	 * free themselves when audit_close() fires their callbacks.
+	 */
+	while ((p = LIST_FIRST(&k->parts)) != NULL)
+		kpart_detach(k, p);
 	if (k->q != NULL)
 		rd_kafka_queue_destroy(k->q);
 	if (k->dlq_q != NULL)

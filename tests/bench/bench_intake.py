@@ -62,7 +62,7 @@ def rate(n, secs):
 
 
 def fmt_rate(r):
-    return f"{r:,.0f}".replace(",", " ")
+    return f"{r:.0f}"
 
 
 class Bench:

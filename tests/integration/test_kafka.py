@@ -295,6 +295,44 @@ def audit_stall_rewinds(tmp, daemons):
     check(nothing_left_for_group(boot) == [], "offsets committed")
 
 
+def stop_while_stalled(tmp, daemons):
+    import resource
+    b, boot = start_broker(tmp, daemons)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE,
+                           (200 * 1024, resource.RLIM_INFINITY))
+    d = Daemon(tmp, extra=kafka_extra(boot) + 'log.level = "notice"\n')
+    daemons.append(d)
+    d.start(preexec_fn=limit)
+    good = alerts(800, 61)
+    bad = [f"broken {i}" for i in range(80)]
+    mixed = [x for pair in zip(good[:80], bad) for x in pair] + good[80:]
+    produce(boot, "alerts", mixed)
+    wait_for(lambda: d.ctl("status", json_out=True)["audit"]["stalled"],
+             "the audit log to stall")
+    # SIGTERM with records unwritten and dead letters in flight: an
+    # orderly stop that acknowledges nothing unwritten.
+    d.stop(expect_rc=0)
+    d.start()  # no limit now
+    wait_for(lambda: len(set(received_ids(d.records()))) >= 800,
+             "every alert after the restart", timeout=WAIT * 2)
+    wait_for(lambda: counters(d)["dlq_delivered"] + sum(
+        1 for r in d.records() if r["type"] == "alert.rejected") >= 80,
+        "the dead letters")
+    wait_received(d, 0)
+    d.stop()
+    recs = d.records()
+    ids = received_ids(recs)
+    check(len(ids) == 800 and len(set(ids)) == 800,
+          f"{len(ids)} received, {len(set(ids))} distinct")
+    rejected = {(r["kafka"]["partition"], r["kafka"]["offset"])
+                for r in recs if r["type"] == "alert.rejected"}
+    check(len(rejected) == 80, f"{len(rejected)} distinct rejected of 80")
+    dl = consume(boot, "alerts.dlq")
+    check(len(set(dl)) == 80, f"{len(set(dl))} distinct dead letters")
+
+
 def secret_files(tmp, daemons):
     b, boot = start_broker(tmp, daemons)
     secret = os.path.join(tmp, "client-id.secret")
@@ -338,7 +376,8 @@ def bad_kafka_config(tmp, daemons):
 CASES = {f.__name__: f for f in (
     ten_thousand_exactly_once, malformed_to_dead_letters, kill9_and_restart,
     brokers_down_and_back, second_daemon_splits, embedded_broker,
-    backpressure_pauses, audit_stall_rewinds, secret_files,
+    backpressure_pauses, audit_stall_rewinds, stop_while_stalled,
+    secret_files,
     bad_kafka_config)}
 
 if __name__ == "__main__":
