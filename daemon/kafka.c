@@ -84,6 +84,7 @@ struct kafka {
 	const char *pause_reason;
 	int closing;
 	struct dedup *dedup;
+	EVP_MD *sha256;
 	struct alert_generic generic;
 	struct alert_opts opts;
 	char state[128];
@@ -120,14 +121,16 @@ rfc3339_now(char *buf, size_t len)
 	    (int)(ts.tv_nsec / 1000) % 1000000);
 }
 
+/* `sha` is fetched once at open: an implicit fetch per digest costs more. */
 static void
-sha256_hex(const void *data, size_t len, char out[65])
+sha256_hex(EVP_MD *sha, const void *data, size_t len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 
-	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32) {
+	if (sha == NULL || !EVP_Digest(data, len, md, &n, sha, NULL) ||
+	    n != 32) {
 		memset(out, 'x', 64);
 		out[64] = '\0';
 		return;
@@ -399,32 +402,38 @@ kafka_coords(const rd_kafka_message_t *rm)
 	    "offset", (json_int_t)rm->offset);
 }
 
-/* The alert.received record: the canonical fields, the id as `alert`. */
+/*
+ * The alert.received record, made from the decoded alert in place: the id
+ * becomes `alert`, the source's time `alert_time`, and `raw` the message
+ * exactly as received (a JSON string: byte-exact for forensics, and no
+ * re-serialization of the parsed tree), or its SHA-256.
+ */
 static json_t *
 kafka_received_fields(struct kafka *k, json_t *alert,
     const rd_kafka_message_t *rm)
 {
-	json_t *f = json_object(), *v;
-	const char *key;
+	json_t *v;
 
-	json_object_foreach(alert, key, v) {
-		if (strcmp(key, "id") == 0)
-			json_object_set(f, "alert", v);
-		else if (strcmp(key, "time") == 0)
-			json_object_set(f, "alert_time", v);
-		else if (strcmp(key, "raw") == 0) {
-			if (k->d->cfg->audit.raw == AUDIT_RAW_FULL)
-				json_object_set(f, "raw", v);
-		} else
-			json_object_set(f, key, v);
+	if ((v = json_object_get(alert, "id")) != NULL) {
+		json_object_set(alert, "alert", v);
+		json_object_del(alert, "id");
 	}
-	if (k->d->cfg->audit.raw == AUDIT_RAW_HASH) {
+	if ((v = json_object_get(alert, "time")) != NULL) {
+		json_object_set(alert, "alert_time", v);
+		json_object_del(alert, "time");
+	}
+	json_object_del(alert, "raw");
+	if (k->d->cfg->audit.raw == AUDIT_RAW_FULL) {
+		/* alert_decode() checked it is UTF-8 without NUL bytes. */
+		json_object_set_new(alert, "raw",
+		    json_stringn_nocheck(rm->payload, rm->len));
+	} else {
 		char hex[65];
-		sha256_hex(rm->payload, rm->len, hex);
-		json_object_set_new(f, "raw_sha256", json_string(hex));
+		sha256_hex(k->sha256, rm->payload, rm->len, hex);
+		json_object_set_new(alert, "raw_sha256", json_string(hex));
 	}
-	json_object_set_new(f, "kafka", kafka_coords(rm));
-	return f;
+	json_object_set_new(alert, "kafka", kafka_coords(rm));
+	return alert;
 }
 
 /*
@@ -481,7 +490,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 	    why, sizeof why);
 	if (r != ALERT_OK) {
 		char hex[65];
-		sha256_hex(rm->payload, rm->len, hex);
+		sha256_hex(k->sha256, rm->payload, rm->len, hex);
 		json_t *f = json_pack("{s:s, s:s, s:I, s:s, s:o}", "reason",
 		    alert_reject_name(r), "error", why, "size",
 		    (json_int_t)rm->len, "payload_sha256", hex, "kafka",
@@ -527,11 +536,15 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 		}
 		k->n.duplicate++;
 	} else {
+		/* The id outlives the alert, which the record takes. */
+		char *idcopy = strdup(id);
+		if (idcopy == NULL)
+			fatalx("kafka: out of memory");
 		seq = audit_append(k->d->audit, "alert.received", "system",
 		    kafka_received_fields(k, alert, rm), &cause);
-		if (seq != 0 && dedup_add(k->dedup, id, now, seq) == -1)
+		if (seq != 0 && dedup_add(k->dedup, idcopy, now, seq) == -1)
 			log_warnx("kafka: dedup window out of memory");
-		json_decref(alert);
+		free(idcopy);
 		if (seq == 0) {
 			kafka_refused(k, p, m, cause);
 			return;
@@ -963,6 +976,7 @@ kafka_open(struct daemon *d, char **cause)
 	k->opts.max_size = cfg->kafka.max_message;
 	k->opts.max_depth = ALERT_DEFAULT_MAX_DEPTH;
 	k->opts.generic = cfg->kafka.generic.present ? &k->generic : NULL;
+	k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 
 	k->dedup = dedup_new(cfg->dedup.window_ms, (size_t)cfg->dedup.max_entries);
 	if (k->dedup == NULL) {
@@ -1147,6 +1161,7 @@ kafka_close(struct kafka *k)
 	}
 	broker_stop(k->embedded);
 	dedup_free(k->dedup);
+	EVP_MD_free(k->sha256);
 	free(k->bootstraps);
 	free(k);
 }
