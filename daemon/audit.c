@@ -26,6 +26,7 @@
 #include "remediad/config.h"
 #include "remediad/fsutil.h"
 #include "remediad/log.h"
+#include "remediad/units.h"
 
 /* Past this many bytes waiting for the disk, new records are refused. */
 #define AUDIT_MAX_BACKLOG (256u * 1024 * 1024)
@@ -84,8 +85,7 @@ struct audit {
 	audit_advance_cb advance;
 	void *observer;
 	struct audit_hasher *hasher;
-	time_t now_sec;
-	char now_base[32];
+	struct units_clock clock;
 
 	/* Shared with the writer, under mtx. */
 	pthread_mutex_t mtx;
@@ -453,24 +453,6 @@ audit_when_durable(struct audit *a, uint64_t seq, audit_durable_cb cb,
 	a->nwaiters++;
 }
 
-/* RFC 3339 UTC with microseconds; the date part is made once a second. */
-static void
-audit_now(struct audit *a, char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ts.tv_sec != a->now_sec || a->now_base[0] == '\0') {
-		gmtime_r(&ts.tv_sec, &tm);
-		strftime(a->now_base, sizeof a->now_base, "%Y-%m-%dT%H:%M:%S",
-		    &tm);
-		a->now_sec = ts.tv_sec;
-	}
-	snprintf(buf, len, "%.20s.%06dZ", a->now_base,
-	    (int)(ts.tv_nsec / 1000) % 1000000);
-}
-
 static const char *const reserved[] = {"seq", "time", "type", "actor",
     "prev", "hash", NULL};
 
@@ -508,7 +490,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 		return 0;
 	}
 	seq = a->last_seq + 1;
-	audit_now(a, now, sizeof now);
+	units_now_rfc3339(&a->clock, now, sizeof now);
 	b = a->cur;
 	start = b->buf.len;
 	/* Serialized straight into the batch, without the closing brace. */

@@ -30,6 +30,7 @@
 #include "remediad/dedup.h"
 #include "remediad/kafka.h"
 #include "remediad/log.h"
+#include "remediad/units.h"
 
 #define KAFKA_BUDGET	   500	/* messages per wake of the loop */
 #define KAFKA_TICK_MS	   250	/* pause/resume, DLQ retries, expiry */
@@ -85,6 +86,7 @@ struct kafka {
 	int closing;
 	struct dedup *dedup;
 	EVP_MD *sha256;
+	struct units_clock clock;
 	struct alert_generic generic;
 	struct alert_opts opts;
 	char state[128];
@@ -105,20 +107,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-rfc3339_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-	char base[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%.20s.%06dZ", base,
-	    (int)(ts.tv_nsec / 1000) % 1000000);
 }
 
 /* `sha` is fetched once at open: an implicit fetch per digest costs more. */
@@ -485,7 +473,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 	k->inflight++;
 	k->n.received++;
 
-	rfc3339_now(received_at, sizeof received_at);
+	units_now_rfc3339(&k->clock, received_at, sizeof received_at);
 	r = alert_decode(rm->payload, rm->len, &k->opts, received_at, &alert,
 	    why, sizeof why);
 	if (r != ALERT_OK) {

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "remediad/units.h"
 
@@ -200,4 +201,20 @@ units_format_duration(uint64_t ms, char *buf, size_t len)
 		off += (size_t)n;
 		ms %= u->mult;
 	}
+}
+
+void
+units_now_rfc3339(struct units_clock *c, char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if ((long long)ts.tv_sec != c->sec || c->base[0] == '\0') {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(c->base, sizeof c->base, "%Y-%m-%dT%H:%M:%S", &tm);
+		c->sec = (long long)ts.tv_sec;
+	}
+	snprintf(buf, len, "%.20s.%06dZ", c->base,
+	    (int)(ts.tv_nsec / 1000) % 1000000);
 }

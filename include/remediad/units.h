@@ -21,6 +21,17 @@ int units_parse_duration(const char *s, uint64_t *ms, const char **cause);
  */
 int units_parse_size(const char *s, uint64_t *bytes, const char **cause);
 
+/*
+ * The current time as RFC 3339 UTC with microseconds
+ * ("2026-11-22T13:27:45.078244Z"). The caller's clock caches the part
+ * that changes once a second (formatting it is most of the cost).
+ */
+struct units_clock {
+	long long sec;
+	char base[24];
+};
+void units_now_rfc3339(struct units_clock *c, char *buf, size_t len);
+
 /* Formats milliseconds as the shortest exact duration ("1h30m", "250ms"). */
 void units_format_duration(uint64_t ms, char *buf, size_t len);
 
