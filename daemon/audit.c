@@ -31,6 +31,7 @@
 /* Past this many bytes waiting for the disk, new records are refused. */
 #define AUDIT_MAX_BACKLOG (256u * 1024 * 1024)
 #define AUDIT_RETRY_MS	  1000
+#define AUDIT_SPARE_BATCHES 4
 
 struct audit_batch {
 	struct audit_buf buf;
@@ -91,6 +92,8 @@ struct audit {
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	struct audit_batches queue;
+	struct audit_batches spare; /* written batches kept for reuse */
+	int nspare;
 	uint64_t w_durable_seq;
 	uint64_t w_done_bytes;
 	int w_stalled;
@@ -261,9 +264,25 @@ audit_writer(void *arg)
 		a->w_stalled = 0;
 		/* audit_sync_now() may be waiting on the same condition. */
 		pthread_cond_broadcast(&a->cond);
+		/*
+		 * Keep a few written batches: a fresh one would grow by
+		 * realloc to megabytes and be freed again, and that churn
+		 * cost more than the serialization.
+		 */
+		if (a->nspare < AUDIT_SPARE_BATCHES) {
+			b->buf.len = 0;
+			b->written = 0;
+			b->first_seq = b->last_seq = b->nrecords = 0;
+			b->rotate_after = 0;
+			TAILQ_INSERT_TAIL(&a->spare, b, entry);
+			a->nspare++;
+			b = NULL;
+		}
 		pthread_mutex_unlock(&a->mtx);
-		audit_buf_free(&b->buf);
-		free(b);
+		if (b != NULL) {
+			audit_buf_free(&b->buf);
+			free(b);
+		}
 		event_active(a->ev_done, EV_READ, 0);
 		pthread_mutex_lock(&a->mtx);
 	}
@@ -274,9 +293,17 @@ audit_writer(void *arg)
 /* ---- Loop side --------------------------------------------------------- */
 
 static struct audit_batch *
-audit_batch_new(void)
+audit_batch_new(struct audit *a)
 {
-	return calloc(1, sizeof(struct audit_batch));
+	struct audit_batch *b;
+
+	pthread_mutex_lock(&a->mtx);
+	if ((b = TAILQ_FIRST(&a->spare)) != NULL) {
+		TAILQ_REMOVE(&a->spare, b, entry);
+		a->nspare--;
+	}
+	pthread_mutex_unlock(&a->mtx);
+	return b != NULL ? b : calloc(1, sizeof(struct audit_batch));
 }
 
 /* Queues a batch for the writer; the group timer has nothing left to do. */
@@ -300,7 +327,7 @@ audit_handoff(struct audit *a)
 	if (b == NULL || b->nrecords == 0)
 		return;
 	/* Without memory for the next batch, keep filling this one. */
-	if ((nb = audit_batch_new()) == NULL)
+	if ((nb = audit_batch_new(a)) == NULL)
 		return;
 	a->cur = nb;
 	audit_enqueue(a, b);
@@ -520,7 +547,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 
 	/* A record starts a new segment when this one would overflow. */
 	if (a->seg_bytes > 0 && a->seg_bytes + rlen > a->segment_size) {
-		struct audit_batch *nb = audit_batch_new();
+		struct audit_batch *nb = audit_batch_new(a);
 		if (nb == NULL ||
 		    audit_buf_put(&nb->buf, b->buf.data + start, rlen) == -1) {
 			if (nb != NULL)
@@ -692,6 +719,7 @@ audit_open(struct event_base *base, const struct config *cfg, char **cause)
 	a->anchor_every = (uint64_t)cfg->audit.anchor_every;
 	memcpy(a->head, AUDIT_ZERO_HASH, sizeof a->head);
 	TAILQ_INIT(&a->queue);
+	TAILQ_INIT(&a->spare);
 	pthread_mutex_init(&a->mtx, NULL);
 	pthread_cond_init(&a->cond, NULL);
 
@@ -749,7 +777,7 @@ audit_open(struct event_base *base, const struct config *cfg, char **cause)
 	a->fd_seg = seg;
 	a->seg_num = seg;
 	a->durable_seq = a->last_seq;
-	a->cur = audit_batch_new();
+	a->cur = audit_batch_new(a);
 	a->hasher = audit_hasher_new();
 	a->ev_timer = evtimer_new(base, audit_timer_cb, a);
 	a->ev_done = event_new(base, -1, 0, audit_done_cb, a);
@@ -811,6 +839,11 @@ audit_close(struct audit *a)
 	audit_fire(a, UINT64_MAX, 0);
 	while ((b = TAILQ_FIRST(&a->queue)) != NULL) {
 		TAILQ_REMOVE(&a->queue, b, entry);
+		audit_buf_free(&b->buf);
+		free(b);
+	}
+	while ((b = TAILQ_FIRST(&a->spare)) != NULL) {
+		TAILQ_REMOVE(&a->spare, b, entry);
 		audit_buf_free(&b->buf);
 		free(b);
 	}

@@ -5,24 +5,19 @@
  * holds it to that). The generic dump costs most of an append; this one
  * escapes strings by runs and sorts only the field keys.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "remediad/audit.h"
 
+static int canon_reserve(struct audit_buf *b, size_t n);
+
 int
 audit_buf_put(struct audit_buf *b, const void *p, size_t n)
 {
-	if (b->len + n > b->cap) {
-		size_t ncap = b->cap ? b->cap : 65536;
-		while (ncap < b->len + n)
-			ncap *= 2;
-		char *nd = realloc(b->data, ncap);
-		if (nd == NULL)
-			return -1;
-		b->data = nd;
-		b->cap = ncap;
-	}
+	if (canon_reserve(b, n) == -1)
+		return -1;
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
@@ -78,48 +73,68 @@ canon_utf8_valid(const unsigned char *p, size_t len)
 	return 1;
 }
 
-/* A JSON string: copies runs, escapes '"', '\\' and control bytes. */
+/*
+ * Makes room for n more bytes without writing them: the string writer
+ * reserves its worst case once instead of appending piece by piece.
+ */
+static int
+canon_reserve(struct audit_buf *b, size_t n)
+{
+	if (b->len + n <= b->cap)
+		return 0;
+	size_t ncap = b->cap ? b->cap : 65536;
+	while (ncap < b->len + n)
+		ncap *= 2;
+	char *nd = realloc(b->data, ncap);
+	if (nd == NULL)
+		return -1;
+	b->data = nd;
+	b->cap = ncap;
+	return 0;
+}
+
+/* A JSON string: copies bytes, escapes '"', '\\' and control bytes. */
 static int
 canon_string(struct audit_buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const char *run = s, *end = s + len;
-	char esc[6];
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	char *out;
 
-	if (audit_buf_put(b, "\"", 1) == -1)
+	/* At worst every byte becomes \u00XX, plus the quotes. */
+	if (len > (SIZE_MAX - 2) / 6 || canon_reserve(b, 6 * len + 2) == -1)
 		return -1;
-	for (const char *p = s; p < end; p++) {
-		unsigned char c = (unsigned char)*p;
-		size_t n = 2;
+	out = b->data + b->len;
+	*out++ = '"';
+	for (; p < end; p++) {
+		unsigned char c = *p;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*out++ = (char)c;
 			continue;
-		if (p > run && audit_buf_put(b, run, (size_t)(p - run)) == -1)
-			return -1;
-		esc[0] = '\\';
+		}
+		*out++ = '\\';
 		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
+		case '"': *out++ = '"'; break;
+		case '\\': *out++ = '\\'; break;
+		case '\b': *out++ = 'b'; break;
+		case '\f': *out++ = 'f'; break;
+		case '\n': *out++ = 'n'; break;
+		case '\r': *out++ = 'r'; break;
+		case '\t': *out++ = 't'; break;
 		default:
 			/* jansson writes \u with upper-case hex digits. */
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
+			*out++ = 'u';
+			*out++ = '0';
+			*out++ = '0';
+			*out++ = hex[c >> 4];
+			*out++ = hex[c & 15];
 			break;
 		}
-		if (audit_buf_put(b, esc, n) == -1)
-			return -1;
-		run = p + 1;
 	}
-	if (end > run && audit_buf_put(b, run, (size_t)(end - run)) == -1)
-		return -1;
-	return audit_buf_put(b, "\"", 1);
+	*out++ = '"';
+	b->len = (size_t)(out - b->data);
+	return 0;
 }
 
 static int
