@@ -87,6 +87,8 @@ struct audit {
 	void *observer;
 	struct audit_hasher *hasher;
 	struct units_clock clock;
+	audit_anchor_cb anchor_cb;
+	void *anchor_arg;
 
 	/* Shared with the writer, under mtx. */
 	pthread_mutex_t mtx;
@@ -359,6 +361,8 @@ audit_log_anchor(struct audit *a, uint64_t seq, const char *hash,
 	/* A copy outside this host's log files, when syslog is not stderr. */
 	syslog(LOG_AUTHPRIV | LOG_NOTICE, "remediad audit anchor: %llu:%s",
 	    (unsigned long long)seq, hash);
+	if (a->anchor_cb != NULL)
+		a->anchor_cb(a->anchor_arg, seq, hash);
 }
 
 static void
@@ -898,6 +902,13 @@ audit_set_observer(struct audit *a, audit_tap_cb tap, audit_advance_cb durable,
 	a->tap = tap;
 	a->advance = durable;
 	a->observer = arg;
+}
+
+void
+audit_set_anchor_hook(struct audit *a, audit_anchor_cb cb, void *arg)
+{
+	a->anchor_cb = cb;
+	a->anchor_arg = arg;
 }
 
 uint64_t

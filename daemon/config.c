@@ -437,6 +437,8 @@ static const struct cfg_field audit_fields[] = {
 	INT64_MAX, NULL, NULL},
     {"raw", T_ENUM, 0, OFF(audit.raw), NULL, AUDIT_RAW_FULL, NOLIMIT,
 	raw_choices, NULL},
+    {"anchor_topic", T_STRING, 0, OFF(audit.anchor_topic), NULL, 0, NOLIMIT,
+	NULL, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -783,6 +785,9 @@ cfg_check(struct config *cfg, struct cfg_errors *errs)
 	    cfg->kafka.dlq_topic == NULL &&
 	    asprintf(&cfg->kafka.dlq_topic, "%s.dlq", cfg->kafka.topic) == -1)
 		cfg->kafka.dlq_topic = NULL;
+	if (cfg->audit.anchor_topic != NULL && !cfg->kafka.present)
+		cfg_error(errs, "audit.anchor_topic", "needs a kafka section to "
+		    "produce to");
 	if (cfg->kafka.dlq_topic != NULL && cfg->kafka.topic != NULL &&
 	    strcmp(cfg->kafka.dlq_topic, cfg->kafka.topic) == 0)
 		cfg_error(errs, "kafka.dlq_topic", "must differ from kafka.topic");
@@ -915,5 +920,6 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < sizeof gp / sizeof gp[0]; i++)
 		free(*gp[i]);
 	free(cfg->audit.dir);
+	free(cfg->audit.anchor_topic);
 	free(cfg);
 }

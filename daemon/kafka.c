@@ -380,6 +380,44 @@ kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *dm, void *opaque)
 	m->retrying = 1;
 }
 
+/* ---- Audit anchors -------------------------------------------------------------- */
+
+/*
+ * A copy of the audit log's head outside this host: what lets a truncation
+ * of the whole tail be detected. Best effort, like syslog: a lost anchor
+ * weakens nothing but itself.
+ */
+static void
+kafka_anchor_cb(void *arg, uint64_t seq, const char *hash)
+{
+	struct kafka *k = arg;
+	char key[32], value[256], now[40];
+	rd_kafka_resp_err_t err;
+
+	units_now_rfc3339(&k->clock, now, sizeof now);
+	snprintf(key, sizeof key, "%llu", (unsigned long long)seq);
+	int n = snprintf(value, sizeof value,
+	    "{\"seq\":%llu,\"hash\":\"%s\",\"time\":\"%s\",\"dir\":",
+	    (unsigned long long)seq, hash, now);
+	json_t *dir = json_string(audit_dir(k->d->audit));
+	char *dirs = json_dumps(dir, JSON_ENCODE_ANY);
+	json_decref(dir);
+	if (dirs == NULL || n < 0 || (size_t)n + strlen(dirs) + 2 > sizeof value) {
+		free(dirs);
+		return;
+	}
+	snprintf(value + n, sizeof value - (size_t)n, "%s}", dirs);
+	free(dirs);
+	err = rd_kafka_producev(k->dlq,
+	    RD_KAFKA_V_TOPIC(k->d->cfg->audit.anchor_topic),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_KEY(key, strlen(key)),
+	    RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("kafka: anchor %s to %s: %s", key,
+		    k->d->cfg->audit.anchor_topic, rd_kafka_err2str(err));
+}
+
 /* ---- Messages --------------------------------------------------------------- */
 
 static json_t *
@@ -917,13 +955,15 @@ static int
 kafka_start_embedded(struct kafka *k, char **cause)
 {
 	const struct config *cfg = k->d->cfg;
-	struct broker_topic topics[2] = {
+	struct broker_topic topics[3] = {
 	    {cfg->kafka.topic, (int)cfg->kafka.partitions},
 	    {cfg->kafka.dlq_topic, 1},
+	    {cfg->audit.anchor_topic, 1},
 	};
 	char path[4096];
 
-	k->embedded = broker_start(1, topics, 2, cause);
+	k->embedded = broker_start(1, topics,
+	    cfg->audit.anchor_topic != NULL ? 3 : 2, cause);
 	if (k->embedded == NULL)
 		return -1;
 	k->bootstraps = strdup(broker_bootstraps(k->embedded));
@@ -1070,6 +1110,8 @@ kafka_open(struct daemon *d, char **cause)
 	log_notice("kafka: consuming %s as group %s from %s (dead letters to "
 		   "%s)", cfg->kafka.topic, cfg->kafka.group, k->bootstraps,
 	    cfg->kafka.dlq_topic);
+	if (cfg->audit.anchor_topic != NULL)
+		audit_set_anchor_hook(d->audit, kafka_anchor_cb, k);
 	/* Anything queued before the pipe was attached. */
 	event_active(k->ev_more, EV_WRITE, 0);
 	return k;
@@ -1092,6 +1134,8 @@ kafka_close(struct kafka *k)
 
 	if (k == NULL)
 		return;
+	/* The producer goes: the shutdown anchor reaches syslog only. */
+	audit_set_anchor_hook(k->d->audit, NULL, NULL);
 	if (k->rk != NULL) {
 		/* Leaving the group revokes everything: settle, commit. */
 		rd_kafka_consumer_close(k->rk);

@@ -212,6 +212,10 @@ void audit_set_observer(struct audit *a, audit_tap_cb tap,
  */
 int audit_sync_now(struct audit *a, int timeout_ms);
 
+/* Also told of every head anchor (the Kafka anchor topic). NULL: none. */
+typedef void (*audit_anchor_cb)(void *arg, uint64_t seq, const char *hash);
+void audit_set_anchor_hook(struct audit *a, audit_anchor_cb cb, void *arg);
+
 uint64_t audit_last_seq(const struct audit *a);
 uint64_t audit_durable_seq(const struct audit *a);
 /* 1 while writes fail: new work must be refused. */

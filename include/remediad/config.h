@@ -87,6 +87,7 @@ struct config {
 		uint64_t segment_size;
 		uint64_t max_record;
 		int64_t anchor_every;
+		char *anchor_topic; /* anchors also go to this Kafka topic */
 		int64_t raw; /* enum audit_raw: alert documents in the log */
 	} audit;
 };

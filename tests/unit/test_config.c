@@ -567,6 +567,24 @@ test_load_file(void **state)
 	free(cause);
 }
 
+/* Anchors go to Kafka through the intake's producer: no kafka, no topic. */
+static void
+test_anchor_topic(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	expect_error("audit = { anchor_topic = \"anchors\" }\n",
+	    "audit.anchor_topic: needs a kafka section");
+	cfg = load_ok("kafka = { topic = \"alerts\" }\n"
+		      "audit = { anchor_topic = \"anchors\" }\n");
+	assert_string_equal(cfg->audit.anchor_topic, "anchors");
+	assert_string_equal(cfg->kafka.dlq_topic, "alerts.dlq");
+	config_free(cfg);
+	expect_error("kafka = { topic = \"a\", dlq_topic = \"a\" }\n",
+	    "kafka.dlq_topic: must differ from kafka.topic");
+}
+
 int
 main(void)
 {
@@ -591,6 +609,7 @@ main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_several_errors),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_anchor_topic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
