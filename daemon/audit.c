@@ -144,6 +144,13 @@ audit_create_segment(const struct audit *a, unsigned seg)
 	    0640);
 	if (fd == -1)
 		return -1;
+	/* 0640 exactly, whatever the umask: readable by the audit group. */
+	if (fchmod(fd, 0640) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	if (audit_sync_dir(a->dir) == -1) {
 		int saved = errno;
 		close(fd);

@@ -141,6 +141,25 @@ def roles_forbid(tmp, daemons):
     check("refused reload" in d.log_text(), "refusal logged")
 
 
+def group_role(tmp, daemons):
+    import grp
+    group = grp.getgrgid(os.getgid()).gr_name
+    # The peer's group maps it to approver; more than one rule: highest.
+    d = Daemon(tmp, extra=f'control.roles = {{ viewer = {{ "uid:{os.getuid()}" '
+               f'}}, approver = {{ "group:{group}" }} }}\n')
+    daemons.append(d)
+    d.start()
+    check(d.ctl("status", json_out=True)["role"] == "approver",
+          "group rule gives approver")
+    r = d.ctl("reload", check_rc=1)
+    check("forbidden" in r.stderr, r.stderr)
+    # Segment files: 0640, as the issue asks.
+    audit = os.path.join(d.state_dir, "audit")
+    for name in os.listdir(audit):
+        mode = stat.S_IMODE(os.stat(os.path.join(audit, name)).st_mode)
+        check(mode == 0o640, f"{name} mode {oct(mode)}")
+
+
 def default_role_none(tmp, daemons):
     # Root mapped to nothing above none: only ping works.
     uid = os.getuid()
@@ -343,7 +362,7 @@ def ctl_usage_and_unreachable(tmp, daemons):
 CASES = {f.__name__: f for f in (
     status_ping_reload, reload_keeps_old_config_on_error,
     restart_only_keys_kept, second_instance_refused, stale_socket_replaced,
-    not_a_socket_refused, roles_forbid, default_role_none,
+    not_a_socket_refused, roles_forbid, group_role, default_role_none,
     garbage_gets_errors, half_close_still_answered, max_clients_and_idle,
     sigterm_exits_cleanly, check_mode, journal_prefixes,
     ctl_usage_and_unreachable)}
