@@ -698,7 +698,7 @@ alert_is_string(const json_t *v, const char *s)
 	return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
 }
 
-/* The first match wins; the order is documented in docs/alerts.md. */
+/* The first match wins; the order is documented in playbooks-lua/README.md. */
 static enum alert_format
 alert_detect(json_t *doc)
 {

@@ -1,7 +1,7 @@
 /*
  * The alert decoder: one untrusted Kafka message in, one canonical alert
  * out (or a precise reason to reject it). The formats it recognises and
- * how each maps onto the canonical alert are in docs/alerts.md.
+ * how each maps onto the canonical alert are in playbooks-lua/README.md.
  */
 #ifndef REMEDIAD_ALERT_H
 #define REMEDIAD_ALERT_H
