@@ -32,7 +32,7 @@ REMEDIACTL = os.environ.get("REMEDIACTL", os.path.join(BUILD, "daemon",
 MOCKBROKER = os.environ.get("MOCKBROKER", os.path.join(
     BUILD, "tests", "tools", "mockbroker"))
 KCAT = os.environ.get("KCAT", "kcat")
-GENALERTS = os.path.join(REPO, "..", "shared", "genalerts.py")
+GENALERTS = os.path.join(REPO, "tests", "tools", "genalerts.py")
 
 DEFAULT_N = 200000
 SEED = 1

@@ -16,7 +16,7 @@ from harness import Daemon, check, run_cases, wait_for, WAIT
 from brokerlib import MockBroker, consume, kcat, produce
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENALERTS = os.path.join(HERE, "..", "..", "..", "shared", "genalerts.py")
+GENALERTS = os.path.join(HERE, "..", "tools", "genalerts.py")
 
 
 def alerts(n, seed):
