@@ -21,6 +21,17 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
 
 
+def fsize_limit(nbytes):
+    """A preexec_fn capping the files a process writes (RLIMIT_FSIZE): a
+    real EFBIG for its audit log, lifted later with prlimit."""
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE,
+                           (nbytes, resource.RLIM_INFINITY))
+    return apply
+
+
 class TestFailure(Exception):
     pass
 

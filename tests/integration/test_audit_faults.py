@@ -5,35 +5,18 @@ the replies of accepted commands, and resumes when the limit is lifted
 (prlimit), with nothing lost and the chain intact."""
 import json
 import os
-import resource
 import subprocess
 
-from harness import (REMEDIACTL, Daemon, check, run_cases, wait_for, WAIT)
+from harness import (REMEDIACTL, Daemon, check, fsize_limit, run_cases,
+                     wait_for, WAIT)
 
 LIMIT = 256 * 1024
-
-
-def limit_file_size():
-    resource.setrlimit(resource.RLIMIT_FSIZE,
-                       (LIMIT, resource.RLIM_INFINITY))
-
-
-def records(d):
-    out = []
-    audit = os.path.join(d.state_dir, "audit")
-    for name in sorted(os.listdir(audit)):
-        with open(os.path.join(audit, name), "rb") as f:
-            data = f.read()
-        # A stalled writer may have left half a batch: not yet records.
-        whole = data[:data.rfind(b"\n") + 1]
-        out += [json.loads(l) for l in whole.splitlines() if l]
-    return out
 
 
 def disk_full_stalls_and_resumes(tmp, daemons):
     d = Daemon(tmp, extra='log.level = "notice"\naudit.sync = "group"\n')
     daemons.append(d)
-    d.start(preexec_fn=limit_file_size)
+    d.start(preexec_fn=fsize_limit(LIMIT))
     c = d.connect()
     # Each reload writes two records (~700 bytes): fill past the limit.
     n = 600
@@ -57,7 +40,7 @@ def disk_full_stalls_and_resumes(tmp, daemons):
     except (OSError, TimeoutError):
         pass
     c.sock.settimeout(WAIT)
-    on_disk = sum(1 for r in records(d) if r["type"] == "control.command")
+    on_disk = sum(1 for r in d.records() if r["type"] == "control.command")
     check(sum(1 for r in early if r["ok"]) <= on_disk,
           f"{len(early)} replies before recovery, {on_disk} on disk")
     check(len(early) < n, "some replies are held while the log is stalled")
@@ -75,7 +58,7 @@ def disk_full_stalls_and_resumes(tmp, daemons):
     d.ctl("reload")  # serving normally again
     check("writable again" in d.log_text(), "recovery logged")
     d.stop()
-    recs = records(d)
+    recs = d.records()
     seqs = [r["seq"] for r in recs]
     check(seqs == list(range(1, len(seqs) + 1)), "no seq gap")
     # Every acknowledged command has its record: nothing acked unwritten.
@@ -99,7 +82,7 @@ def oversized_record_refused(tmp, daemons):
           "max_record" in rep["error"]["message"], f"refused: {rep}")
     check(c.request("reload", {"note": "short"})["ok"], "small one passes")
     d.stop()
-    recs = records(d)
+    recs = d.records()
     check(all(len(json.dumps(r)) < 1100 for r in recs), "nothing oversized")
     check([r["seq"] for r in recs] == list(range(1, len(recs) + 1)),
           "the refused record took no seq")

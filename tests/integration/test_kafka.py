@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from harness import Daemon, check, run_cases, wait_for, WAIT
+from harness import Daemon, check, fsize_limit, run_cases, wait_for, WAIT
 from brokerlib import MockBroker, consume, kcat, produce
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -265,15 +265,10 @@ def backpressure_pauses(tmp, daemons):
 
 
 def audit_stall_rewinds(tmp, daemons):
-    import resource
     b, boot = start_broker(tmp, daemons)
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE,
-                           (300 * 1024, resource.RLIM_INFINITY))
     d = Daemon(tmp, extra=kafka_extra(boot) + 'log.level = "notice"\n')
     daemons.append(d)
-    d.start(preexec_fn=limit)
+    d.start(preexec_fn=fsize_limit(300 * 1024))
     produce(boot, "alerts", alerts(1000, 41))  # ~1.3 MB of records
     wait_for(lambda: d.ctl("status", json_out=True)["kafka"]["paused"],
              "intake to pause on the stalled audit log")
@@ -296,15 +291,10 @@ def audit_stall_rewinds(tmp, daemons):
 
 
 def stop_while_stalled(tmp, daemons):
-    import resource
     b, boot = start_broker(tmp, daemons)
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE,
-                           (200 * 1024, resource.RLIM_INFINITY))
     d = Daemon(tmp, extra=kafka_extra(boot) + 'log.level = "notice"\n')
     daemons.append(d)
-    d.start(preexec_fn=limit)
+    d.start(preexec_fn=fsize_limit(200 * 1024))
     good = alerts(800, 61)
     bad = [f"broken {i}" for i in range(80)]
     mixed = [x for pair in zip(good[:80], bad) for x in pair] + good[80:]
