@@ -508,23 +508,27 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	if (!json_is_object(fields)) {
 		json_decref(fields);
 		*cause = "record fields must be an object";
+		errno = EINVAL;
 		return 0;
 	}
 	for (int i = 0; reserved[i] != NULL; i++) {
 		if (json_object_get(fields, reserved[i]) != NULL) {
 			json_decref(fields);
 			*cause = "record fields use a reserved key";
+			errno = EINVAL;
 			return 0;
 		}
 	}
 	if (a->stalled) {
 		json_decref(fields);
 		*cause = "the audit log is not writable";
+		errno = EAGAIN;
 		return 0;
 	}
 	if (a->appended - a->done_bytes > AUDIT_MAX_BACKLOG) {
 		json_decref(fields);
 		*cause = "the audit log is too far behind";
+		errno = EAGAIN;
 		return 0;
 	}
 	seq = a->last_seq + 1;
@@ -535,6 +539,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	if (audit_canon_record(&b->buf, seq, now, type, actor, a->head, fields,
 		cause) == -1) {
 		json_decref(fields);
+		errno = strcmp(*cause, "out of memory") == 0 ? ENOMEM : EINVAL;
 		return 0;
 	}
 	json_decref(fields);
@@ -544,6 +549,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	if (rlen > a->max_record) {
 		b->buf.len = start;
 		*cause = "record larger than audit.max_record";
+		errno = EFBIG;
 		return 0;
 	}
 	/* hash = SHA-256(prev || canonical bytes), the brace included. */
@@ -553,6 +559,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	if (audit_buf_put(&b->buf, suffix, AUDIT_SUFFIX_LEN + 1) == -1) {
 		b->buf.len = start;
 		*cause = "out of memory";
+		errno = ENOMEM;
 		return 0;
 	}
 
@@ -566,6 +573,7 @@ audit_append(struct audit *a, const char *type, const char *actor,
 			free(nb);
 			b->buf.len = start;
 			*cause = "out of memory";
+			errno = ENOMEM;
 			return 0;
 		}
 		b->buf.len = start;

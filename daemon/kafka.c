@@ -480,6 +480,48 @@ kafka_refused(struct kafka *k, struct kpart *p, struct kmsg *m,
 	kafka_pause(k, "the audit log is not writable");
 }
 
+/*
+ * A message that is not an alert remediad can take: audited as
+ * alert.rejected, then to the dead-letter topic; its offset waits for
+ * both.
+ */
+static void
+kafka_reject(struct kafka *k, struct kpart *p, struct kmsg *m,
+    const rd_kafka_message_t *rm, const char *reason, const char *why)
+{
+	const char *cause;
+	char hex[65];
+	uint64_t seq;
+
+	sha256_hex(k->sha256, rm->payload, rm->len, hex);
+	seq = audit_append(k->d->audit, "alert.rejected", "system",
+	    json_pack("{s:s, s:s, s:I, s:s, s:o}", "reason", reason, "error",
+		why, "size", (json_int_t)rm->len, "payload_sha256", hex,
+		"kafka", kafka_coords(rm)), &cause);
+	if (seq == 0) {
+		kafka_refused(k, p, m, cause);
+		return;
+	}
+	k->n.rejected++;
+	log_info("kafka: %s[%d]@%lld rejected (%s): %s", p->topic,
+	    (int)rm->partition, (long long)rm->offset, reason, why);
+	m->payload = malloc(rm->len ? rm->len : 1);
+	m->key = malloc(rm->key_len ? rm->key_len : 1);
+	m->reason = strdup(reason);
+	m->why = strdup(why);
+	if (m->payload == NULL || m->key == NULL || m->reason == NULL ||
+	    m->why == NULL)
+		fatalx("kafka: out of memory");
+	memcpy(m->payload, rm->payload, rm->len);
+	if (rm->key_len)
+		memcpy(m->key, rm->key, rm->key_len);
+	m->len = rm->len;
+	m->key_len = rm->key_len;
+	m->pending = 2; /* the record durable, the DLQ delivered */
+	kafka_dlq_produce(k, m);
+	audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
+}
+
 static void
 kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 {
@@ -515,37 +557,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 	r = alert_decode(rm->payload, rm->len, &k->opts, received_at, &alert,
 	    why, sizeof why);
 	if (r != ALERT_OK) {
-		char hex[65];
-		sha256_hex(k->sha256, rm->payload, rm->len, hex);
-		json_t *f = json_pack("{s:s, s:s, s:I, s:s, s:o}", "reason",
-		    alert_reject_name(r), "error", why, "size",
-		    (json_int_t)rm->len, "payload_sha256", hex, "kafka",
-		    kafka_coords(rm));
-		seq = audit_append(k->d->audit, "alert.rejected", "system", f,
-		    &cause);
-		if (seq == 0) {
-			kafka_refused(k, p, m, cause);
-			return;
-		}
-		k->n.rejected++;
-		log_info("kafka: %s[%d]@%lld rejected (%s): %s", topic,
-		    (int)rm->partition, (long long)rm->offset,
-		    alert_reject_name(r), why);
-		m->payload = malloc(rm->len ? rm->len : 1);
-		m->key = malloc(rm->key_len ? rm->key_len : 1);
-		m->reason = strdup(alert_reject_name(r));
-		m->why = strdup(why);
-		if (m->payload == NULL || m->key == NULL || m->reason == NULL ||
-		    m->why == NULL)
-			fatalx("kafka: out of memory");
-		memcpy(m->payload, rm->payload, rm->len);
-		if (rm->key_len)
-			memcpy(m->key, rm->key, rm->key_len);
-		m->len = rm->len;
-		m->key_len = rm->key_len;
-		m->pending = 2; /* the record durable, the DLQ delivered */
-		kafka_dlq_produce(k, m);
-		audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
+		kafka_reject(k, p, m, rm, alert_reject_name(r), why);
 		return;
 	}
 
@@ -566,8 +578,34 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 		char *idcopy = strdup(id);
 		if (idcopy == NULL)
 			fatalx("kafka: out of memory");
-		seq = audit_append(k->d->audit, "alert.received", "system",
-		    kafka_received_fields(k, alert, rm), &cause);
+		json_t *f = kafka_received_fields(k, alert, rm);
+		json_incref(f);
+		seq = audit_append(k->d->audit, "alert.received", "system", f,
+		    &cause);
+		if (seq == 0 && errno == EFBIG && json_object_get(f, "raw")) {
+			/*
+			 * Kept verbatim (escaped) the message would pass
+			 * audit.max_record: keep its digest instead, or it
+			 * would be refused and read again forever.
+			 */
+			char hex[65];
+			sha256_hex(k->sha256, rm->payload, rm->len, hex);
+			json_object_del(f, "raw");
+			json_object_set_new(f, "raw_sha256", json_string(hex));
+			json_object_set_new(f, "raw_omitted", json_string(
+			    "larger than audit.max_record"));
+			json_incref(f);
+			seq = audit_append(k->d->audit, "alert.received",
+			    "system", f, &cause);
+		}
+		json_decref(f);
+		if (seq == 0 && errno == EFBIG) {
+			/* Even so too large: a dead letter, not a poison. */
+			free(idcopy);
+			kafka_reject(k, p, m, rm, "too_large", "its audit record "
+			    "is larger than audit.max_record");
+			return;
+		}
 		if (seq != 0 && dedup_add(k->dedup, idcopy, now, seq) == -1)
 			log_warnx("kafka: dedup window out of memory");
 		free(idcopy);

@@ -178,8 +178,10 @@ void audit_close(struct audit *a);
  * Appends a record: type (dotted), actor ("system", "playbook:NAME",
  * "user:NAME(uid=N)"), and the type's fields (an object, stolen; NULL for
  * none; keys seq, time, type, actor, prev, hash are reserved). Returns the
- * seq, or 0 with *cause (static) when the record is refused: too large,
- * reserved key, or the log is not writable (disk full, I/O error).
+ * seq, or 0 with *cause (static) when the record is refused, and errno
+ * saying which way: EFBIG larger than audit.max_record (trying again
+ * will not help), EAGAIN the log is not writable or too far behind (it
+ * will pass later), EINVAL bad fields, ENOMEM.
  */
 uint64_t audit_append(struct audit *a, const char *type, const char *actor,
     json_t *fields, const char **cause);

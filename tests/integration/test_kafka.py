@@ -390,6 +390,53 @@ def anchors_to_topic(tmp, daemons):
           cut.stdout + cut.stderr)
 
 
+def oversized_record_not_poison(tmp, daemons):
+    b, boot = start_broker(tmp, daemons)
+    # A 700 kB message of quotes: within kafka.max_message (1 MB), but
+    # kept verbatim (escaped) its record would pass audit.max_record.
+    big = json.dumps({"event": {"kind": "alert", "id": "big-1"},
+                      "rule": {"name": "big"}, "pad": '"' * 350000})
+    check(len(big) > 600000 and len(big) < 1000000, "size of the test")
+    produce(boot, "alerts", [big] + alerts(5, 81))
+    d = Daemon(tmp, extra=kafka_extra(boot))
+    daemons.append(d)
+    d.start()
+    wait_received(d, 6)
+    st = d.ctl("status", json_out=True)["kafka"]
+    check(not st["paused"] and st["counters"]["accepted"] == 6,
+          f"not stuck on the big one: {st['counters']}")
+    d.stop()
+    recs = [r for r in d.records() if r["type"] == "alert.received"]
+    bigrec = [r for r in recs if r["alert"] == "big-1"]
+    check(len(bigrec) == 1 and "raw" not in bigrec[0] and
+          bigrec[0].get("raw_omitted") and len(bigrec[0]["raw_sha256"]) == 64,
+          f"the big one kept its hash instead: {str(bigrec)[:300]}")
+    check(len(recs) == 6, f"{len(recs)} received")
+
+
+def record_too_large_is_dead_letter(tmp, daemons):
+    b, boot = start_broker(tmp, daemons)
+    # With a 1 KB record bound even the digest-only record of this alert
+    # is too large: it becomes a dead letter, the rest flows on.
+    long = json.dumps({"event": {"kind": "alert", "id": "long-1"},
+                       "rule": {"name": "T" * 3000}})
+    small = [json.dumps({"event": {"kind": "alert", "id": f"s-{i}"},
+                         "rule": {"name": "r"}}) for i in range(5)]
+    produce(boot, "alerts", [long] + small)
+    d = Daemon(tmp, extra=kafka_extra(boot) + 'audit.max_record = "1KB"\n'
+               'audit.raw = "hash"\n')
+    daemons.append(d)
+    d.start()
+    wait_received(d, 6)
+    c = counters(d)
+    check(c["accepted"] == 5 and c["rejected"] == 1, f"counters {c}")
+    wait_for(lambda: counters(d)["dlq_delivered"] == 1, "the dead letter")
+    d.stop()
+    rej = [r for r in d.records() if r["type"] == "alert.rejected"]
+    check(len(rej) == 1 and rej[0]["reason"] == "too_large", f"{rej}")
+    check(nothing_left_for_group(boot) == [], "offsets committed")
+
+
 def bad_kafka_config(tmp, daemons):
     d = Daemon(tmp, extra='kafka = { topic = "alerts", properties = { '
                '["enable.auto.offset.store"] = "true" } }\n')
@@ -411,7 +458,8 @@ CASES = {f.__name__: f for f in (
     ten_thousand_exactly_once, malformed_to_dead_letters, kill9_and_restart,
     brokers_down_and_back, second_daemon_splits, embedded_broker,
     backpressure_pauses, audit_stall_rewinds, stop_while_stalled,
-    secret_files, anchors_to_topic,
+    secret_files, anchors_to_topic, oversized_record_not_poison,
+    record_too_large_is_dead_letter,
     bad_kafka_config)}
 
 if __name__ == "__main__":
