@@ -291,20 +291,40 @@ kafka_resume(struct kafka *k)
 
 	if (!k->paused)
 		return;
-	/* Messages refused by the audit log are read again. */
+	/*
+	 * Messages refused by the audit log are read again. Until the seek
+	 * has worked intake stays paused (the tick tries again): resuming
+	 * past a refused message would store offsets beyond it.
+	 */
 	seek = rd_kafka_topic_partition_list_new(4);
-	LIST_FOREACH(p, &k->parts, entry) {
-		if (p->rewind_to < 0)
-			continue;
-		rd_kafka_topic_partition_list_add(seek, p->topic,
-		    p->partition)->offset = p->rewind_to;
-		p->rewind_to = -1;
-	}
+	LIST_FOREACH(p, &k->parts, entry)
+		if (p->rewind_to >= 0)
+			rd_kafka_topic_partition_list_add(seek, p->topic,
+			    p->partition)->offset = p->rewind_to;
 	if (seek->cnt > 0) {
-		rd_kafka_error_t *e = rd_kafka_seek_partitions(k->rk, seek, 5000);
+		rd_kafka_error_t *e = rd_kafka_seek_partitions(k->rk, seek, 2000);
+		int failed = e != NULL;
 		if (e != NULL) {
-			log_warnx("kafka: rewind: %s", rd_kafka_error_string(e));
+			log_warnx("kafka: rewind: %s; intake stays paused",
+			    rd_kafka_error_string(e));
 			rd_kafka_error_destroy(e);
+		}
+		for (int i = 0; i < seek->cnt; i++) {
+			rd_kafka_topic_partition_t *t = &seek->elems[i];
+			if (t->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+				log_warnx("kafka: rewind %s[%d] to %lld: %s; "
+					  "intake stays paused", t->topic,
+				    (int)t->partition, (long long)t->offset,
+				    rd_kafka_err2str(t->err));
+				failed = 1;
+				continue;
+			}
+			if ((p = kpart_find(k, t->topic, t->partition)) != NULL)
+				p->rewind_to = -1;
+		}
+		if (failed) {
+			rd_kafka_topic_partition_list_destroy(seek);
+			return;
 		}
 	}
 	rd_kafka_topic_partition_list_destroy(seek);
