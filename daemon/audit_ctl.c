@@ -56,7 +56,9 @@ follower_free(struct follower *f)
 		json_decref(fr->rec);
 		free(fr);
 	}
-	LIST_REMOVE(f, entry);
+	/* Unlinked already when the audit commands closed first. */
+	if (f->ctl != NULL)
+		LIST_REMOVE(f, entry);
 	free(f);
 }
 
@@ -149,10 +151,14 @@ audit_ctl_free(struct audit_ctl *ctl)
 		return;
 	while ((f = LIST_FIRST(&ctl->followers)) != NULL) {
 		struct control_req *r = f->r;
-		int streaming = f->streaming;
+		if (!f->streaming) {
+			/* Its scan still owns it and answers without a stream. */
+			LIST_REMOVE(f, entry);
+			f->ctl = NULL;
+			continue;
+		}
 		follower_free(f);
-		if (streaming)
-			control_stream_end(r);
+		control_stream_end(r);
 	}
 	audit_set_observer(ctl->d->audit, NULL, NULL, NULL);
 	free(ctl);
@@ -304,7 +310,10 @@ scan_done(void *arg)
 		control_reply_ok(r, json_pack("{s:o, s:I, s:I}", "records",
 		    scan_records(s), "matched", (json_int_t)s->matched,
 		    "scanned", (json_int_t)s->scanned));
-	} else if (s->follower == NULL) {
+	} else if (s->follower == NULL || s->follower->ctl == NULL) {
+		/* No follow, or shutting down: the records, no stream. */
+		if (s->follower != NULL)
+			follower_free(s->follower);
 		control_reply_ok(r, json_pack("{s:o}", "records",
 		    scan_records(s)));
 	} else {
@@ -342,6 +351,14 @@ scan_new(struct daemon *d, struct control_req *r, enum scan_kind kind)
 static void
 scan_start(struct daemon *d, struct scan *s)
 {
+	if (d->jobs == NULL) {
+		if (s->follower != NULL)
+			follower_free(s->follower);
+		control_reply_error(s->r, PROTO_E_UNAVAILABLE,
+		    "remediad is shutting down");
+		scan_free(s);
+		return;
+	}
 	if (job_start(d->jobs, scan_work, scan_done, s) == -1) {
 		if (s->follower != NULL)
 			follower_free(s->follower);

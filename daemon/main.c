@@ -220,9 +220,13 @@ out:
 	 * then requests, streams and scans; the log closes last.
 	 */
 	kafka_close(d.kafka);
+	d.kafka = NULL;
 	audit_ctl_free(d.audit_ctl);
+	d.audit_ctl = NULL; /* late scans answer without a stream */
 	control_close(d.control);
+	d.control = NULL;
 	jobs_free(d.jobs);
+	d.jobs = NULL; /* a tail answered at audit_close cannot start one */
 	if (d.audit != NULL) {
 		const char *why;
 		if (audit_append(d.audit, "daemon.stopped", "system",

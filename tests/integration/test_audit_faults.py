@@ -88,8 +88,33 @@ def oversized_record_refused(tmp, daemons):
           "the refused record took no seq")
 
 
+def shutdown_with_tails_in_flight(tmp, daemons):
+    # tail -f requests caught at every stage of a shutdown (waiting for
+    # durability, scanning, streaming): an exit 0, no sanitizer report.
+    d = Daemon(tmp, extra='audit.sync = "group"\n'
+               'audit.sync_interval = "50ms"\n')
+    daemons.append(d)
+    for _ in range(6):
+        d.start()
+        conns = [d.connect() for _ in range(6)]
+        for i, c in enumerate(conns):
+            c.send(b"".join(json.dumps({"v": 1, "id": j, "cmd": cmd,
+                                        "args": args}).encode() + b"\n"
+                            for j, (cmd, args) in enumerate([
+                                ("reload", {}),
+                                ("audit.tail", {"follow": True, "n": 5})])))
+        # Once the reload is answered, the tail behind it is waiting for
+        # its records to be durable: stop right then.
+        for c in conns:
+            c.reply()
+        d.stop(expect_rc=0)
+        for c in conns:
+            c.close()
+
+
 CASES = {f.__name__: f for f in (disk_full_stalls_and_resumes,
-                                 oversized_record_refused)}
+                                 oversized_record_refused,
+                                 shutdown_with_tails_in_flight)}
 
 if __name__ == "__main__":
     run_cases(CASES)
