@@ -44,6 +44,83 @@ daemon_audit(struct daemon *d, const char *type, const char *actor,
 	return seq;
 }
 
+static int
+str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+static int
+json_differs(const json_t *a, const json_t *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return !json_equal((json_t *)a, (json_t *)b);
+}
+
+static int
+kafka_differs(const struct config_kafka *a, const struct config_kafka *b)
+{
+	const char *pa[] = {a->generic.id, a->generic.time, a->generic.severity,
+	    a->generic.title, a->generic.rule, a->generic.category,
+	    a->generic.host, a->generic.user, a->generic.ip, a->generic.process,
+	    a->generic.container, a->generic.cloud};
+	const char *pb[] = {b->generic.id, b->generic.time, b->generic.severity,
+	    b->generic.title, b->generic.rule, b->generic.category,
+	    b->generic.host, b->generic.user, b->generic.ip, b->generic.process,
+	    b->generic.container, b->generic.cloud};
+
+	if (a->present != b->present || str_differs(a->brokers, b->brokers) ||
+	    str_differs(a->topic, b->topic) || str_differs(a->group, b->group) ||
+	    str_differs(a->dlq_topic, b->dlq_topic) ||
+	    json_differs(a->properties, b->properties) ||
+	    json_differs(a->secret_files, b->secret_files) ||
+	    a->max_message != b->max_message ||
+	    a->max_in_flight != b->max_in_flight ||
+	    a->partitions != b->partitions ||
+	    a->generic.present != b->generic.present)
+		return 1;
+	for (size_t i = 0; i < sizeof pa / sizeof pa[0]; i++)
+		if (str_differs(pa[i], pb[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Sections bound when their unit started (intake holds pointers into the
+ * running config): the running values stay, a change waits for a restart.
+ */
+static void
+daemon_keep_sections(struct config *running, struct config *loaded)
+{
+	if (kafka_differs(&running->kafka, &loaded->kafka))
+		log_warnx("reload: kafka changed; it takes effect at the next "
+			  "restart, keeping the running intake settings");
+	if (running->dedup.window_ms != loaded->dedup.window_ms ||
+	    running->dedup.max_entries != loaded->dedup.max_entries)
+		log_warnx("reload: dedup changed; it takes effect at the next "
+			  "restart");
+	if (running->audit.sync != loaded->audit.sync ||
+	    running->audit.sync_interval_ms != loaded->audit.sync_interval_ms ||
+	    running->audit.sync_records != loaded->audit.sync_records ||
+	    running->audit.segment_size != loaded->audit.segment_size ||
+	    running->audit.max_record != loaded->audit.max_record ||
+	    running->audit.anchor_every != loaded->audit.anchor_every)
+		log_warnx("reload: audit settings changed; they take effect at "
+			  "the next restart");
+	/* Swapped whole: the running one lives on, the loaded one is freed. */
+	struct config_kafka k = running->kafka;
+	running->kafka = loaded->kafka;
+	loaded->kafka = k;
+	loaded->dedup = running->dedup;
+	int64_t raw = loaded->audit.raw; /* read per alert: may change */
+	char *dir = loaded->audit.dir, *anchor = loaded->audit.anchor_topic;
+	loaded->audit = running->audit;
+	loaded->audit.raw = raw;
+	loaded->audit.dir = dir;
+	loaded->audit.anchor_topic = anchor;
+}
+
 int
 daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
     char **cause)
@@ -69,6 +146,9 @@ daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
 	daemon_keep("control.group", &d->cfg->control.group,
 	    &ncfg->control.group);
 	daemon_keep("audit.dir", &d->cfg->audit.dir, &ncfg->audit.dir);
+	daemon_keep("audit.anchor_topic", &d->cfg->audit.anchor_topic,
+	    &ncfg->audit.anchor_topic);
+	daemon_keep_sections(d->cfg, ncfg);
 	config_free(d->cfg);
 	d->cfg = ncfg;
 	log_set_level((enum log_level)ncfg->log.level);

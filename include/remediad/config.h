@@ -56,7 +56,7 @@ struct config {
 		size_t nrules;
 	} control;
 
-	struct {
+	struct config_kafka {
 		bool present; /* a kafka table was given */
 		char *brokers; /* NULL: the embedded broker */
 		char *topic;
@@ -74,7 +74,7 @@ struct config {
 		} generic; /* field paths: the topic carries generic JSON */
 	} kafka;
 
-	struct {
+	struct config_dedup {
 		uint64_t window_ms;
 		int64_t max_entries;
 	} dedup;

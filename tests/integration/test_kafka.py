@@ -437,6 +437,37 @@ def record_too_large_is_dead_letter(tmp, daemons):
     check(nothing_left_for_group(boot) == [], "offsets committed")
 
 
+def reload_keeps_intake_settings(tmp, daemons):
+    b, boot = start_broker(tmp, daemons)
+    generic = ('generic = { id = "alert_id", title = "summary", '
+               'severity = "score", host = "asset.name" }')
+    d = Daemon(tmp, extra=kafka_extra(boot, more=", " + generic)
+               + 'audit.anchor_topic = "alerts.dlq"\n')
+    daemons.append(d)
+    d.start()
+    produce(boot, "alerts", [json.dumps({"alert_id": "g-1", "summary": "one",
+                                         "score": 40,
+                                         "asset": {"name": "h1"}})])
+    wait_received(d, 1)
+    # A reload that changes intake: it keeps running as started.
+    d.write_config(d.config_text(kafka_extra(
+        boot, topic="other", more=', generic = { id = "x", title = "y" }')))
+    d.ctl("reload")
+    check("kafka changed; it takes effect at the next restart"
+          in d.log_text(), "restart-only change warned")
+    check("audit.anchor_topic changed" in d.log_text(), "anchor topic kept")
+    produce(boot, "alerts", [json.dumps({"alert_id": "g-2", "summary": "two",
+                                         "score": 50,
+                                         "asset": {"name": "h2"}})])
+    wait_received(d, 2)
+    d.stop()
+    recs = {r["alert"]: r for r in d.records()
+            if r["type"] == "alert.received"}
+    check(set(recs) == {"g-1", "g-2"}, f"ids {set(recs)}")
+    check(recs["g-2"]["title"] == "two" and recs["g-2"]["host"] == "h2",
+          f"the running paths decoded g-2: {recs['g-2']}")
+
+
 def bad_kafka_config(tmp, daemons):
     d = Daemon(tmp, extra='kafka = { topic = "alerts", properties = { '
                '["enable.auto.offset.store"] = "true" } }\n')
@@ -459,7 +490,7 @@ CASES = {f.__name__: f for f in (
     brokers_down_and_back, second_daemon_splits, embedded_broker,
     backpressure_pauses, audit_stall_rewinds, stop_while_stalled,
     secret_files, anchors_to_topic, oversized_record_not_poison,
-    record_too_large_is_dead_letter,
+    record_too_large_is_dead_letter, reload_keeps_intake_settings,
     bad_kafka_config)}
 
 if __name__ == "__main__":
