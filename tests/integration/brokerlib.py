@@ -5,7 +5,8 @@ import os
 import signal
 import subprocess
 
-from harness import SANITIZER_MARKS, TestFailure, check, wait_for, WAIT
+from harness import (TestFailure, assert_no_sanitizer_report, check,
+                     read_log, wait_for, WAIT)
 
 MOCKBROKER = os.environ.get("MOCKBROKER", "mockbroker")
 KCAT = os.environ.get("KCAT", "kcat")
@@ -73,17 +74,10 @@ class MockBroker:
         return reply.rstrip("\n")
 
     def log_text(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log)
 
     def assert_clean_log(self):
-        text = self.log_text()
-        for mark in SANITIZER_MARKS:
-            check(mark not in text, "sanitizer report in mockbroker's "
-                  "stderr:\n" + text[-8000:])
+        assert_no_sanitizer_report(self.log_text(), "mockbroker's stderr")
 
     def stop(self, sig=signal.SIGTERM):
         """Signals, waits, checks exit 0 and no sanitizer report."""

@@ -32,6 +32,21 @@ def fsize_limit(nbytes):
     return apply
 
 
+def read_log(path):
+    """A process's log as text ("" before it exists)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def assert_no_sanitizer_report(text, who):
+    for mark in SANITIZER_MARKS:
+        check(mark not in text, f"sanitizer report in {who}:\n"
+              + text[-8000:])
+
+
 class TestFailure(Exception):
     pass
 
@@ -100,11 +115,7 @@ class Daemon:
         return r.returncode == 0
 
     def log_text(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log)
 
     def ctl(self, *args, check_rc=0, json_out=False, env=None):
         argv = [REMEDIACTL, "-s", self.socket]
@@ -166,10 +177,7 @@ class Daemon:
         self.proc = None
 
     def assert_clean_log(self):
-        text = self.log_text()
-        for mark in SANITIZER_MARKS:
-            check(mark not in text, "sanitizer report in the daemon log:\n"
-                  + text[-8000:])
+        assert_no_sanitizer_report(self.log_text(), "the daemon log")
 
 
 class Client:
