@@ -125,8 +125,16 @@ def kcat(bootstrap, *args, data=None, timeout=WAIT):
     return r
 
 
-def produce(bootstrap, topic, lines, partition=None):
-    """Produces one message per line (text lines without newlines)."""
+def produce(bootstrap, topic, lines, partition=None, partitions=None):
+    """Produces one message per line (text lines without newlines).
+    partitions=N spreads them round-robin over partitions 0..N-1: without
+    keys kcat batches stickily into one partition, and the mock keeps only
+    a few MB per partition, so a bulk load there would lose its oldest."""
+    if partitions is not None:
+        for p in range(partitions):
+            if lines[p::partitions]:
+                produce(bootstrap, topic, lines[p::partitions], partition=p)
+        return
     args = ["-P", "-t", topic]
     if partition is not None:
         args += ["-p", str(partition)]

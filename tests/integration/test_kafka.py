@@ -73,7 +73,9 @@ def start_broker(tmp, daemons, n=1, partitions=4):
 def ten_thousand_exactly_once(tmp, daemons):
     b, boot = start_broker(tmp, daemons, partitions=6)
     lines = alerts(10000, 11)
-    produce(boot, "alerts", lines)
+    produce(boot, "alerts", lines, partitions=6)
+    held = len(consume(boot, "alerts"))
+    check(held == 10000, f"the broker holds {held} of 10000 (retention)")
     d = Daemon(tmp, extra=kafka_extra(boot))
     daemons.append(d)
     d.start()
@@ -153,7 +155,7 @@ def kill9_and_restart(tmp, daemons):
     d = Daemon(tmp, extra=kafka_extra(boot))
     daemons.append(d)
     d.start()
-    produce(boot, "alerts", lines)
+    produce(boot, "alerts", lines, partitions=4)
     wait_for(lambda: counters(d)["received"] >= 1000, "intake under way")
     d.signal(signal.SIGKILL)
     d.proc.wait()
@@ -180,7 +182,7 @@ def brokers_down_and_back(tmp, daemons):
     daemons.append(d)
     d.start()
     first = alerts(500, 7)
-    produce(boot, "alerts", first)
+    produce(boot, "alerts", first, partitions=3)
     wait_received(d, 500)
     for i in (1, 2, 3):
         check(b.command(f"down {i}") == "ok", "broker down")
@@ -191,7 +193,7 @@ def brokers_down_and_back(tmp, daemons):
     for i in (1, 2, 3):
         check(b.command(f"up {i}") == "ok", "broker up")
     second = alerts(500, 8)
-    produce(boot, "alerts", second)
+    produce(boot, "alerts", second, partitions=3)
     wait_for(lambda: counters(d)["accepted"] >= 1000,
              "intake to resume after the outage", timeout=WAIT * 2)
     wait_received(d, 1000)
@@ -207,10 +209,10 @@ def second_daemon_splits(tmp, daemons):
     d2 = Daemon(tmp, name="two", extra=kafka_extra(boot))
     daemons += [d1, d2]
     d1.start()
-    produce(boot, "alerts", alerts(3000, 21))
+    produce(boot, "alerts", alerts(3000, 21), partitions=6)
     wait_for(lambda: counters(d1)["received"] >= 500, "d1 under way")
     d2.start()
-    produce(boot, "alerts", alerts(3000, 22))
+    produce(boot, "alerts", alerts(3000, 22), partitions=6)
 
     def split():
         p1 = d1.ctl("status", json_out=True)["kafka"]["partitions"]
@@ -250,7 +252,7 @@ def embedded_broker(tmp, daemons):
 
 def backpressure_pauses(tmp, daemons):
     b, boot = start_broker(tmp, daemons)
-    produce(boot, "alerts", alerts(2000, 31))
+    produce(boot, "alerts", alerts(2000, 31), partitions=4)
     # 200 alerts in flight at most: intake pauses and resumes many times.
     d = Daemon(tmp, extra=kafka_extra(boot, more=", max_in_flight = 200"))
     daemons.append(d)
@@ -269,7 +271,7 @@ def audit_stall_rewinds(tmp, daemons):
     d = Daemon(tmp, extra=kafka_extra(boot) + 'log.level = "notice"\n')
     daemons.append(d)
     d.start(preexec_fn=fsize_limit(300 * 1024))
-    produce(boot, "alerts", alerts(1000, 41))  # ~1.3 MB of records
+    produce(boot, "alerts", alerts(1000, 41), partitions=4)  # ~1.3 MB of records
     wait_for(lambda: d.ctl("status", json_out=True)["kafka"]["paused"],
              "intake to pause on the stalled audit log")
     st = d.ctl("status", json_out=True)["kafka"]
@@ -298,7 +300,7 @@ def stop_while_stalled(tmp, daemons):
     good = alerts(800, 61)
     bad = [f"broken {i}" for i in range(80)]
     mixed = [x for pair in zip(good[:80], bad) for x in pair] + good[80:]
-    produce(boot, "alerts", mixed)
+    produce(boot, "alerts", mixed, partitions=4)
     wait_for(lambda: d.ctl("status", json_out=True)["audit"]["stalled"],
              "the audit log to stall")
     # SIGTERM with records unwritten and dead letters in flight: an
