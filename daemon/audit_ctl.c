@@ -185,6 +185,7 @@ struct scan {
 	json_t *values[SEARCH_FILTERS];
 	size_t nfilters;
 	json_t *filters; /* owns keys/values */
+	json_t *extra;	 /* more members for the reply, or NULL */
 	json_t *ring;	 /* the last `limit` matches */
 	size_t ringpos;
 	uint64_t matched;
@@ -288,6 +289,7 @@ static void
 scan_free(struct scan *s)
 {
 	json_decref(s->filters);
+	json_decref(s->extra);
 	json_decref(s->ring);
 	free(s->error);
 	free(s->dir);
@@ -307,9 +309,12 @@ scan_done(void *arg)
 	} else if (s->kind == SCAN_VERIFY) {
 		control_reply_ok(r, audit_verdict_json(&s->verdict));
 	} else if (s->kind == SCAN_SEARCH) {
-		control_reply_ok(r, json_pack("{s:o, s:I, s:I}", "records",
+		json_t *data = json_pack("{s:o, s:I, s:I}", "records",
 		    scan_records(s), "matched", (json_int_t)s->matched,
-		    "scanned", (json_int_t)s->scanned));
+		    "scanned", (json_int_t)s->scanned);
+		if (s->extra != NULL)
+			json_object_update(data, s->extra);
+		control_reply_ok(r, data);
 	} else if (s->follower == NULL || s->follower->ctl == NULL) {
 		/* No follow, or shutting down: the records, no stream. */
 		if (s->follower != NULL)
@@ -508,6 +513,33 @@ cmd_audit_search(struct daemon *d, struct control_req *r)
 	s->limit = n;
 	s->filters = json_incref(filters);
 	json_object_foreach(filters, key, v) {
+		s->keys[s->nfilters] = key;
+		s->values[s->nfilters] = v;
+		s->nfilters++;
+	}
+	scan_start(d, s);
+}
+
+void
+audit_ctl_search(struct daemon *d, struct control_req *r, json_t *filters,
+    size_t limit, json_t *extra)
+{
+	struct scan *s = scan_new(d, r, SCAN_SEARCH);
+	const char *key;
+	json_t *v;
+
+	if (s == NULL) {
+		json_decref(filters);
+		json_decref(extra);
+		control_reply_error(r, PROTO_E_INTERNAL, "out of memory");
+		return;
+	}
+	s->limit = limit;
+	s->filters = filters;
+	s->extra = extra;
+	json_object_foreach(filters, key, v) {
+		if (s->nfilters == SEARCH_FILTERS)
+			break;
 		s->keys[s->nfilters] = key;
 		s->values[s->nfilters] = v;
 		s->nfilters++;

@@ -4,9 +4,11 @@
  * framing, identity and role checks before a handler is called.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "remediad/action.h"
 #include "remediad/audit.h"
 #include "remediad/audit_ctl.h"
 #include "remediad/config.h"
@@ -14,6 +16,7 @@
 #include "remediad/kafka.h"
 #include "remediad/daemon.h"
 #include "remediad/log.h"
+#include "remediad/playbook.h"
 
 static void
 cmd_ping(struct daemon *d, struct control_req *r)
@@ -55,33 +58,60 @@ cmd_status(struct daemon *d, struct control_req *r)
 		json_object_set_new(data, "audit", audit_status_json(d->audit));
 	if (d->kafka != NULL)
 		json_object_set_new(data, "kafka", kafka_status_json(d->kafka));
+	if (d->playbooks != NULL)
+		json_object_set_new(data, "playbooks",
+		    playbooks_status_json(d->playbooks));
+	if (d->actions != NULL)
+		json_object_set_new(data, "actions",
+		    actions_status_json(d->actions));
 	control_reply_ok(r, data);
+}
+
+static void
+cmd_reload_cb(void *arg, int ok, uint64_t seq, const char *what,
+    const char *error)
+{
+	struct control_req *r = arg;
+
+	control_req_audited(r, seq);
+	if (!ok) {
+		control_reply_error(r, PROTO_E_FAILED, "%s rejected, the "
+		    "running %s stays:\n%s", what, strcmp(what, "config") == 0 ?
+		    "one" : "set", error);
+		return;
+	}
+	control_reply_ok(r, json_pack("{s:s}", "config", r->d->config_path));
 }
 
 static void
 cmd_reload(struct daemon *d, struct control_req *r)
 {
-	char *cause = NULL;
-	uint64_t seq;
-	int rc;
-
 	log_notice("reload requested by %s", r->peer->actor);
-	rc = daemon_reload(d, r->peer->actor, &seq, &cause);
-	control_req_audited(r, seq);
-	if (rc == -1) {
-		control_reply_error(r, PROTO_E_FAILED,
-		    "config rejected, the running one stays:\n%s",
-		    cause ? cause : "unknown error");
-		free(cause);
+	daemon_reload_all(d, r->peer->actor, cmd_reload_cb, r);
+}
+
+static void
+cmd_playbooks(struct daemon *d, struct control_req *r)
+{
+	if (d->playbooks == NULL) {
+		control_reply_error(r, PROTO_E_FAILED, "no playbooks: the "
+		    "config has no playbooks section");
 		return;
 	}
-	control_reply_ok(r, json_pack("{s:s}", "config", d->config_path));
+	control_reply_ok(r, json_pack("{s:o, s:o}", "playbooks",
+	    playbooks_list_json(d->playbooks), "engine",
+	    playbooks_status_json(d->playbooks)));
 }
 
 const struct control_cmd control_commands[] = {
     {"ping", ROLE_NONE, cmd_ping, 0},
     {"status", ROLE_VIEWER, cmd_status, 0},
     {"reload", ROLE_ADMIN, cmd_reload, CMD_CHANGES_STATE},
+    {"playbooks", ROLE_VIEWER, cmd_playbooks, 0},
+    {"mitigations", ROLE_VIEWER, cmd_mitigations, 0},
+    {"rollback", ROLE_APPROVER, cmd_rollback, CMD_CHANGES_STATE},
+    {"extend", ROLE_APPROVER, cmd_extend, CMD_CHANGES_STATE},
+    {"show", ROLE_VIEWER, cmd_show, 0},
     {"audit.verify", ROLE_VIEWER, cmd_audit_verify, 0},
     {"audit.tail", ROLE_VIEWER, cmd_audit_tail, 0},
     {"audit.search", ROLE_VIEWER, cmd_audit_search, 0},

@@ -328,6 +328,7 @@ enum cfg_type {
 	T_TABLE,
 	T_STRING_LIST,
 	T_STRING_MAP,
+	T_TABLE_MAP, /* name -> table, kept as JSON, checked by cfg_check */
 };
 
 struct cfg_field {
@@ -442,6 +443,52 @@ static const struct cfg_field audit_fields[] = {
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
+static const struct cfg_field playbooks_fields[] = {
+    {"dir", T_STRING, 1, OFF(playbooks.dir), NULL, 0, NOLIMIT, NULL, NULL},
+    {"workers", T_INT, 0, OFF(playbooks.workers), NULL, 0, 0, 256, NULL,
+	NULL},
+    {"memory", T_SIZE, 0, OFF(playbooks.memory), "16MB", 0, 256 * 1024,
+	1024LL * 1024 * 1024, NULL, NULL},
+    {"instructions", T_INT, 0, OFF(playbooks.instructions), NULL, 1000000,
+	1000, 1000000000, NULL, NULL},
+    {"timeout", T_DURATION, 0, OFF(playbooks.timeout_ms), "250ms", 0, 1,
+	60000, NULL, NULL},
+    {"load_timeout", T_DURATION, 0, OFF(playbooks.load_timeout_ms), "10s",
+	0, 100, 600000, NULL, NULL},
+    {"assets", T_STRING, 0, OFF(playbooks.assets), NULL, 0, NOLIMIT, NULL,
+	NULL},
+    {"quarantine_failures", T_INT, 0, OFF(playbooks.quarantine_failures),
+	NULL, 5, 1, 1000000, NULL, NULL},
+    {"quarantine_window", T_DURATION, 0, OFF(playbooks.quarantine_window_ms),
+	"10m", 0, 1000, INT64_MAX, NULL, NULL},
+    {"max_actions", T_INT, 0, OFF(playbooks.max_actions), NULL, 32, 1, 1000,
+	NULL, NULL},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+#define CONN_DUR(k, m, d, lo) {k, T_DURATION, 0, OFF(connectors.m), d, 0, lo, \
+	INT64_MAX, NULL, NULL}
+static const struct cfg_field connectors_fields[] = {
+    {"dir", T_STRING, 0, OFF(connectors.dir), REMEDIAD_CONNECTORS_DIR, 0,
+	NOLIMIT, NULL, NULL},
+    CONN_DUR("timeout", timeout_ms, "30s", 10),
+    CONN_DUR("grace", grace_ms, "5s", 0),
+    {"retries", T_INT, 0, OFF(connectors.retries), NULL, 3, 0, 100, NULL,
+	NULL},
+    CONN_DUR("backoff", backoff_ms, "1s", 1),
+    CONN_DUR("max_backoff", max_backoff_ms, "5m", 1),
+    {"concurrency", T_INT, 0, OFF(connectors.concurrency), NULL, 4, 1, 1024,
+	NULL, NULL},
+    CONN_DUR("verify_window", verify_window_ms, "10m", 0),
+    CONN_DUR("verify_interval", verify_interval_ms, "30s", 10),
+    CONN_DUR("shutdown_wait", shutdown_wait_ms, "10s", 0),
+    {"actions", T_TABLE_MAP, 0, OFF(connectors.actions), NULL, 0, NOLIMIT,
+	NULL, NULL},
+    {"settings", T_TABLE_MAP, 0, OFF(connectors.settings), NULL, 0, NOLIMIT,
+	NULL, NULL},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
 static const struct cfg_field root_fields[] = {
     {"state_dir", T_STRING, 0, OFF(state_dir), "/var/lib/remediad", 0,
 	NOLIMIT, NULL, NULL},
@@ -451,6 +498,10 @@ static const struct cfg_field root_fields[] = {
 	kafka_fields},
     {"audit", T_TABLE, 0, 0, NULL, 0, NOLIMIT, NULL, audit_fields},
     {"dedup", T_TABLE, 0, 0, NULL, 0, NOLIMIT, NULL, dedup_fields},
+    {"playbooks", T_TABLE, 0, OFF(playbooks.present), NULL, 0, NOLIMIT, NULL,
+	playbooks_fields},
+    {"connectors", T_TABLE, 0, OFF(connectors.present), NULL, 0, NOLIMIT,
+	NULL, connectors_fields},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -485,6 +536,7 @@ static const char *const type_names[] = {
     [T_TABLE] = "table",
     [T_STRING_LIST] = "list of strings",
     [T_STRING_MAP] = "table of strings",
+    [T_TABLE_MAP] = "table of tables",
 };
 
 static void cfg_apply_table(struct config *cfg, const struct cfg_field *fields,
@@ -634,6 +686,23 @@ cfg_apply_value(struct config *cfg, const struct cfg_field *f, json_t *v,
 			sl->v[i] = strdup(json_string_value(e));
 		return;
 	}
+	case T_TABLE_MAP: {
+		if (!json_is_object(v))
+			goto type;
+		int badt = 0;
+		json_object_foreach(v, k, e) {
+			if (!json_is_object(e)) {
+				cfg_error(errs, path, "%s: expected table, got %s",
+				    k, cfg_kind(e));
+				badt = 1;
+			}
+		}
+		if (badt)
+			return;
+		json_decref(*(json_t **)base);
+		*(json_t **)base = json_incref(v);
+		return;
+	}
 	case T_STRING_MAP:
 		if (!json_is_object(v))
 			goto type;
@@ -759,6 +828,206 @@ cfg_parse_roles(struct config *cfg, struct cfg_errors *errs)
 	cfg->control.nrules = n;
 }
 
+/* An environment variable's name. */
+static int
+cfg_env_name(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+			*s == '_'))
+			return 0;
+	return 1;
+}
+
+static int
+cfg_word(const char *s)
+{
+	if (*s == '\0' || strlen(s) > 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			(*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+			*s == '.'))
+			return 0;
+	return *s == '\0';
+}
+
+static void
+cfg_check_connector_settings(struct config *cfg, struct cfg_errors *errs)
+{
+	static const char *const keys[] = {"program", "env", "secrets",
+	    "concurrency", "timeout", NULL};
+	const char *name, *k;
+	json_t *t, *v;
+	char path[256];
+
+	json_object_foreach(cfg->connectors.settings, name, t) {
+		snprintf(path, sizeof path, "connectors.settings.%s", name);
+		if (!cfg_word(name))
+			cfg_error(errs, path, "names are letters, digits, "
+			    "'-', '_' and '.'");
+		json_object_foreach(t, k, v) {
+			size_t i;
+			for (i = 0; keys[i] != NULL; i++)
+				if (strcmp(keys[i], k) == 0)
+					break;
+			if (keys[i] == NULL)
+				cfg_error(errs, path, "%s: unknown key", k);
+		}
+		v = json_object_get(t, "program");
+		if (v != NULL && (!json_is_string(v) ||
+		    !cfg_word(json_string_value(v)) ||
+		    json_string_value(v)[0] == '.'))
+			cfg_error(errs, path, "program: a file name in "
+			    "connectors.dir");
+		for (int m = 0; m < 2; m++) {
+			const char *what = m ? "secrets" : "env";
+			json_t *map = json_object_get(t, what), *e;
+			const char *ek;
+			if (map == NULL)
+				continue;
+			if (!json_is_object(map)) {
+				cfg_error(errs, path, "%s: expected a table of "
+				    "strings", what);
+				continue;
+			}
+			json_object_foreach(map, ek, e) {
+				if (!cfg_env_name(ek))
+					cfg_error(errs, path, "%s.%s: names are "
+					    "A-Z, 0-9 and '_'", what, ek);
+				if (!json_is_string(e))
+					cfg_error(errs, path, "%s.%s: expected "
+					    "string", what, ek);
+				else if (m && json_string_value(e)[0] != '/')
+					cfg_error(errs, path, "secrets.%s: an "
+					    "absolute file path", ek);
+				else if (m && access(json_string_value(e),
+				    R_OK) == -1)
+					cfg_error(errs, path, "secrets.%s: %s: %s",
+					    ek, json_string_value(e),
+					    strerror(errno));
+			}
+		}
+		v = json_object_get(t, "concurrency");
+		if (v != NULL && (!json_is_integer(v) ||
+		    json_integer_value(v) < 1 || json_integer_value(v) > 1024))
+			cfg_error(errs, path, "concurrency: an integer 1-1024");
+		v = json_object_get(t, "timeout");
+		uint64_t ms;
+		const char *why;
+		if (v != NULL && (!json_is_string(v) ||
+		    units_parse_duration(json_string_value(v), &ms, &why) != 0 ||
+		    ms < 10))
+			cfg_error(errs, path, "timeout: a duration of at least "
+			    "10ms");
+	}
+}
+
+/*
+ * connectors.actions: each action names an instance whose program is an
+ * executable in connectors.dir; actions outside the catalog say their
+ * kind and parameters.
+ */
+static void
+cfg_check_connectors(struct config *cfg, struct cfg_errors *errs)
+{
+	static const char *const keys[] = {"connector", "rollback", "kind",
+	    "params", "verify", NULL};
+	const char *name, *k;
+	json_t *t, *v;
+	char path[256], file[4096];
+
+	if (cfg->connectors.settings != NULL)
+		cfg_check_connector_settings(cfg, errs);
+	if (cfg->connectors.actions == NULL)
+		return;
+	json_object_foreach(cfg->connectors.actions, name, t) {
+		snprintf(path, sizeof path, "connectors.actions.%s", name);
+		json_object_foreach(t, k, v) {
+			size_t i;
+			for (i = 0; keys[i] != NULL; i++)
+				if (strcmp(keys[i], k) == 0)
+					break;
+			if (keys[i] == NULL)
+				cfg_error(errs, path, "%s: unknown key", k);
+		}
+		const char *inst = json_string_value(json_object_get(t,
+		    "connector"));
+		if (inst == NULL || !cfg_word(inst)) {
+			cfg_error(errs, path, "connector: the name of a "
+			    "connector (a key of connectors.settings or a "
+			    "program in connectors.dir)");
+			continue;
+		}
+		json_t *set = cfg->connectors.settings ?
+		    json_object_get(cfg->connectors.settings, inst) : NULL;
+		const char *prog = set && json_string_value(json_object_get(set,
+		    "program")) ? json_string_value(json_object_get(set,
+		    "program")) : inst;
+		snprintf(file, sizeof file, "%s/%s", cfg->connectors.dir ?
+		    cfg->connectors.dir : "", prog);
+		if (cfg->connectors.dir != NULL && access(file, X_OK) == -1)
+			cfg_error(errs, path, "connector %s: %s: %s", inst, file,
+			    strerror(errno));
+		v = json_object_get(t, "rollback");
+		if (v != NULL && (!json_is_string(v) ||
+		    !cfg_word(json_string_value(v))))
+			cfg_error(errs, path, "rollback: an action name");
+		v = json_object_get(t, "kind");
+		if (v != NULL && (!json_is_string(v) ||
+		    (strcmp(json_string_value(v), "mitigate") &&
+		    strcmp(json_string_value(v), "remediate") &&
+		    strcmp(json_string_value(v), "ticket") &&
+		    strcmp(json_string_value(v), "notify"))))
+			cfg_error(errs, path, "kind: mitigate, remediate, "
+			    "ticket or notify");
+		v = json_object_get(t, "params");
+		if (v != NULL && !json_is_array(v) &&
+		    !(json_is_object(v) && json_object_size(v) == 0))
+			cfg_error(errs, path, "params: a list of parameter "
+			    "names");
+		v = json_object_get(t, "verify");
+		if (v != NULL && !json_is_boolean(v))
+			cfg_error(errs, path, "verify: a boolean");
+	}
+}
+
+/*
+ * A relative path names a file beside the config file, wherever the
+ * daemon was started from (so a config and its playbooks move together).
+ */
+static void
+cfg_resolve(struct config *cfg, char **path, const char *key,
+    struct cfg_errors *errs)
+{
+	char *dir, *slash, *abs;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return;
+	dir = strdup(cfg->path);
+	if (dir == NULL)
+		return;
+	slash = strrchr(dir, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	char *real = realpath(slash != NULL ? dir : ".", NULL);
+	free(dir);
+	if (real == NULL) {
+		cfg_error(errs, key, "cannot resolve \"%s\" beside the config "
+		    "file: %s", *path, strerror(errno));
+		return;
+	}
+	if (asprintf(&abs, "%s/%s", real, *path) == -1)
+		abs = NULL;
+	free(real);
+	if (abs != NULL) {
+		free(*path);
+		*path = abs;
+	}
+}
+
 static void
 cfg_check(struct config *cfg, struct cfg_errors *errs)
 {
@@ -808,6 +1077,11 @@ cfg_check(struct config *cfg, struct cfg_errors *errs)
 				    "kafka.properties; keep one");
 		}
 	}
+	cfg_resolve(cfg, &cfg->playbooks.dir, "playbooks.dir", errs);
+	cfg_resolve(cfg, &cfg->connectors.dir, "connectors.dir", errs);
+	if (cfg->connectors.present)
+		cfg_check_connectors(cfg, errs);
+	cfg_resolve(cfg, &cfg->playbooks.assets, "playbooks.assets", errs);
 	cfg_parse_roles(cfg, errs);
 }
 
@@ -919,6 +1193,11 @@ config_free(struct config *cfg)
 	    &cfg->kafka.generic.container, &cfg->kafka.generic.cloud};
 	for (size_t i = 0; i < sizeof gp / sizeof gp[0]; i++)
 		free(*gp[i]);
+	free(cfg->playbooks.dir);
+	free(cfg->playbooks.assets);
+	free(cfg->connectors.dir);
+	json_decref(cfg->connectors.actions);
+	json_decref(cfg->connectors.settings);
 	free(cfg->audit.dir);
 	free(cfg->audit.anchor_topic);
 	free(cfg);

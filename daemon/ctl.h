@@ -58,6 +58,7 @@ void ctl_print_table(FILE *out, const json_t *rows,
     const struct ctl_column *cols);
 void ctl_show_status(FILE *out, const json_t *data);
 void ctl_show_kv(FILE *out, const json_t *data);
+void ctl_show_playbooks(FILE *out, const json_t *data);
 
 int ctl_audit_verify_parse(int argc, char **argv, json_t *args);
 json_t *ctl_audit_verify_local(const json_t *args, char **error);

@@ -155,3 +155,28 @@ ctl_show_kv(FILE *out, const json_t *data)
 {
 	ctl_print_kv(out, data);
 }
+
+void
+ctl_show_playbooks(FILE *out, const json_t *data)
+{
+	static const struct ctl_column cols[] = {
+	    {"name", "NAME"},
+	    {"file", "FILE"},
+	    {"matched", "MATCHED"},
+	    {"planned", "PLANNED"},
+	    {"empty", "EMPTY"},
+	    {"skipped", "SKIPPED"},
+	    {"failed", "FAILED"},
+	    {"quarantined", "QUARANTINED"},
+	    {"p50_us", "P50 US"},
+	    {"p99_us", "P99 US"},
+	    {NULL, NULL},
+	};
+
+	ctl_print_table(out, json_object_get(data, "playbooks"), cols);
+	json_t *engine = json_object_get(data, "engine");
+	if (engine != NULL) {
+		fprintf(out, "\n");
+		ctl_print_kv(out, engine);
+	}
+}

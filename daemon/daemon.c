@@ -11,7 +11,9 @@
 #include "remediad/audit.h"
 #include "remediad/config.h"
 #include "remediad/daemon.h"
+#include "remediad/action.h"
 #include "remediad/log.h"
+#include "remediad/playbook.h"
 
 /* Keeps the running value of a key that only a restart may change. */
 static void
@@ -151,6 +153,8 @@ daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
 	daemon_keep_sections(d->cfg, ncfg);
 	config_free(d->cfg);
 	d->cfg = ncfg;
+	if (d->actions != NULL)
+		actions_reload(d->actions);
 	log_set_level((enum log_level)ncfg->log.level);
 	d->counters.reloads++;
 	log_notice("reload: %s applied", d->config_path);
@@ -158,6 +162,67 @@ daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
 	    json_pack("{s:s}", "config", d->config_path));
 	notify_systemd("READY=1");
 	return 0;
+}
+
+struct reload_all {
+	struct daemon *d;
+	char *actor;
+	daemon_reload_cb cb;
+	void *arg;
+};
+
+static void
+daemon_playbooks_cb(void *arg, const char *error)
+{
+	struct reload_all *ra = arg;
+	struct daemon *d = ra->d;
+	uint64_t seq;
+
+	if (error != NULL) {
+		d->counters.reload_failures++;
+		log_error("reload: playbooks rejected, the running set "
+		    "stays:\n%s", error);
+		seq = daemon_audit(d, "playbooks.rejected", ra->actor,
+		    json_pack("{s:s, s:s}", "dir", d->cfg->playbooks.dir,
+			"error", error));
+	} else
+		seq = daemon_audit(d, "playbooks.reloaded", ra->actor,
+		    json_pack("{s:s}", "dir", d->cfg->playbooks.dir));
+	ra->cb(ra->arg, error == NULL, seq, "playbooks", error);
+	free(ra->actor);
+	free(ra);
+}
+
+void
+daemon_reload_all(struct daemon *d, const char *actor, daemon_reload_cb cb,
+    void *arg)
+{
+	struct reload_all *ra;
+	char *cause = NULL;
+	uint64_t seq;
+
+	if (daemon_reload(d, actor, &seq, &cause) == -1) {
+		cb(arg, 0, seq, "config", cause ? cause : "unknown error");
+		free(cause);
+		return;
+	}
+	if (d->playbooks == NULL || !d->cfg->playbooks.present) {
+		if (d->playbooks == NULL && d->cfg->playbooks.present)
+			log_warnx("reload: playbooks were added; they start at "
+			    "the next restart");
+		else if (d->playbooks != NULL)
+			log_warnx("reload: the playbooks section was removed; "
+			    "the running set stays until the next restart");
+		cb(arg, 1, seq, NULL, NULL);
+		return;
+	}
+	ra = calloc(1, sizeof *ra);
+	if (ra == NULL || (ra->actor = strdup(actor)) == NULL)
+		fatalx("reload: out of memory");
+	ra->d = d;
+	ra->cb = cb;
+	ra->arg = arg;
+	playbooks_reload(d->playbooks, daemon_playbooks_cb, ra);
 }
 
 void

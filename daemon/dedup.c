@@ -331,25 +331,37 @@ dd_segment_start(const char *dir, unsigned seg, uint64_t *seq)
 	return t;
 }
 
+uint64_t
+dedup_replay_from(const char *audit_dir, uint64_t cutoff_ms)
+{
+	struct audit_segments segs;
+	uint64_t from = 1, seq;
+	char *cause = NULL;
+
+	if (audit_segments_list(audit_dir, &segs, &cause) == -1) {
+		free(cause);
+		return 1;
+	}
+	/* Start in the last segment that began before the window did. */
+	for (size_t i = 0; i < segs.n; i++) {
+		int64_t t = dd_segment_start(audit_dir, segs.num[i], &seq);
+		if (t < 0 || (uint64_t)t > cutoff_ms)
+			break;
+		from = seq;
+	}
+	audit_segments_free(&segs);
+	return from;
+}
+
 long long
 dedup_rebuild(struct dedup *dd, const char *audit_dir, uint64_t now_ms,
     char **cause)
 {
 	struct dd_rebuild r = {dd, 0, 0};
-	struct audit_segments segs;
-	uint64_t from = 1, seq;
+	uint64_t from;
 
 	r.cutoff = now_ms > dd->window_ms ? now_ms - dd->window_ms : 0;
-	if (audit_segments_list(audit_dir, &segs, cause) == -1)
-		return -1;
-	/* Start in the last segment that began before the window did. */
-	for (size_t i = 0; i < segs.n; i++) {
-		int64_t t = dd_segment_start(audit_dir, segs.num[i], &seq);
-		if (t < 0 || (uint64_t)t > r.cutoff)
-			break;
-		from = seq;
-	}
-	audit_segments_free(&segs);
+	from = dedup_replay_from(audit_dir, r.cutoff);
 	if (audit_replay(audit_dir, from, 0, dd_rebuild_cb, &r, cause) == -1)
 		return -1;
 	return r.loaded;

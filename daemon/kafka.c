@@ -30,6 +30,7 @@
 #include "remediad/dedup.h"
 #include "remediad/kafka.h"
 #include "remediad/log.h"
+#include "remediad/playbook.h"
 #include "remediad/units.h"
 
 #define KAFKA_BUDGET	   500	/* messages per wake of the loop */
@@ -92,7 +93,7 @@ struct kafka {
 	char state[128];
 	int brokers_up, brokers_total;
 	struct {
-		uint64_t received, accepted, duplicate, rejected;
+		uint64_t received, accepted, duplicate, rejected, resumed;
 		uint64_t dlq_delivered, dlq_failed, errors, rebalances;
 		uint64_t pauses;
 	} n;
@@ -449,37 +450,53 @@ kafka_coords(const rd_kafka_message_t *rm)
 }
 
 /*
- * The alert.received record, made from the decoded alert in place: the id
- * becomes `alert`, the source's time `alert_time`, and `raw` the message
- * exactly as received (a JSON string: byte-exact for forensics, and no
- * re-serialization of the parsed tree), or its SHA-256.
+ * The alert.received record, made from the decoded alert (which stays as
+ * it is, for the playbooks): the id becomes `alert`, the source's time
+ * `alert_time`, and `raw` the message exactly as received (a JSON string:
+ * byte-exact for forensics, and no re-serialization of the parsed tree),
+ * or its SHA-256. `playbooks` lists the runs the alert owes.
  */
 static json_t *
 kafka_received_fields(struct kafka *k, json_t *alert,
-    const rd_kafka_message_t *rm)
+    const rd_kafka_message_t *rm, const struct pb_match *m)
 {
-	json_t *v;
+	json_t *f = json_object(), *v;
+	const char *key;
 
-	if ((v = json_object_get(alert, "id")) != NULL) {
-		json_object_set(alert, "alert", v);
-		json_object_del(alert, "id");
+	json_object_foreach(alert, key, v) {
+		if (strcmp(key, "id") == 0)
+			json_object_set(f, "alert", v);
+		else if (strcmp(key, "time") == 0)
+			json_object_set(f, "alert_time", v);
+		else if (strcmp(key, "raw") != 0)
+			json_object_set(f, key, v);
 	}
-	if ((v = json_object_get(alert, "time")) != NULL) {
-		json_object_set(alert, "alert_time", v);
-		json_object_del(alert, "time");
-	}
-	json_object_del(alert, "raw");
 	if (k->d->cfg->audit.raw == AUDIT_RAW_FULL) {
 		/* alert_decode() checked it is UTF-8 without NUL bytes. */
-		json_object_set_new(alert, "raw",
+		json_object_set_new(f, "raw",
 		    json_stringn_nocheck(rm->payload, rm->len));
 	} else {
 		char hex[65];
 		sha256_hex(k->sha256, rm->payload, rm->len, hex);
-		json_object_set_new(alert, "raw_sha256", json_string(hex));
+		json_object_set_new(f, "raw_sha256", json_string(hex));
 	}
-	json_object_set_new(alert, "kafka", kafka_coords(rm));
-	return alert;
+	json_object_set_new(f, "kafka", kafka_coords(rm));
+	if (m->n > 0)
+		json_object_set_new(f, "playbooks", playbooks_match_names(m));
+	return f;
+}
+
+/* The playbooks' outcomes for a message are appended: wait for them. */
+static void
+kmsg_playbooks_cb(void *arg, uint64_t last_seq, int ok)
+{
+	struct kmsg *m = arg;
+
+	if (!ok || last_seq == 0) {
+		kmsg_settle(m, ok);
+		return;
+	}
+	audit_when_durable(m->k->d->audit, last_seq, kmsg_durable_cb, m);
 }
 
 /*
@@ -583,7 +600,18 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 
 	const char *id = json_string_value(json_object_get(alert, "id"));
 	uint64_t now = now_ms();
+	struct playbooks *pb = k->d->playbooks;
+	struct pb_match match = {0};
 	if (dedup_seen(k->dedup, id, now, &first)) {
+		/* Seen, but its runs were not all recorded: run them now. */
+		m->pending = 1; /* the callback may come at once */
+		if (pb != NULL && playbooks_resume(pb, alert, rm->payload,
+			rm->len, kmsg_playbooks_cb, m)) {
+			json_decref(alert);
+			k->n.resumed++;
+			return;
+		}
+		m->pending = 0;
 		seq = audit_append(k->d->audit, "alert.duplicate", "system",
 		    json_pack("{s:s, s:I, s:o}", "alert", id, "first_seq",
 			(json_int_t)first, "kafka", kafka_coords(rm)), &cause);
@@ -598,7 +626,9 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 		char *idcopy = strdup(id);
 		if (idcopy == NULL)
 			fatalx("kafka: out of memory");
-		json_t *f = kafka_received_fields(k, alert, rm);
+		if (pb != NULL)
+			playbooks_match(pb, alert, &match);
+		json_t *f = kafka_received_fields(k, alert, rm, &match);
 		json_incref(f);
 		seq = audit_append(k->d->audit, "alert.received", "system", f,
 		    &cause);
@@ -621,6 +651,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 		json_decref(f);
 		if (seq == 0 && errno == EFBIG) {
 			/* Even so too large: a dead letter, not a poison. */
+			json_decref(alert);
 			free(idcopy);
 			kafka_reject(k, p, m, rm, "too_large", "its audit record "
 			    "is larger than audit.max_record");
@@ -630,10 +661,21 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 			log_warnx("kafka: dedup window out of memory");
 		free(idcopy);
 		if (seq == 0) {
+			json_decref(alert);
 			kafka_refused(k, p, m, cause);
 			return;
 		}
 		k->n.accepted++;
+		if (match.n > 0) {
+			/* Stored once the record and every outcome are. */
+			m->pending = 2;
+			audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
+			playbooks_submit(pb, &match, alert, rm->payload, rm->len,
+			    seq, kmsg_playbooks_cb, m);
+			json_decref(alert);
+			return;
+		}
+		json_decref(alert);
 	}
 	m->pending = 1;
 	audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
@@ -829,6 +871,14 @@ kafka_drain_pipe(int fd)
 }
 
 static void
+kafka_more_later(struct kafka *k)
+{
+	struct timeval now = {0, 0};
+
+	event_add(k->ev_more, &now);
+}
+
+static void
 kafka_consume(struct kafka *k)
 {
 	int n;
@@ -849,8 +899,14 @@ kafka_consume(struct kafka *k)
 		    (size_t)k->d->cfg->kafka.max_in_flight)
 			kafka_pause(k, "too many alerts in flight");
 	}
-	/* The pipe is written only on empty -> non-empty: come back. */
-	event_active(k->ev_more, EV_WRITE, 0);
+	/*
+	 * The pipe is written only on empty -> non-empty: come back. As a
+	 * zero timer, not event_active(): an event activated from a callback
+	 * runs in the same loop iteration, so the loop would never poll, and
+	 * the workers' results, the audit log's wakeups and control clients
+	 * would wait until Kafka ran dry.
+	 */
+	kafka_more_later(k);
 }
 
 static void
@@ -1171,7 +1227,7 @@ kafka_open(struct daemon *d, char **cause)
 	if (cfg->audit.anchor_topic != NULL)
 		audit_set_anchor_hook(d->audit, kafka_anchor_cb, k);
 	/* Anything queued before the pipe was attached. */
-	event_active(k->ev_more, EV_WRITE, 0);
+	kafka_more_later(k);
 	return k;
 fail:
 	if (conf != NULL)
@@ -1291,8 +1347,9 @@ kafka_status_json(const struct kafka *k)
 		json_object_set_new(o, "pause_reason",
 		    json_string(k->pause_reason));
 	json_object_set_new(o, "counters", json_pack(
-	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "received", (json_int_t)k->n.received,
+	    "resumed", (json_int_t)k->n.resumed,
 	    "accepted", (json_int_t)k->n.accepted,
 	    "duplicate", (json_int_t)k->n.duplicate,
 	    "rejected", (json_int_t)k->n.rejected,

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "remediad/action.h"
 #include "remediad/audit.h"
 #include "remediad/audit_ctl.h"
 #include "remediad/config.h"
@@ -22,18 +23,29 @@
 #include "remediad/control.h"
 #include "remediad/daemon.h"
 #include "remediad/log.h"
+#include "remediad/offline.h"
+#include "remediad/playbook.h"
+#include "remediad/worker.h"
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: remediad [-c FILE] [--check]\n"
+	    "       remediad [-c FILE] replay [--json] ALERTS.jsonl\n"
+	    "       remediad test-playbooks DIR\n"
 	    "\n"
 	    "  -c, --config FILE  config file (default " CONFIG_DEFAULT_PATH ")\n"
-	    "      --check        validate the config and exit 0 (valid) or 1\n"
+	    "      --check        validate the config and the playbooks, exit 0\n"
+	    "                     (valid) or 1\n"
 	    "  -d, --debug        log at debug level, whatever the config says\n"
 	    "  -V, --version      print the version and exit\n"
 	    "  -h, --help         this help\n"
+	    "\n"
+	    "replay runs recorded alerts (one JSON message per line) through\n"
+	    "the playbooks as the daemon would and prints each plan; it touches\n"
+	    "no broker, connector or audit log. test-playbooks runs the\n"
+	    "*_test.lua files of DIR against the playbooks there.\n"
 	    "\n"
 	    "remediad runs in the foreground; SIGHUP reloads the config,\n"
 	    "SIGTERM or SIGINT stop it. Talk to it with remediactl.\n");
@@ -49,15 +61,19 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
+signal_reloaded_cb(void *arg, int ok, uint64_t seq, const char *what,
+    const char *error)
+{
+	/* daemon_reload_all() logged the outcome already. */
+}
+
+static void
 signal_reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
-	char *cause = NULL;
-	uint64_t seq;
 
 	log_notice("received SIGHUP, reloading %s", d->config_path);
-	daemon_reload(d, "system", &seq, &cause); /* logs its own outcome */
-	free(cause);
+	daemon_reload_all(d, "system", signal_reloaded_cb, NULL);
 }
 
 static int
@@ -73,6 +89,11 @@ check_config(const char *path)
 		return 1;
 	}
 	printf("%s: config OK\n", path);
+	if (cfg->playbooks.present) {
+		int rc = offline_check_playbooks(cfg);
+		config_free(cfg);
+		return rc;
+	}
 	config_free(cfg);
 	return 0;
 }
@@ -86,14 +107,17 @@ main(int argc, char **argv)
 	    {"debug", no_argument, NULL, 'd'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"worker", no_argument, NULL, 'W'}, /* internal: worker.c */
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = CONFIG_DEFAULT_PATH;
 	struct daemon d;
 	char *cause = NULL;
-	int ch, check = 0, debug = 0;
+	int ch, check = 0, debug = 0, worker = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:dVh", longopts, NULL)) != -1) {
+	/* Options stop at the first word: replay and test-playbooks have
+	 * their own. */
+	while ((ch = getopt_long(argc, argv, "+c:dVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -103,6 +127,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			debug = 1;
+			break;
+		case 'W':
+			worker = 1;
 			break;
 		case 'V':
 			printf("remediad %s\n", REMEDIAD_VERSION);
@@ -115,6 +142,12 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (worker)
+		return worker_main();
+	if (optind < argc && strcmp(argv[optind], "replay") == 0)
+		return offline_replay(path, argc - optind, argv + optind);
+	if (optind < argc && strcmp(argv[optind], "test-playbooks") == 0)
+		return offline_test_playbooks(argc - optind, argv + optind);
 	if (optind != argc) {
 		fprintf(stderr, "remediad: unexpected argument: %s\n",
 		    argv[optind]);
@@ -198,6 +231,30 @@ main(int argc, char **argv)
 		d.exit_code = 1;
 		goto out;
 	}
+	if (d.cfg->connectors.present) {
+		/* Before playbooks: plans find the runner rebuilt. */
+		d.actions = actions_open(&d, &cause);
+		if (d.actions == NULL) {
+			log_error("actions: %s", cause ? cause : "cannot start");
+			free(cause);
+			d.exit_code = 1;
+			goto out;
+		}
+	} else
+		log_notice("actions disabled: no connectors section in the "
+		    "config; plans are recorded, not carried out");
+	if (d.cfg->playbooks.present) {
+		d.playbooks = playbooks_open(&d, &cause);
+		if (d.playbooks == NULL) {
+			log_error("playbooks: %s", cause ? cause :
+			    "cannot load");
+			free(cause);
+			d.exit_code = 1;
+			goto out;
+		}
+	} else
+		log_notice("playbooks disabled: no playbooks section in the "
+		    "config");
 	if (d.cfg->kafka.present) {
 		d.kafka = kafka_open(&d, &cause);
 		if (d.kafka == NULL) {
@@ -219,8 +276,12 @@ out:
 	 * Stop intake first (its in-flight alerts settle against the log),
 	 * then requests, streams and scans; the log closes last.
 	 */
+	playbooks_close(d.playbooks); /* their alerts stay unstored */
+	d.playbooks = NULL;
 	kafka_close(d.kafka);
 	d.kafka = NULL;
+	actions_close(d.actions); /* a bounded wait for running connectors */
+	d.actions = NULL;
 	audit_ctl_free(d.audit_ctl);
 	d.audit_ctl = NULL; /* late scans answer without a stream */
 	control_close(d.control);

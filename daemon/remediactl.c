@@ -22,8 +22,12 @@ static const struct ctl_command commands[] = {
 	ROLE_VIEWER, "status", NULL, ctl_show_status, NULL, NULL},
     {"ping", "", "check that the daemon answers", ROLE_NONE, "ping", NULL,
 	ctl_show_kv, NULL, NULL},
-    {"reload", "", "reload the config file (a bad one is refused)",
-	ROLE_ADMIN, "reload", NULL, ctl_show_kv, NULL, NULL},
+    {"reload", "", "reload the config and the playbooks (a bad config or "
+	"playbook set is refused whole)", ROLE_ADMIN, "reload", NULL,
+	ctl_show_kv, NULL, NULL},
+    {"playbooks", "", "the loaded playbooks with their counters and run "
+	"times", ROLE_VIEWER, "playbooks", NULL, ctl_show_playbooks, NULL,
+	NULL},
     {"audit verify", "[DIR] [--anchor SEQ:HASH]",
 	"check the audit chain (offline on DIR, else online)",
 	ROLE_VIEWER, "audit.verify", ctl_audit_verify_parse,

@@ -16,5 +16,12 @@ void audit_ctl_free(struct audit_ctl *ctl);
 void cmd_audit_verify(struct daemon *d, struct control_req *r);
 void cmd_audit_tail(struct daemon *d, struct control_req *r);
 void cmd_audit_search(struct daemon *d, struct control_req *r);
+/*
+ * Answers r with the newest `limit` records matching filters (stolen, an
+ * object of scalar values), and the members of extra (stolen, or NULL)
+ * added to the reply's data.
+ */
+void audit_ctl_search(struct daemon *d, struct control_req *r,
+    json_t *filters, size_t limit, json_t *extra);
 
 #endif

@@ -79,6 +79,41 @@ struct config {
 		int64_t max_entries;
 	} dedup;
 
+	struct config_playbooks {
+		bool present; /* a playbooks table was given */
+		char *dir;
+		int64_t workers;	/* 0: the number of online CPUs */
+		uint64_t memory;	/* bytes per lua_State */
+		int64_t instructions;	/* per run */
+		uint64_t timeout_ms;	/* wall clock per run */
+		uint64_t load_timeout_ms; /* of a worker loading the set */
+		char *assets;		/* the asset inventory, JSON or Lua */
+		int64_t quarantine_failures;
+		uint64_t quarantine_window_ms;
+		int64_t max_actions; /* requests per plan */
+	} playbooks;
+
+	struct config_connectors {
+		bool present; /* a connectors table was given */
+		char *dir;
+		uint64_t timeout_ms, grace_ms;
+		int64_t retries;	/* attempts after the first */
+		uint64_t backoff_ms, max_backoff_ms;
+		int64_t concurrency;	/* per connector instance */
+		uint64_t verify_window_ms, verify_interval_ms;
+		uint64_t shutdown_wait_ms;
+		/*
+		 * action name -> {connector, rollback?, kind?, params?,
+		 * verify?}; checked by config.c.
+		 */
+		json_t *actions;
+		/*
+		 * instance -> {program?, env?, secrets?, concurrency?,
+		 * timeout?}; checked by config.c.
+		 */
+		json_t *settings;
+	} connectors;
+
 	struct {
 		char *dir; /* default: state_dir/audit */
 		int64_t sync; /* enum audit_sync */

@@ -16,6 +16,8 @@ struct audit;
 struct audit_ctl;
 struct jobs;
 struct kafka;
+struct playbooks;
+struct actions;
 
 struct daemon_counters {
 	uint64_t reloads;
@@ -38,6 +40,8 @@ struct daemon {
 	struct audit_ctl *audit_ctl;
 	struct jobs *jobs;
 	struct kafka *kafka; /* NULL: intake disabled (no kafka section) */
+	struct playbooks *playbooks; /* NULL: no playbooks section */
+	struct actions *actions;     /* NULL: no connectors section */
 	struct event *ev_sigterm;
 	struct event *ev_sigint;
 	struct event *ev_sighup;
@@ -55,6 +59,17 @@ struct daemon {
  */
 int daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
     char **cause);
+/*
+ * daemon_reload(), then the playbook set: a new set loads in fresh workers
+ * and replaces the running one only if all of it loads. cb gets the
+ * outcome once known (ok, the seq of the last record written, which part
+ * was rejected and why); it may be called before this returns.
+ */
+typedef void (*daemon_reload_cb)(void *arg, int ok, uint64_t seq,
+    const char *what, const char *error); /* what: config, playbooks */
+void daemon_reload_all(struct daemon *d, const char *actor,
+    daemon_reload_cb cb, void *arg);
+
 /* Starts the orderly shutdown from the loop. */
 void daemon_stop(struct daemon *d, int exit_code);
 /* Seconds since start, monotonic. */

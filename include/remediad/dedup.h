@@ -37,6 +37,12 @@ void dedup_expire(struct dedup *dd, uint64_t now_ms);
 long long dedup_rebuild(struct dedup *dd, const char *audit_dir,
     uint64_t now_ms, char **cause);
 
+/*
+ * The seq to replay from so every record written since cutoff_ms is seen:
+ * the first of the last segment that began before it (1 at worst).
+ */
+uint64_t dedup_replay_from(const char *audit_dir, uint64_t cutoff_ms);
+
 size_t dedup_size(const struct dedup *dd);
 /* Ids dropped before their time because max_entries was reached. */
 uint64_t dedup_evicted(const struct dedup *dd);

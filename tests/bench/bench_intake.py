@@ -7,6 +7,12 @@ record to its last, next to kcat consuming the same topic to /dev/null in
 the same run. It prints figures and ratios; nothing is asserted, and it
 exits non-zero only when something fails to run.
 
+It then runs the playbook engine on the same topic: the shipped playbooks
+(playbooks-lua/) on the mixed load, next to the run without playbooks, and
+a set of one playbook that matches every alert, for playbook runs per
+second (issue 5's targets: playbooks cost <= 30% of the intake rate on the
+mixed load, and >= 50k runs/s).
+
 usage: bench_intake.py [N]    (default 200000)
 
 tests/bench/run.sh builds the release tree and points REMEDIAD, REMEDIACTL
@@ -51,6 +57,18 @@ WAIT = 180.0           # bound of any one wait: a stuck run fails, not hangs
 KCAT_FAST_EOF = ["-X", "fetch.wait.max.ms=5"]
 TARGET_RATIO = 0.5
 TARGET_RATE = 100000.0
+TARGET_PB_COST = 0.30
+TARGET_PB_RUNS = 50000.0
+SHIPPED = os.path.join(REPO, "playbooks-lua")
+# Every alert matches, every run plans one ticket: runs/s of the engine.
+EVERY = """return playbook {
+  name = "every-alert",
+  run = function(alert, rd)
+    rd.ticket{ summary = (alert.title or "alert") .. " on " ..
+               (alert.host or "?") }
+  end,
+}
+"""
 
 
 class BenchError(Exception):
@@ -238,7 +256,7 @@ class Bench:
             out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / hz)
         return out
 
-    def run_daemon(self, name, raw, expect):
+    def run_daemon(self, name, raw, expect, extra=""):
         state = os.path.join(self.tmp, name)
         sock = os.path.join(self.tmp, name + ".sock")
         conf = os.path.join(self.tmp, name + ".conf")
@@ -254,7 +272,8 @@ class Bench:
                     f'group = "bench-{name}", properties = {{ '
                     '["session.timeout.ms"] = "3000", '
                     '["heartbeat.interval.ms"] = "500" } }\n'
-                    f'audit = {{ sync = "group", raw = "{raw}" }}\n')
+                    f'audit = {{ sync = "group", raw = "{raw}" }}\n'
+                    + extra)
         with open(log_path, "wb") as log:
             t_start = time.monotonic()
             wall_start = time.time()
@@ -292,17 +311,23 @@ class Bench:
             print(f"  note: {what} logged errors:\n{text[-2000:]}")
 
         times, nrec, size = [], 0, 0
+        outcomes, last_outcome = {}, None
         audit = os.path.join(state, "audit")
         for seg in sorted(os.listdir(audit)):
             with open(os.path.join(audit, seg), "rb") as f:
                 for line in f:
                     size += len(line)
                     nrec += 1
-                    if b'"alert.received"' not in line:
-                        continue
-                    rec = json.loads(line)
-                    if rec["type"] == "alert.received":
-                        times.append(rec["time"])
+                    if b'"alert.received"' in line:
+                        rec = json.loads(line)
+                        if rec["type"] == "alert.received":
+                            times.append(rec["time"])
+                    elif (b'"plan.created"' in line or
+                          b'"type":"playbook.' in line):
+                        rec = json.loads(line)
+                        outcomes[rec["type"]] = outcomes.get(
+                            rec["type"], 0) + 1
+                        last_outcome = rec["time"]
         if len(times) != expect:
             raise BenchError(f"{what}: {len(times)} alert.received records, "
                              f"expected {expect}; counters "
@@ -313,6 +338,9 @@ class Bench:
                 s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                     tzinfo=datetime.timezone.utc).timestamp()
         first, last = ts(min(times)), ts(max(times))
+        if last_outcome is not None:
+            # Done when the last outcome is, not the last receipt.
+            last = max(last, ts(last_outcome))
         loop = 0.0
         proc_cpu = 0.0
         threads = {}
@@ -335,6 +363,7 @@ class Bench:
             "threads": threads,
             "records": nrec,
             "bytes": size,
+            "outcomes": outcomes,
         }
 
     # ---- The run -------------------------------------------------------
@@ -411,7 +440,52 @@ class Bench:
               f"{met(r_full >= TARGET_RATE)} ({fmt_rate(r_full)}; raw=hash "
               f"{met(r_hash >= TARGET_RATE)}, {fmt_rate(r_hash)})")
 
+        self.run_playbooks(held, full)
         self.stop(self.broker, "mockbroker")
+
+    def playbooks_conf(self, pbdir, assets=None):
+        a = f', assets = "{assets}"' if assets else ""
+        return (f'playbooks = {{ dir = "{pbdir}"{a}, timeout = "1s", '
+                'quarantine_failures = 1000000 }\n')
+
+    def run_playbooks(self, held, without):
+        """Issue 5: the engine's cost on the mixed load, and runs/s when
+        every alert matches."""
+        r_without = rate(held, without["secs"])
+        assets = os.path.join(SHIPPED, "assets.json")
+        shipped = self.run_daemon(
+            "playbooks", "full", held, self.playbooks_conf(
+                SHIPPED, assets if os.path.exists(assets) else None))
+        self.report_daemon("with the shipped playbooks", shipped, held)
+        runs = sum(shipped["outcomes"].values())
+        print(f"  playbook outcomes: {json.dumps(shipped['outcomes'])} "
+              f"({runs} runs for {held} alerts)")
+        every_dir = os.path.join(self.tmp, "every")
+        os.makedirs(every_dir, exist_ok=True)
+        with open(os.path.join(every_dir, "every.lua"), "w") as f:
+            f.write(EVERY)
+        every = self.run_daemon("every", "full", held,
+                                self.playbooks_conf(every_dir))
+        self.report_daemon("with a playbook matching every alert", every,
+                           held)
+        plans = every["outcomes"].get("plan.created", 0)
+        if plans != held:
+            raise BenchError(f"every-alert: {plans} plans for {held} "
+                             f"alerts: {every['outcomes']}")
+        r_shipped = rate(held, shipped["secs"])
+        r_every = rate(plans, every["secs"])
+        cost = 1 - r_shipped / r_without
+        print(f"playbooks: intake {fmt_rate(r_without)} alerts/s without, "
+              f"{fmt_rate(r_shipped)} with the shipped set (cost "
+              f"{cost:.0%}); every alert matching: {fmt_rate(r_every)} "
+              f"playbook runs/s ({plans} plans)")
+
+        def met(ok):
+            return "met" if ok else "NOT met"
+        print(f"target playbooks cost <= {TARGET_PB_COST:.0%} of the intake "
+              f"rate: {met(cost <= TARGET_PB_COST)} ({cost:.0%}); target >= "
+              f"{fmt_rate(TARGET_PB_RUNS)} playbook runs/s: "
+              f"{met(r_every >= TARGET_PB_RUNS)} ({fmt_rate(r_every)})")
 
 
 def main():

@@ -1,0 +1,1025 @@
+/*
+ * The action runner: turns the requests of each plan into connector steps
+ * and tracks them through their lifecycles. A step's action.started record
+ * is durable before its process starts, so after a crash every started
+ * step without an outcome runs again with the same idempotency key and the
+ * next attempt number; the connector sees each effective change once.
+ * Mitigations hold an expiry timer (or wait for their incident's
+ * remediation) and are rolled back when it fires; a second request for the
+ * same action and target extends the active one instead of applying
+ * again. Remediations are verified over a window after they are applied.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "remediad/action.h"
+#include "remediad/audit.h"
+#include "remediad/audit_ctl.h"
+#include "remediad/child.h"
+#include "remediad/config.h"
+#include "remediad/connector.h"
+#include "remediad/control.h"
+#include "remediad/daemon.h"
+#include "remediad/dedup.h"
+#include "remediad/log.h"
+#include "remediad/plan.h"
+#include "remediad/units.h"
+
+#define ACT_ID_MAX 48
+
+enum act_state {
+	ST_PENDING,	  /* in a plan, not started */
+	ST_APPLYING,
+	ST_ACTIVE,	  /* a mitigation in place */
+	ST_ROLLING_BACK,
+	ST_ROLLED_BACK,
+	ST_APPLIED,	  /* a remediation, not verified (or no verify) */
+	ST_VERIFYING,
+	ST_VERIFIED,
+	ST_VERIFY_FAILED,
+	ST_DONE,	  /* a ticket or notification sent */
+	ST_FAILED,
+	ST_MERGED,	  /* extended an active mitigation instead */
+};
+
+static const char *const state_names[] = {
+    [ST_PENDING] = "pending",
+    [ST_APPLYING] = "applying",
+    [ST_ACTIVE] = "active",
+    [ST_ROLLING_BACK] = "rolling_back",
+    [ST_ROLLED_BACK] = "rolled_back",
+    [ST_APPLIED] = "applied",
+    [ST_VERIFYING] = "verifying",
+    [ST_VERIFIED] = "verified",
+    [ST_VERIFY_FAILED] = "verification_failed",
+    [ST_DONE] = "done",
+    [ST_FAILED] = "failed",
+    [ST_MERGED] = "merged",
+};
+
+struct act {
+	struct actions *a;
+	char id[ACT_ID_MAX];
+	uint64_t plan_seq;
+	char *kind, *name;
+	json_t *params;
+	char *target_key, *target_value; /* the first required parameter */
+	char *rollback;			 /* the rollback action, or NULL */
+	char *playbook, *alert, *reason;
+	int dry_run, verify, until_remediated;
+	uint64_t ttl_ms, expires_ms; /* epoch ms; 0: none */
+	uint64_t since_ms;
+	enum act_state state;
+	const char *op;	  /* the step running or due */
+	int attempt;	  /* of op */
+	int step_running; /* a connector process runs it */
+	uint64_t handle;
+	uint64_t verify_until_ms;
+	char last_error[256];
+	struct event *ev_timer; /* retry, expiry, verify interval */
+	LIST_ENTRY(act) entry;
+};
+
+struct actions {
+	struct daemon *d;
+	struct connectors *conn;
+	struct children *children;
+	LIST_HEAD(, act) acts;
+	size_t nacts;
+	int closing;
+	uint64_t n_started, n_succeeded, n_failed, n_retries, n_extended;
+	uint64_t n_rolled_back;
+};
+
+static void act_step(struct act *x, const char *op);
+static void act_expire(struct act *x, const char *by);
+
+/* ---- Small helpers -------------------------------------------------------- */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+fmt_time(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+is_mitigation(const struct act *x)
+{
+	return strcmp(x->kind, "mitigate") == 0;
+}
+
+static int
+is_remediation(const struct act *x)
+{
+	return strcmp(x->kind, "remediate") == 0;
+}
+
+/* The connector instance for an action name, from the config. */
+const char *
+actions_connector_of(const struct actions *a, const char *name)
+{
+	const json_t *map = a->d->cfg->connectors.actions;
+
+	return json_string_value(json_object_get(json_object_get(map, name),
+	    "connector"));
+}
+
+static struct act *
+act_find(struct actions *a, const char *id)
+{
+	struct act *x;
+
+	LIST_FOREACH(x, &a->acts, entry)
+		if (strcmp(x->id, id) == 0)
+			return x;
+	return NULL;
+}
+
+static void
+act_free(struct act *x)
+{
+	if (x->ev_timer != NULL)
+		event_free(x->ev_timer);
+	json_decref(x->params);
+	free(x->kind);
+	free(x->name);
+	free(x->target_key);
+	free(x->target_value);
+	free(x->rollback);
+	free(x->playbook);
+	free(x->alert);
+	free(x->reason);
+	free(x);
+}
+
+static uint64_t
+audit_rec(struct actions *a, const char *type, const char *actor, json_t *f)
+{
+	const char *cause;
+	uint64_t seq = audit_append(a->d->audit, type, actor, f, &cause);
+
+	if (seq == 0)
+		log_warnx("actions: %s not recorded: %s", type, cause);
+	return seq;
+}
+
+/* The fields every record of an action carries. */
+static json_t *
+act_fields(const struct act *x)
+{
+	json_t *f = json_pack("{s:s, s:s, s:s}", "id", x->id, "kind", x->kind,
+	    "action", x->name);
+
+	if (x->target_key != NULL)
+		json_object_set_new(f, "target", json_pack("{s:s}",
+		    x->target_key, x->target_value));
+	return f;
+}
+
+/* The action that undoes op on x, and its connector. */
+static const char *
+act_op_action(const struct act *x, const char *op)
+{
+	return strcmp(op, "rollback") == 0 && x->rollback != NULL ?
+	    x->rollback : x->name;
+}
+
+/* ---- Timers -------------------------------------------------------------------- */
+
+static void act_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void
+act_timer_at(struct act *x, uint64_t when_ms)
+{
+	uint64_t now = now_ms(), d = when_ms > now ? when_ms - now : 0;
+	struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) *
+	    1000};
+
+	if (x->ev_timer == NULL)
+		x->ev_timer = evtimer_new(x->a->d->base, act_timer_cb, x);
+	if (x->ev_timer == NULL)
+		fatalx("actions: out of memory");
+	evtimer_add(x->ev_timer, &tv);
+}
+
+/* Exponential backoff with jitter: backoff * 2^(attempt-1), +-50%. */
+static uint64_t
+act_backoff(const struct act *x)
+{
+	const struct config_connectors *c = &x->a->d->cfg->connectors;
+	uint64_t d = c->backoff_ms;
+
+	for (int i = 1; i < x->attempt && d < c->max_backoff_ms; i++)
+		d *= 2;
+	if (d > c->max_backoff_ms)
+		d = c->max_backoff_ms;
+	return d / 2 + (uint64_t)random() % (d + 1);
+}
+
+static void
+act_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct act *x = arg;
+
+	switch (x->state) {
+	case ST_ACTIVE:
+		if (x->expires_ms != 0 && x->expires_ms <= now_ms())
+			act_expire(x, "expiry");
+		else if (x->expires_ms != 0)
+			act_timer_at(x, x->expires_ms);
+		break;
+	case ST_APPLYING:
+	case ST_ROLLING_BACK:
+	case ST_VERIFYING:
+		if (!x->step_running)
+			act_step(x, x->op);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- Steps ------------------------------------------------------------------- */
+
+static void act_result(struct act *x, const struct connector_result *r);
+
+static void
+act_step_cb(void *arg, const struct connector_result *r)
+{
+	struct act *x = arg;
+
+	x->step_running = 0;
+	act_result(x, r);
+}
+
+/* action.started is durable: the connector may run now. */
+static void
+act_started_durable_cb(void *arg, int ok)
+{
+	struct act *x = arg;
+	struct actions *a = x->a;
+
+	if (!ok || a->closing) {
+		/* Not durable (the log closed): the next start runs it. */
+		x->step_running = 0;
+		return;
+	}
+	const char *op = x->op;
+	const char *action = act_op_action(x, op);
+	const char *inst = actions_connector_of(a, action);
+	if (inst == NULL)
+		inst = actions_connector_of(a, x->name);
+	json_t *in = json_pack("{s:s, s:s, s:O, s:s, s:i, s:b}", "op", op,
+	    "action", action, "params", x->params, "idempotency_key", x->id,
+	    "attempt", x->attempt, "dry_run", x->dry_run);
+	if (x->ttl_ms != 0)
+		json_object_set_new(json_object_get(in, "params"), "ttl_ms",
+		    json_integer((json_int_t)x->ttl_ms));
+	x->handle = connectors_run(a->conn, inst ? inst : "(none)", in,
+	    act_step_cb, x);
+	json_decref(in);
+}
+
+/* Records action.started for op and runs it once that is durable. */
+static void
+act_step(struct act *x, const char *op)
+{
+	struct actions *a = x->a;
+	const char *action = act_op_action(x, op);
+	const char *inst = actions_connector_of(a, action);
+
+	if (inst == NULL && strcmp(op, "apply") != 0)
+		inst = actions_connector_of(a, x->name);
+	x->op = op;
+	x->attempt++;
+	json_t *f = act_fields(x);
+	json_object_set_new(f, "op", json_string(op));
+	json_object_set_new(f, "attempt", json_integer(x->attempt));
+	json_object_set_new(f, "connector", json_string(inst ? inst : ""));
+	json_object_set_new(f, "idempotency_key", json_string(x->id));
+	if (strcmp(op, "rollback") == 0 && x->rollback)
+		json_object_set_new(f, "rollback", json_string(x->rollback));
+	if (x->dry_run)
+		json_object_set_new(f, "dry_run", json_true());
+	uint64_t seq = audit_rec(a, "action.started", "system", f);
+	if (seq == 0) {
+		/* The log refuses for now: try again later. */
+		x->attempt--;
+		act_timer_at(x, now_ms() + 1000);
+		return;
+	}
+	a->n_started++;
+	x->step_running = 1;
+	audit_when_durable(a->d->audit, seq, act_started_durable_cb, x);
+}
+
+/* The mitigation is in place: record it and arm its expiry. */
+static void
+act_activate(struct act *x)
+{
+	char when[32];
+	json_t *f = act_fields(x);
+
+	x->state = ST_ACTIVE;
+	x->since_ms = now_ms();
+	if (x->ttl_ms != 0) {
+		x->expires_ms = x->since_ms + x->ttl_ms;
+		fmt_time(x->expires_ms, when, sizeof when);
+		json_object_set_new(f, "expires_at", json_string(when));
+		json_object_set_new(f, "expires_ms",
+		    json_integer((json_int_t)x->expires_ms));
+		act_timer_at(x, x->expires_ms);
+	} else
+		json_object_set_new(f, "until_remediated", json_true());
+	json_object_set_new(f, "playbook", json_string(x->playbook ?
+	    x->playbook : ""));
+	json_object_set_new(f, "alert", json_string(x->alert ? x->alert :
+	    ""));
+	json_object_set_new(f, "plan_seq", json_integer((json_int_t)
+	    x->plan_seq));
+	audit_rec(x->a, "mitigation.active", "system", f);
+}
+
+/* Rolls back the until_remediated mitigations of a verified target. */
+static void
+act_remediated(struct act *rem)
+{
+	struct act *x;
+
+	if (rem->target_key == NULL)
+		return;
+	LIST_FOREACH(x, &rem->a->acts, entry) {
+		if (x->state == ST_ACTIVE && x->until_remediated &&
+		    x->target_key != NULL &&
+		    strcmp(x->target_key, rem->target_key) == 0 &&
+		    strcmp(x->target_value, rem->target_value) == 0) {
+			char by[80];
+			snprintf(by, sizeof by, "remediation %s", rem->id);
+			act_expire(x, by);
+		}
+	}
+}
+
+static void
+act_result(struct act *x, const struct connector_result *r)
+{
+	struct actions *a = x->a;
+	const struct config_connectors *c = &a->d->cfg->connectors;
+	json_t *f = act_fields(x);
+	int roll = strcmp(x->op, "rollback") == 0;
+	int verify = strcmp(x->op, "verify") == 0;
+
+	json_object_set_new(f, "op", json_string(x->op));
+	json_object_set_new(f, "attempt", json_integer(x->attempt));
+	json_object_set_new(f, "status", json_string(
+	    connector_status_name(r->status)));
+	json_object_set_new(f, "message", json_string(r->message));
+	json_object_set_new(f, "duration_ms", json_integer((json_int_t)
+	    r->duration_ms));
+	if (r->details != NULL && json_is_object(r->details))
+		json_object_set(f, "details", r->details);
+	if (r->stderr_tail != NULL && *r->stderr_tail)
+		log_info("connector %s for %s: stderr: %.300s",
+		    actions_connector_of(a, act_op_action(x, x->op)), x->id,
+		    r->stderr_tail);
+	snprintf(x->last_error, sizeof x->last_error, "%s: %s",
+	    connector_status_name(r->status), r->message);
+
+	if (r->status == CONN_OK) {
+		a->n_succeeded++;
+		audit_rec(a, "action.succeeded", "system", f);
+		x->attempt = 0;
+		x->last_error[0] = '\0';
+		if (roll) {
+			x->state = ST_ROLLED_BACK;
+			a->n_rolled_back++;
+			audit_rec(a, "mitigation.rolled_back", "system",
+			    act_fields(x));
+		} else if (verify) {
+			x->state = ST_VERIFIED;
+			audit_rec(a, "remediation.verified", "system",
+			    act_fields(x));
+			act_remediated(x);
+		} else if (x->dry_run) {
+			x->state = ST_DONE;
+		} else if (is_mitigation(x) && x->rollback != NULL) {
+			act_activate(x);
+		} else if (is_remediation(x)) {
+			x->state = ST_APPLIED;
+			audit_rec(a, "remediation.applied", "system",
+			    act_fields(x));
+			if (x->verify) {
+				x->state = ST_VERIFYING;
+				x->verify_until_ms = now_ms() +
+				    c->verify_window_ms;
+				act_step(x, "verify");
+			} else
+				act_remediated(x);
+		} else
+			x->state = ST_DONE;
+		return;
+	}
+	/* A verification that says no is tried again over its window. */
+	if (verify) {
+		if (now_ms() + c->verify_interval_ms <= x->verify_until_ms) {
+			json_object_set_new(f, "retry_in_ms", json_integer(
+			    (json_int_t)c->verify_interval_ms));
+			audit_rec(a, "action.retrying", "system", f);
+			act_timer_at(x, now_ms() + c->verify_interval_ms);
+			return;
+		}
+		audit_rec(a, "action.failed", "system", f);
+		x->state = ST_VERIFY_FAILED;
+		audit_rec(a, "remediation.verification_failed", "system",
+		    act_fields(x));
+		return;
+	}
+	int again = r->status != CONN_FAILED &&
+	    x->attempt <= (int)c->retries;
+	if (again || roll) {
+		/* A rollback is never given up: it stays due, and visible. */
+		a->n_retries++;
+		uint64_t delay = act_backoff(x);
+		json_object_set_new(f, "retry_in_ms", json_integer((json_int_t)
+		    delay));
+		audit_rec(a, "action.retrying", "system", f);
+		act_timer_at(x, now_ms() + delay);
+		return;
+	}
+	a->n_failed++;
+	audit_rec(a, "action.failed", "system", f);
+	x->state = ST_FAILED;
+}
+
+/* The mitigation goes: recorded, then its rollback runs. */
+static void
+act_expire(struct act *x, const char *by)
+{
+	json_t *f = act_fields(x);
+
+	json_object_set_new(f, "by", json_string(by));
+	audit_rec(x->a, strcmp(by, "expiry") == 0 ? "mitigation.expired" :
+	    "mitigation.rolling_back", "system", f);
+	if (x->ev_timer != NULL)
+		evtimer_del(x->ev_timer);
+	x->state = ST_ROLLING_BACK;
+	x->attempt = 0;
+	act_step(x, "rollback");
+}
+
+/* ---- Plans ------------------------------------------------------------------ */
+
+static struct act *
+act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
+    const json_t *plan)
+{
+	struct act *x = calloc(1, sizeof *x);
+	const char *kind = json_string_value(json_object_get(req, "kind"));
+	const char *name = json_string_value(json_object_get(req, "action"));
+	const struct plan_action *cat;
+	const json_t *map;
+
+	if (x == NULL || kind == NULL || name == NULL) {
+		free(x);
+		return NULL;
+	}
+	x->a = a;
+	snprintf(x->id, sizeof x->id, "A%llu.%zu", (unsigned long long)plan_seq,
+	    idx);
+	x->plan_seq = plan_seq;
+	x->kind = strdup(kind);
+	x->name = strdup(name);
+	x->params = json_deep_copy(json_object_get(req, "params"));
+	if (x->params == NULL)
+		x->params = json_object();
+	x->ttl_ms = (uint64_t)json_integer_value(json_object_get(req,
+	    "ttl_ms"));
+	x->until_remediated = json_is_true(json_object_get(req,
+	    "until_remediated"));
+	x->verify = json_is_true(json_object_get(req, "verify"));
+	const char *rb = json_string_value(json_object_get(req, "rollback"));
+	map = json_object_get(a->d->cfg->connectors.actions, name);
+	if (json_string_value(json_object_get(map, "rollback")) != NULL)
+		rb = json_string_value(json_object_get(map, "rollback"));
+	x->rollback = rb ? strdup(rb) : NULL;
+	const char *reason = json_string_value(json_object_get(req, "reason"));
+	x->reason = reason ? strdup(reason) : NULL;
+	x->playbook = json_string_value(json_object_get(plan, "playbook")) ?
+	    strdup(json_string_value(json_object_get(plan, "playbook"))) :
+	    NULL;
+	x->alert = json_string_value(json_object_get(plan, "alert")) ?
+	    strdup(json_string_value(json_object_get(plan, "alert"))) : NULL;
+	x->dry_run = json_is_true(json_object_get(plan, "dry_run"));
+	/* The target: the action's first required parameter. */
+	const char *tk = NULL;
+	if ((cat = plan_action_find(kind, name)) != NULL)
+		tk = cat->required[0];
+	else if (json_is_array(json_object_get(map, "params")))
+		tk = json_string_value(json_array_get(json_object_get(map,
+		    "params"), 0));
+	const char *tv = tk ? json_string_value(json_object_get(x->params,
+	    tk)) : NULL;
+	if (tk != NULL && tv != NULL) {
+		x->target_key = strdup(tk);
+		x->target_value = strdup(tv);
+	}
+	x->state = ST_PENDING;
+	LIST_INSERT_HEAD(&a->acts, x, entry);
+	a->nacts++;
+	return x;
+}
+
+/* An active mitigation of the same action and target, or NULL. */
+static struct act *
+act_same_active(struct actions *a, const struct act *n)
+{
+	struct act *x;
+
+	if (n->target_key == NULL)
+		return NULL;
+	LIST_FOREACH(x, &a->acts, entry) {
+		if (x != n && (x->state == ST_ACTIVE ||
+		    x->state == ST_APPLYING) && is_mitigation(x) &&
+		    strcmp(x->name, n->name) == 0 && x->target_key != NULL &&
+		    strcmp(x->target_key, n->target_key) == 0 &&
+		    strcmp(x->target_value, n->target_value) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+/* Starts a request: or extends the mitigation it repeats. */
+static void
+act_begin(struct act *x)
+{
+	struct actions *a = x->a;
+	struct act *same;
+
+	if (is_mitigation(x) && x->rollback != NULL && !x->dry_run &&
+	    (same = act_same_active(a, x)) != NULL) {
+		/* Not applied again: the later expiry of the two wins. */
+		x->state = ST_MERGED;
+		json_t *f = act_fields(same);
+		json_object_set_new(f, "request", json_string(x->id));
+		if (same->until_remediated || x->until_remediated) {
+			same->until_remediated = same->until_remediated ||
+			    x->until_remediated;
+		}
+		uint64_t want = x->ttl_ms ? now_ms() + x->ttl_ms : 0;
+		if (x->until_remediated) {
+			same->expires_ms = 0;
+			same->ttl_ms = 0;
+			json_object_set_new(f, "until_remediated", json_true());
+		} else if (same->expires_ms != 0 && want > same->expires_ms) {
+			same->expires_ms = want;
+			if (same->state == ST_ACTIVE)
+				act_timer_at(same, want);
+		} else if (same->state == ST_APPLYING && x->ttl_ms >
+		    same->ttl_ms)
+			same->ttl_ms = x->ttl_ms;
+		char when[32];
+		if (same->expires_ms != 0) {
+			fmt_time(same->expires_ms, when, sizeof when);
+			json_object_set_new(f, "expires_at", json_string(when));
+			json_object_set_new(f, "expires_ms", json_integer(
+			    (json_int_t)same->expires_ms));
+		}
+		a->n_extended++;
+		audit_rec(a, "mitigation.extended", "system", f);
+		return;
+	}
+	x->state = ST_APPLYING;
+	x->attempt = 0;
+	act_step(x, "apply");
+}
+
+void
+actions_plan(struct actions *a, uint64_t seq, const json_t *fields)
+{
+	const json_t *reqs = json_object_get(fields, "actions");
+	size_t i;
+	json_t *req;
+
+	if (a == NULL || a->closing)
+		return;
+	json_array_foreach(reqs, i, req) {
+		struct act *x = act_new(a, seq, i, req, fields);
+		if (x != NULL)
+			act_begin(x);
+	}
+}
+
+/* ---- Rebuild from the audit log ------------------------------------------------ */
+
+struct rebuild {
+	struct actions *a;
+	long long records;
+};
+
+static int
+type_is(const struct audit_rec *rec, const char *t)
+{
+	size_t n = strlen(t);
+
+	return rec->type_len == n && memcmp(rec->type, t, n) == 0;
+}
+
+static int
+rebuild_cb(const struct audit_rec *rec, void *arg)
+{
+	struct rebuild *rb = arg;
+	struct actions *a = rb->a;
+	int plan = type_is(rec, "plan.created");
+
+	if (!plan && !(rec->type_len > 7 && memcmp(rec->type, "action.", 7) ==
+	    0) && !(rec->type_len > 11 && memcmp(rec->type, "mitigation.",
+	    11) == 0) && !(rec->type_len > 12 && memcmp(rec->type,
+	    "remediation.", 12) == 0))
+		return 0;
+	json_t *j = audit_rec_json(rec);
+	if (j == NULL)
+		return 0;
+	rb->records++;
+	if (plan) {
+		size_t i;
+		json_t *req;
+		json_array_foreach(json_object_get(j, "actions"), i, req)
+			act_new(a, rec->seq, i, req, j);
+		json_decref(j);
+		return 0;
+	}
+	const char *id = json_string_value(json_object_get(j, "id"));
+	struct act *x = id ? act_find(a, id) : NULL;
+	if (x == NULL) {
+		json_decref(j);
+		return 0;
+	}
+	const char *op = json_string_value(json_object_get(j, "op"));
+	int attempt = (int)json_integer_value(json_object_get(j, "attempt"));
+	if (type_is(rec, "action.started")) {
+		x->op = op && strcmp(op, "rollback") == 0 ? "rollback" :
+		    op && strcmp(op, "verify") == 0 ? "verify" : "apply";
+		x->attempt = attempt;
+		if (strcmp(x->op, "apply") == 0)
+			x->state = ST_APPLYING;
+		else if (strcmp(x->op, "rollback") == 0)
+			x->state = ST_ROLLING_BACK;
+		else
+			x->state = ST_VERIFYING;
+		x->step_running = 1; /* until an outcome says otherwise */
+	} else if (type_is(rec, "action.succeeded")) {
+		x->step_running = 0;
+		x->attempt = 0;
+		if (x->state == ST_APPLYING && !is_mitigation(x) &&
+		    !is_remediation(x))
+			x->state = ST_DONE;
+		if (x->state == ST_APPLYING && x->dry_run)
+			x->state = ST_DONE;
+	} else if (type_is(rec, "action.retrying")) {
+		x->step_running = 0;
+	} else if (type_is(rec, "action.failed")) {
+		x->step_running = 0;
+		if (x->state != ST_VERIFYING)
+			x->state = ST_FAILED;
+	} else if (type_is(rec, "mitigation.active")) {
+		x->state = ST_ACTIVE;
+		x->expires_ms = (uint64_t)json_integer_value(json_object_get(j,
+		    "expires_ms"));
+		x->until_remediated = json_is_true(json_object_get(j,
+		    "until_remediated"));
+		const char *t = json_string_value(json_object_get(j, "time"));
+		int64_t ms = t ? dedup_parse_time(t, strlen(t)) : -1;
+		x->since_ms = ms > 0 ? (uint64_t)ms : 0;
+	} else if (type_is(rec, "mitigation.extended")) {
+		if (json_is_true(json_object_get(j, "until_remediated"))) {
+			x->until_remediated = 1;
+			x->expires_ms = 0;
+		} else if (json_is_integer(json_object_get(j, "expires_ms")))
+			x->expires_ms = (uint64_t)json_integer_value(
+			    json_object_get(j, "expires_ms"));
+		const char *req = json_string_value(json_object_get(j,
+		    "request"));
+		struct act *m = req ? act_find(a, req) : NULL;
+		if (m != NULL)
+			m->state = ST_MERGED;
+	} else if (type_is(rec, "mitigation.expired") ||
+	    type_is(rec, "mitigation.rolling_back")) {
+		x->state = ST_ROLLING_BACK;
+		x->op = "rollback";
+		x->attempt = 0;
+	} else if (type_is(rec, "mitigation.rolled_back")) {
+		x->state = ST_ROLLED_BACK;
+	} else if (type_is(rec, "remediation.applied")) {
+		x->state = x->verify ? ST_VERIFYING : ST_APPLIED;
+		x->op = "verify";
+		x->attempt = 0;
+		x->verify_until_ms = now_ms() +
+		    a->d->cfg->connectors.verify_window_ms;
+	} else if (type_is(rec, "remediation.verified")) {
+		x->state = ST_VERIFIED;
+	} else if (type_is(rec, "remediation.verification_failed")) {
+		x->state = ST_VERIFY_FAILED;
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* After the rebuild: what was unfinished goes on. */
+static void
+actions_resume(struct actions *a)
+{
+	struct act *x, *next;
+	uint64_t now = now_ms();
+	size_t resumed = 0, active = 0;
+
+	for (x = LIST_FIRST(&a->acts); x != NULL; x = next) {
+		next = LIST_NEXT(x, entry);
+		switch (x->state) {
+		case ST_PENDING:
+			/* A plan recorded, its requests never started. */
+			resumed++;
+			act_begin(x);
+			break;
+		case ST_APPLYING:
+		case ST_ROLLING_BACK:
+		case ST_VERIFYING:
+			/* Same key, next attempt: the connector is
+			 * idempotent. */
+			resumed++;
+			x->step_running = 0;
+			act_step(x, x->op ? x->op : "apply");
+			break;
+		case ST_ACTIVE:
+			active++;
+			if (x->expires_ms != 0 && x->expires_ms <= now)
+				act_expire(x, "expiry");
+			else if (x->expires_ms != 0)
+				act_timer_at(x, x->expires_ms);
+			break;
+		default:
+			/* Finished: nothing to keep in memory. */
+			LIST_REMOVE(x, entry);
+			a->nacts--;
+			act_free(x);
+			break;
+		}
+	}
+	log_info("actions: %zu active mitigation(s), %zu step(s) resumed",
+	    active, resumed);
+}
+
+/* ---- Open and close --------------------------------------------------------- */
+
+struct actions *
+actions_open(struct daemon *d, char **cause)
+{
+	struct actions *a = calloc(1, sizeof *a);
+	struct rebuild rb;
+
+	*cause = NULL;
+	if (a == NULL) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	a->d = d;
+	LIST_INIT(&a->acts);
+	a->children = children_new(d->base);
+	a->conn = a->children ? connectors_new(d->base, a->children,
+	    &d->cfg->connectors) : NULL;
+	if (a->conn == NULL) {
+		*cause = strdup("out of memory");
+		actions_close(a);
+		return NULL;
+	}
+	srandom((unsigned)now_ms());
+	rb.a = a;
+	rb.records = 0;
+	if (audit_replay(audit_dir(d->audit), 1, 0, rebuild_cb, &rb,
+	    cause) == -1) {
+		actions_close(a);
+		return NULL;
+	}
+	log_info("actions: rebuilt from %lld records", rb.records);
+	actions_resume(a);
+	return a;
+}
+
+void
+actions_reload(struct actions *a)
+{
+	connectors_set_config(a->conn, &a->d->cfg->connectors);
+}
+
+void
+actions_close(struct actions *a)
+{
+	struct act *x;
+
+	if (a == NULL)
+		return;
+	a->closing = 1;
+	/* Running steps get a bounded time to answer; the rest resume at
+	 * the next start (their action.started has no outcome). */
+	if (a->conn != NULL && connectors_running(a->conn) > 0) {
+		struct timespec t0, now;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		log_notice("actions: waiting up to %llu ms for %zu connector(s)",
+		    (unsigned long long)a->d->cfg->connectors.shutdown_wait_ms,
+		    connectors_running(a->conn));
+		while (connectors_running(a->conn) > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			uint64_t el = (uint64_t)((now.tv_sec - t0.tv_sec) * 1000 +
+			    (now.tv_nsec - t0.tv_nsec) / 1000000);
+			if (el >= a->d->cfg->connectors.shutdown_wait_ms)
+				break;
+			struct timeval tv = {0, 50000};
+			event_base_loopexit(a->d->base, &tv);
+			event_base_loop(a->d->base, EVLOOP_ONCE);
+		}
+	}
+	connectors_free(a->conn);
+	while ((x = LIST_FIRST(&a->acts)) != NULL) {
+		LIST_REMOVE(x, entry);
+		act_free(x);
+	}
+	children_free(a->children);
+	free(a);
+}
+
+/* ---- Control commands ---------------------------------------------------------- */
+
+static json_t *
+act_json(const struct act *x)
+{
+	char since[32] = "", expires[32] = "";
+	json_t *o;
+
+	if (x->since_ms)
+		fmt_time(x->since_ms, since, sizeof since);
+	if (x->expires_ms)
+		fmt_time(x->expires_ms, expires, sizeof expires);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", x->id,
+	    "kind", x->kind, "action", x->name, "state", state_names[x->state],
+	    "target", x->target_key ? x->target_value : "", "since", since,
+	    "expires", x->until_remediated ? "until remediated" : expires,
+	    "playbook", x->playbook ? x->playbook : "");
+	json_object_set_new(o, "alert", json_string(x->alert ? x->alert : ""));
+	json_object_set_new(o, "params", json_incref(x->params));
+	if (x->last_error[0])
+		json_object_set_new(o, "last_error", json_string(
+		    x->last_error));
+	if (x->attempt)
+		json_object_set_new(o, "attempt", json_integer(x->attempt));
+	return o;
+}
+
+void
+cmd_mitigations(struct daemon *d, struct control_req *r)
+{
+	json_t *list = json_array();
+	struct act *x;
+
+	if (d->actions != NULL)
+		LIST_FOREACH(x, &d->actions->acts, entry)
+			if (is_mitigation(x) && (x->state == ST_ACTIVE ||
+			    x->state == ST_APPLYING ||
+			    x->state == ST_ROLLING_BACK))
+				json_array_append_new(list, act_json(x));
+	control_reply_ok(r, json_pack("{s:o}", "mitigations", list));
+}
+
+static struct act *
+cmd_act(struct daemon *d, struct control_req *r)
+{
+	const char *id = json_string_value(json_object_get(r->req.args, "id"));
+	struct act *x;
+
+	if (id == NULL) {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "an id is needed");
+		return NULL;
+	}
+	if (d->actions == NULL || (x = act_find(d->actions, id)) == NULL) {
+		control_reply_error(r, PROTO_E_NOT_FOUND, "no mitigation %s in "
+		    "progress or active", id);
+		return NULL;
+	}
+	if (!is_mitigation(x) || x->state != ST_ACTIVE) {
+		control_reply_error(r, PROTO_E_FAILED, "%s is %s, not an active "
+		    "mitigation", id, state_names[x->state]);
+		return NULL;
+	}
+	return x;
+}
+
+void
+cmd_rollback(struct daemon *d, struct control_req *r)
+{
+	struct act *x = cmd_act(d, r);
+
+	if (x == NULL)
+		return;
+	char by[300];
+	snprintf(by, sizeof by, "%s", r->peer->actor);
+	act_expire(x, by);
+	control_reply_ok(r, json_pack("{s:s, s:s}", "id", x->id, "state",
+	    state_names[x->state]));
+}
+
+void
+cmd_extend(struct daemon *d, struct control_req *r)
+{
+	const char *dur = json_string_value(json_object_get(r->req.args,
+	    "duration"));
+	const char *why;
+	uint64_t ms;
+	char when[32];
+
+	if (dur == NULL || units_parse_duration(dur, &ms, &why) != 0 ||
+	    ms == 0 || ms > PLAN_MAX_TTL_MS) {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "bad duration \"%s\"",
+		    dur ? dur : "");
+		return;
+	}
+	struct act *x = cmd_act(d, r);
+	if (x == NULL)
+		return;
+	if (x->expires_ms == 0) {
+		control_reply_error(r, PROTO_E_FAILED, "%s stays until "
+		    "remediated: it has no expiry to extend", x->id);
+		return;
+	}
+	x->expires_ms += ms;
+	act_timer_at(x, x->expires_ms);
+	fmt_time(x->expires_ms, when, sizeof when);
+	json_t *f = act_fields(x);
+	json_object_set_new(f, "expires_at", json_string(when));
+	json_object_set_new(f, "expires_ms", json_integer((json_int_t)
+	    x->expires_ms));
+	json_object_set_new(f, "by", json_string(r->peer->actor));
+	json_object_set_new(f, "extended_by_ms", json_integer((json_int_t)ms));
+	control_req_audited(r, audit_rec(d->actions, "mitigation.extended",
+	    r->peer->actor, f));
+	control_reply_ok(r, json_pack("{s:s, s:s}", "id", x->id, "expires",
+	    when));
+}
+
+void
+cmd_show(struct daemon *d, struct control_req *r)
+{
+	const char *id = json_string_value(json_object_get(r->req.args, "id"));
+	struct act *x;
+
+	if (id == NULL || *id == '\0') {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "an id is needed");
+		return;
+	}
+	x = d->actions ? act_find(d->actions, id) : NULL;
+	audit_ctl_search(d, r, json_pack("{s:s}", "id", id), 1000,
+	    x ? json_pack("{s:o}", "state", act_json(x)) : NULL);
+}
+
+json_t *
+actions_status_json(struct actions *a)
+{
+	size_t counts[ST_MERGED + 1] = {0};
+	struct act *x;
+	json_t *states = json_object();
+
+	LIST_FOREACH(x, &a->acts, entry)
+		counts[x->state]++;
+	for (int s = 0; s <= ST_MERGED; s++)
+		if (counts[s])
+			json_object_set_new(states, state_names[s],
+			    json_integer((json_int_t)counts[s]));
+	size_t failing = 0;
+	LIST_FOREACH(x, &a->acts, entry)
+		if (x->state == ST_ROLLING_BACK && x->last_error[0])
+			failing++;
+	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	    "states", states, "started", (json_int_t)a->n_started,
+	    "succeeded", (json_int_t)a->n_succeeded, "failed",
+	    (json_int_t)a->n_failed, "retries", (json_int_t)a->n_retries,
+	    "extended", (json_int_t)a->n_extended, "rolled_back",
+	    (json_int_t)a->n_rolled_back, "rollbacks_failing",
+	    (json_int_t)failing, "connectors",
+	    connectors_status_json(a->conn));
+}

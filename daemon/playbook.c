@@ -1,0 +1,1610 @@
+/*
+ * The playbook engine, main-process side. An alert is matched in C against
+ * the current set; each matched playbook is one run, sent to the set's
+ * worker pool, and each run ends in exactly one outcome record:
+ * plan.created, playbook.matched (an empty plan), playbook.skipped (when()
+ * said no, or the dedup window) or playbook.failed. The alert.received
+ * record lists the runs an alert owes, so an alert whose outcomes were not
+ * all recorded before a crash runs them when Kafka delivers it again.
+ * Runs of one playbook that share a dedup or escalation key go one at a
+ * time, so the window and rd.prior are exact. Per-playbook counters, the
+ * windows and quarantine live here; they survive reloads by name.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "remediad/action.h"
+#include "remediad/audit.h"
+#include "remediad/child.h"
+#include "remediad/config.h"
+#include "remediad/daemon.h"
+#include "remediad/dedup.h"
+#include "remediad/log.h"
+#include "remediad/plan.h"
+#include "remediad/playbook.h"
+#include "remediad/units.h"
+#include "remediad/worker.h"
+
+#define PB_RETRY_MS   250  /* records the log refused are tried again */
+#define PB_SWEEP_MS   60000
+#define PB_HIST	      48   /* run time buckets: 2^(i/2) us */
+#define PB_MAX_PRIOR  1000 /* plans remembered per escalation key */
+#define PB_MAX_KEYS   1000000
+
+static const char *const entity_fields[] = {PLAYBOOK_ENTITIES, NULL};
+
+/* ---- Structures ----------------------------------------------------------- */
+
+struct pbrun;
+TAILQ_HEAD(pbruns, pbrun);
+
+/* One value of a playbook's dedup/escalation key. */
+struct pbkey {
+	char *value;
+	uint64_t last_run_ms; /* dedup: the last run that counted, 0 none */
+	uint64_t *plans;      /* escalation: times of the plans made */
+	size_t nplans, cap;
+	int busy;	      /* a run with this key is in flight */
+	struct pbruns parked; /* runs waiting for it */
+	struct pbkey *next;
+};
+
+/* A playbook's life across sets, by name. */
+struct pbstats {
+	char *name;
+	uint64_t matched, planned, empty, skipped, failed, quarantines;
+	int quarantined;
+	uint64_t *fails; /* times of recent failures, a ring of fails_k */
+	size_t nfails, fails_head, fails_k;
+	uint64_t hist[PB_HIST];
+	uint64_t runs_timed;
+	struct pbkey **keys;
+	size_t nkeys, keycap;
+	LIST_ENTRY(pbstats) entry;
+};
+
+struct strset {
+	char **v;
+	size_t n;
+};
+
+/* A playbook of a set, as the worker described it. */
+struct pbdef {
+	char *name, *file;
+	struct strset source, category, rule;
+	int min_severity; /* -1: any */
+	struct strset has;
+	int when, dry_run;
+	const char *dedup_key, *escalate_key; /* entity field names */
+	uint64_t dedup_ms, escalate_ms;
+	struct pbstats *st;
+};
+
+struct pbset {
+	struct playbooks *pb;
+	struct wpool *pool;
+	struct pbdef *defs;
+	size_t n;
+	int refs;    /* runs in flight, plus one while current */
+	int loaded;  /* ready() came */
+	char *error; /* ready() said it does not load */
+	pb_reload_cb reload_cb;
+	void *reload_arg;
+};
+
+/* An alert submitted: freed when its last outcome is recorded. */
+struct pbjob {
+	struct playbooks *pb;
+	json_t *fields; /* the canonical alert without raw, for workers */
+	char *raw;
+	size_t rawlen;
+	char *id;
+	uint64_t alert_seq;
+	size_t outstanding;
+	uint64_t last_seq;
+	int failed;
+	pb_done_cb done;
+	void *arg;
+};
+
+struct pbrun {
+	struct wrun w; /* w.arg is this run */
+	struct pbjob *job;
+	struct pbset *set;
+	struct pbdef *def;
+	struct pbkey *key; /* held while in flight, or NULL */
+	const char *dedup_value, *escalate_value;
+	TAILQ_ENTRY(pbrun) park;
+	LIST_ENTRY(pbrun) live; /* every run, for playbooks_close() */
+};
+
+/* An outcome record the log refused for now. */
+struct pbpending {
+	struct pbjob *job;
+	char *playbook;
+	const char *type;
+	json_t *fields;
+	TAILQ_ENTRY(pbpending) entry;
+};
+TAILQ_HEAD(pbpendings, pbpending);
+
+/* The runs an alert owes (see the top comment). */
+struct owed {
+	char *id;
+	uint64_t seq; /* of its alert.received */
+	char **names;
+	size_t n;
+	int inflight;
+	struct owed *next;
+};
+
+struct playbooks {
+	struct daemon *d;
+	struct pbset *cur;
+	struct pbset *loading; /* a reload in progress */
+	LIST_HEAD(, pbstats) stats;
+	struct owed **owed;
+	size_t nowed, owedcap;
+	struct pbpendings pending;
+	size_t npending;
+	LIST_HEAD(, pbrun) live;
+	struct event *ev_retry, *ev_sweep;
+	struct children *children;
+	int closing;
+	uint64_t runs, failures;
+};
+
+static void pbrun_dispatch(struct pbrun *run);
+static void pbset_unref(struct pbset *set);
+
+/* ---- Small helpers -------------------------------------------------------- */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static void
+strset_free(struct strset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+/* A string or a list of strings (checked by the worker already). */
+static void
+strset_from(struct strset *s, const json_t *v)
+{
+	size_t i;
+	json_t *e;
+
+	if (json_is_string(v)) {
+		s->v = calloc(1, sizeof *s->v);
+		s->v[0] = strdup(json_string_value(v));
+		s->n = 1;
+		return;
+	}
+	if (!json_is_array(v))
+		return;
+	s->v = calloc(json_array_size(v) + 1, sizeof *s->v);
+	json_array_foreach(v, i, e)
+		if (json_is_string(e))
+			s->v[s->n++] = strdup(json_string_value(e));
+}
+
+static int
+strset_has(const struct strset *s, const char *v)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], v) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+entity_name(const char *s)
+{
+	for (size_t i = 0; entity_fields[i] != NULL; i++)
+		if (s != NULL && strcmp(entity_fields[i], s) == 0)
+			return entity_fields[i];
+	return NULL;
+}
+
+/* ---- Stats and keys ----------------------------------------------------------- */
+
+static struct pbstats *
+pbstats_get(struct playbooks *pb, const char *name)
+{
+	struct pbstats *st;
+
+	LIST_FOREACH(st, &pb->stats, entry)
+		if (strcmp(st->name, name) == 0)
+			return st;
+	st = calloc(1, sizeof *st);
+	if (st == NULL || (st->name = strdup(name)) == NULL)
+		fatalx("playbooks: out of memory");
+	LIST_INSERT_HEAD(&pb->stats, st, entry);
+	return st;
+}
+
+static void
+pbkey_free(struct pbkey *k)
+{
+	free(k->value);
+	free(k->plans);
+	free(k);
+}
+
+static struct pbkey *
+pbkey_get(struct pbstats *st, const char *value, int create)
+{
+	struct pbkey *k;
+	size_t b;
+
+	if (st->keycap == 0) {
+		if (!create)
+			return NULL;
+		st->keycap = 64;
+		st->keys = calloc(st->keycap, sizeof *st->keys);
+		if (st->keys == NULL)
+			fatalx("playbooks: out of memory");
+	}
+	b = str_hash(value) & (st->keycap - 1);
+	for (k = st->keys[b]; k != NULL; k = k->next)
+		if (strcmp(k->value, value) == 0)
+			return k;
+	if (!create || st->nkeys >= PB_MAX_KEYS)
+		return NULL;
+	if (st->nkeys >= st->keycap) {
+		size_t ncap = st->keycap * 2;
+		struct pbkey **nt = calloc(ncap, sizeof *nt);
+		if (nt == NULL)
+			fatalx("playbooks: out of memory");
+		for (size_t i = 0; i < st->keycap; i++) {
+			while ((k = st->keys[i]) != NULL) {
+				st->keys[i] = k->next;
+				size_t nb = str_hash(k->value) & (ncap - 1);
+				k->next = nt[nb];
+				nt[nb] = k;
+			}
+		}
+		free(st->keys);
+		st->keys = nt;
+		st->keycap = ncap;
+		b = str_hash(value) & (st->keycap - 1);
+	}
+	k = calloc(1, sizeof *k);
+	if (k == NULL || (k->value = strdup(value)) == NULL)
+		fatalx("playbooks: out of memory");
+	TAILQ_INIT(&k->parked);
+	k->next = st->keys[b];
+	st->keys[b] = k;
+	st->nkeys++;
+	return k;
+}
+
+/* Plans of the escalation window before now. */
+static int64_t
+pbkey_prior(struct pbkey *k, uint64_t window, uint64_t now)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < k->nplans; i++)
+		if (k->plans[i] + window > now)
+			k->plans[keep++] = k->plans[i];
+	k->nplans = keep;
+	return (int64_t)keep;
+}
+
+static void
+pbkey_add_plan(struct pbkey *k, uint64_t t)
+{
+	if (k->nplans == PB_MAX_PRIOR) {
+		memmove(k->plans, k->plans + 1, (k->nplans - 1) * sizeof
+		    *k->plans);
+		k->nplans--;
+	}
+	if (k->nplans == k->cap) {
+		size_t ncap = k->cap ? k->cap * 2 : 4;
+		uint64_t *np = realloc(k->plans, ncap * sizeof *np);
+		if (np == NULL)
+			fatalx("playbooks: out of memory");
+		k->plans = np;
+		k->cap = ncap;
+	}
+	k->plans[k->nplans++] = t;
+}
+
+/* Forgets keys whose windows have passed and that nothing waits on. */
+static void
+pbstats_sweep(struct pbstats *st, uint64_t window, uint64_t now)
+{
+	for (size_t i = 0; i < st->keycap; i++) {
+		struct pbkey **kp = &st->keys[i], *k;
+		while ((k = *kp) != NULL) {
+			if (!k->busy && TAILQ_EMPTY(&k->parked) &&
+			    k->last_run_ms + window <= now &&
+			    pbkey_prior(k, window, now) == 0) {
+				*kp = k->next;
+				pbkey_free(k);
+				st->nkeys--;
+			} else
+				kp = &k->next;
+		}
+	}
+}
+
+/* Bucket b holds run times in [2^(b/2), 2^((b+1)/2)) microseconds. */
+static void
+pbstats_time(struct pbstats *st, uint64_t us)
+{
+	int b = 0;
+
+	if (us > 0) {
+		int l = 63 - __builtin_clzll(us);
+		b = 2 * l + ((double)us >= 1.41421356 * (double)(1ULL << l));
+	}
+	if (b >= PB_HIST)
+		b = PB_HIST - 1;
+	st->hist[b]++;
+	st->runs_timed++;
+}
+
+/* The upper bound of the bucket holding quantile q. */
+static uint64_t
+pbstats_pct(const struct pbstats *st, double q)
+{
+	uint64_t want = (uint64_t)((double)st->runs_timed * q + 0.5), seen = 0;
+
+	if (st->runs_timed == 0)
+		return 0;
+	if (want == 0)
+		want = 1;
+	for (int b = 0; b < PB_HIST; b++) {
+		seen += st->hist[b];
+		if (seen >= want) {
+			double hi = (double)(1ULL << ((b + 1) / 2));
+			return (uint64_t)(b % 2 ? hi : hi * 1.41421356);
+		}
+	}
+	return 0;
+}
+
+/* ---- Owed runs ------------------------------------------------------------- */
+
+static struct owed **
+owed_slot(struct playbooks *pb, const char *id)
+{
+	struct owed **op;
+
+	if (pb->owedcap == 0)
+		return NULL;
+	op = &pb->owed[str_hash(id) & (pb->owedcap - 1)];
+	for (; *op != NULL; op = &(*op)->next)
+		if (strcmp((*op)->id, id) == 0)
+			return op;
+	return op;
+}
+
+static struct owed *
+owed_find(struct playbooks *pb, const char *id)
+{
+	struct owed **op = owed_slot(pb, id);
+
+	return op ? *op : NULL;
+}
+
+static struct owed *
+owed_add(struct playbooks *pb, const char *id, uint64_t seq,
+    const json_t *names)
+{
+	struct owed **op, *o;
+	size_t i;
+	json_t *e;
+
+	if (pb->nowed >= pb->owedcap / 2) {
+		size_t ncap = pb->owedcap ? pb->owedcap * 2 : 1024;
+		struct owed **nt = calloc(ncap, sizeof *nt);
+		if (nt == NULL)
+			fatalx("playbooks: out of memory");
+		for (i = 0; i < pb->owedcap; i++) {
+			while ((o = pb->owed[i]) != NULL) {
+				pb->owed[i] = o->next;
+				size_t b = str_hash(o->id) & (ncap - 1);
+				o->next = nt[b];
+				nt[b] = o;
+			}
+		}
+		free(pb->owed);
+		pb->owed = nt;
+		pb->owedcap = ncap;
+	}
+	op = owed_slot(pb, id);
+	if (*op != NULL)
+		return *op;
+	o = calloc(1, sizeof *o);
+	if (o != NULL)
+		o->seq = seq;
+	if (o == NULL || (o->id = strdup(id)) == NULL ||
+	    (o->names = calloc(json_array_size(names) + 1, sizeof *o->names)) ==
+		NULL)
+		fatalx("playbooks: out of memory");
+	json_array_foreach(names, i, e)
+		o->names[o->n++] = strdup(json_string_value(e));
+	*op = o;
+	pb->nowed++;
+	return o;
+}
+
+static void
+owed_free(struct owed *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		free(o->names[i]);
+	free(o->names);
+	free(o->id);
+	free(o);
+}
+
+/* An outcome for (id, name) is in the log: that run is owed no more. */
+static void
+owed_settle(struct playbooks *pb, const char *id, const char *name)
+{
+	struct owed **op = owed_slot(pb, id), *o;
+
+	if (op == NULL || (o = *op) == NULL)
+		return;
+	for (size_t i = 0; i < o->n; i++) {
+		if (strcmp(o->names[i], name) == 0) {
+			free(o->names[i]);
+			o->names[i] = o->names[--o->n];
+			break;
+		}
+	}
+	if (o->n == 0) {
+		*op = o->next;
+		owed_free(o);
+		pb->nowed--;
+	}
+}
+
+/* ---- Outcomes --------------------------------------------------------------- */
+
+static void
+pbjob_free(struct pbjob *job)
+{
+	free(job->id);
+	json_decref(job->fields);
+	free(job->raw);
+	free(job);
+}
+
+static void
+pbjob_settle(struct pbjob *job, uint64_t seq, int ok)
+{
+	if (!ok)
+		job->failed = 1;
+	if (seq > job->last_seq)
+		job->last_seq = seq;
+	if (--job->outstanding > 0)
+		return;
+	struct owed *o = owed_find(job->pb, job->id);
+	if (o != NULL)
+		o->inflight = 0;
+	job->done(job->arg, job->last_seq, !job->failed);
+	pbjob_free(job);
+}
+
+/*
+ * Appends one outcome record; the log may refuse it for now (full,
+ * stalled), then it waits and is tried again: nothing is dropped.
+ */
+static void
+outcome_append(struct playbooks *pb, struct pbjob *job, const char *name,
+    const char *type, json_t *fields)
+{
+	const char *cause;
+	uint64_t seq;
+
+	if (!TAILQ_EMPTY(&pb->pending) && !pb->closing)
+		goto later; /* keep the order of an alert's records */
+	json_incref(fields);
+	seq = audit_append(pb->d->audit, type, "system", fields, &cause);
+	if (seq == 0 && errno == EFBIG) {
+		/* Too big to record (a huge plan): its failure is not. */
+		json_t *f = json_pack("{s:O, s:O, s:s, s:s, s:s}", "alert",
+		    json_object_get(fields, "alert"), "alert_seq",
+		    json_object_get(fields, "alert_seq"), "playbook", name,
+		    "reason", "invalid_plan", "error",
+		    "the plan is larger than audit.max_record");
+		json_decref(fields);
+		fields = f;
+		type = "playbook.failed";
+		json_incref(fields);
+		seq = audit_append(pb->d->audit, type, "system", fields,
+		    &cause);
+	}
+	if (seq != 0) {
+		/* A plan goes to the action runner (once it is durable). */
+		if (strcmp(type, "plan.created") == 0 && pb->d->actions != NULL)
+			actions_plan(pb->d->actions, seq, fields);
+		json_decref(fields);
+		owed_settle(pb, job->id, name);
+		pbjob_settle(job, seq, 1);
+		return;
+	}
+	if (pb->closing) {
+		json_decref(fields);
+		pbjob_settle(job, 0, 0);
+		return;
+	}
+	log_warnx("playbooks: %s for %s waits: %s", type, name, cause);
+later:;
+	struct pbpending *p = calloc(1, sizeof *p);
+	if (p == NULL || (p->playbook = strdup(name)) == NULL)
+		fatalx("playbooks: out of memory");
+	p->job = job;
+	p->type = type;
+	p->fields = fields;
+	TAILQ_INSERT_TAIL(&pb->pending, p, entry);
+	pb->npending++;
+	if (!evtimer_pending(pb->ev_retry, NULL)) {
+		struct timeval tv = {0, PB_RETRY_MS * 1000};
+		evtimer_add(pb->ev_retry, &tv);
+	}
+}
+
+static void
+pb_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct playbooks *pb = arg;
+	struct pbpending *p;
+	struct pbpendings todo;
+
+	TAILQ_INIT(&todo);
+	TAILQ_CONCAT(&todo, &pb->pending, entry);
+	pb->npending = 0;
+	while ((p = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, p, entry);
+		if (!TAILQ_EMPTY(&pb->pending)) {
+			/* Refused again: the rest keep their order. */
+			TAILQ_INSERT_TAIL(&pb->pending, p, entry);
+			pb->npending++;
+			continue;
+		}
+		outcome_append(pb, p->job, p->playbook, p->type, p->fields);
+		free(p->playbook);
+		free(p);
+	}
+}
+
+static json_t *
+outcome_fields(struct pbrun *run)
+{
+	json_t *f = json_pack("{s:s, s:I, s:s}", "alert", run->job->id,
+	    "alert_seq", (json_int_t)run->job->alert_seq, "playbook",
+	    run->def->name);
+
+	if (run->dedup_value != NULL)
+		json_object_set_new(f, "dedup_key", json_string(
+		    run->dedup_value));
+	if (run->escalate_value != NULL)
+		json_object_set_new(f, "escalate_key", json_string(
+		    run->escalate_value));
+	return f;
+}
+
+/* K failures within the window: no more runs until the next reload. */
+static void
+pb_count_failure(struct playbooks *pb, struct pbstats *st)
+{
+	const struct config_playbooks *c = &pb->d->cfg->playbooks;
+	size_t k = (size_t)c->quarantine_failures;
+	uint64_t now = now_ms();
+
+	st->failed++;
+	pb->failures++;
+	if (st->fails_k != k) {
+		free(st->fails);
+		if ((st->fails = calloc(k, sizeof *st->fails)) == NULL)
+			fatalx("playbooks: out of memory");
+		st->fails_k = k;
+		st->nfails = st->fails_head = 0;
+	}
+	st->fails[st->fails_head] = now;
+	st->fails_head = (st->fails_head + 1) % k;
+	if (st->nfails < k)
+		st->nfails++;
+	/* The oldest of the last k is at the head once the ring is full. */
+	if (st->quarantined || st->nfails < k ||
+	    st->fails[st->fails_head] + c->quarantine_window_ms < now)
+		return;
+	st->quarantined = 1;
+	st->quarantines++;
+	log_warnx("playbook %s quarantined: %zu failures within %llu ms",
+	    st->name, k, (unsigned long long)c->quarantine_window_ms);
+	const char *cause;
+	if (audit_append(pb->d->audit, "playbook.quarantined", "system",
+		json_pack("{s:s, s:I, s:I}", "playbook", st->name, "failures",
+		    (json_int_t)k, "window_ms",
+		    (json_int_t)c->quarantine_window_ms), &cause) == 0)
+		log_warnx("playbooks: quarantine of %s not recorded: %s",
+		    st->name, cause);
+}
+
+/* The run is over: its key goes to the next waiting run. */
+static void
+pbrun_finish(struct pbrun *run)
+{
+	struct pbkey *k = run->key;
+	struct pbset *set = run->set;
+
+	LIST_REMOVE(run, live);
+	free(run);
+	if (k != NULL) {
+		k->busy = 0;
+		struct pbrun *next = TAILQ_FIRST(&k->parked);
+		if (next != NULL) {
+			TAILQ_REMOVE(&k->parked, next, park);
+			pbrun_dispatch(next);
+		}
+	}
+	pbset_unref(set);
+}
+
+static void
+pbrun_failed(struct pbrun *run, const char *reason, const char *error)
+{
+	struct playbooks *pb = run->job->pb;
+	json_t *f = outcome_fields(run);
+
+	json_object_set_new(f, "reason", json_string(reason));
+	json_object_set_new(f, "error", json_string(error));
+	log_warnx("playbook %s failed on alert %s: %s: %s", run->def->name,
+	    run->job->id, reason, error);
+	/* A failed run counts for dedup: it is not retried by itself. */
+	if (run->key != NULL && run->def->dedup_key != NULL)
+		run->key->last_run_ms = now_ms();
+	pb_count_failure(pb, run->def->st);
+	outcome_append(pb, run->job, run->def->name, "playbook.failed", f);
+	pbrun_finish(run);
+}
+
+static void
+pb_log_lines(const struct pbrun *run, const json_t *logs)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(logs, i, e) {
+		int lvl = log_level_parse(json_string_value(json_object_get(e,
+		    "level")));
+		log_msg(lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl,
+		    "playbook %s: %s", run->def->name,
+		    json_string_value(json_object_get(e, "msg")));
+	}
+}
+
+static void
+pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
+{
+	struct pbrun *run = w->arg;
+	struct playbooks *pb = run->job->pb;
+	struct pbstats *st = run->def->st;
+	const char *status = json_string_value(json_object_get(res, "status"));
+	json_t *f, *plan, *us = json_object_get(res, "us");
+	char err[512];
+
+	pb->runs++;
+	if (json_is_integer(us))
+		pbstats_time(st, (uint64_t)json_integer_value(us));
+	pb_log_lines(run, json_object_get(res, "logs"));
+	if (strcmp(status, "skip") == 0) {
+		st->skipped++;
+		f = outcome_fields(run);
+		json_object_set_new(f, "reason", json_string("when"));
+		outcome_append(pb, run->job, run->def->name, "playbook.skipped",
+		    f);
+		pbrun_finish(run);
+		return;
+	}
+	if (strcmp(status, "plan") != 0) {
+		const char *kind = json_string_value(json_object_get(res,
+		    "kind"));
+		const char *e = json_string_value(json_object_get(res,
+		    "error"));
+		pbrun_failed(run, kind ? kind : "runtime", e ? e : "failed");
+		return;
+	}
+	/* With connectors, only the actions they map may be requested. */
+	const struct config_connectors *cc = &pb->d->cfg->connectors;
+	json_t *none = cc->present && cc->actions == NULL ? json_object() :
+	    NULL;
+	plan = plan_validate_with(json_object_get(res, "actions"),
+	    cc->present ? (cc->actions ? cc->actions : none) : NULL, err,
+	    sizeof err);
+	json_decref(none);
+	if (plan == NULL) {
+		pbrun_failed(run, "invalid_plan", err);
+		return;
+	}
+	uint64_t now = now_ms();
+	if (run->key != NULL && run->def->dedup_key != NULL)
+		run->key->last_run_ms = now;
+	f = outcome_fields(run);
+	json_object_set_new(f, "us", json_incref(us ? us : json_integer(0)));
+	if (json_array_size(plan) == 0) {
+		st->empty++;
+		json_decref(plan);
+		outcome_append(pb, run->job, run->def->name,
+		    "playbook.matched", f);
+	} else {
+		st->planned++;
+		if (run->def->escalate_key != NULL && run->escalate_value) {
+			struct pbkey *k = run->key;
+			if (k != NULL)
+				pbkey_add_plan(k, now);
+		}
+		json_object_set_new(f, "actions", plan);
+		if (run->def->dry_run)
+			json_object_set_new(f, "dry_run", json_true());
+		if (run->def->escalate_key != NULL)
+			json_object_set_new(f, "prior", json_integer(
+			    run->w.prior));
+		outcome_append(pb, run->job, run->def->name, "plan.created", f);
+	}
+	pbrun_finish(run);
+}
+
+static void
+pool_failed_cb(struct wpool *p, struct wrun *w, const char *reason,
+    const char *detail)
+{
+	pbrun_failed(w->arg, reason, detail);
+}
+
+/* ---- Dispatch ----------------------------------------------------------------- */
+
+static void
+pbrun_dispatch(struct pbrun *run)
+{
+	struct pbdef *def = run->def;
+	struct pbstats *st = def->st;
+	uint64_t now = now_ms();
+	const char *keyval = run->dedup_value ? run->dedup_value :
+	    run->escalate_value;
+
+	if (keyval != NULL && run->key == NULL) {
+		struct pbkey *k = pbkey_get(st, keyval, 1);
+		if (k != NULL && k->busy) {
+			TAILQ_INSERT_TAIL(&k->parked, run, park);
+			return;
+		}
+		if (k != NULL) {
+			k->busy = 1;
+			run->key = k;
+		}
+	}
+	if (run->key != NULL && run->dedup_value != NULL &&
+	    run->key->last_run_ms != 0 &&
+	    run->key->last_run_ms + def->dedup_ms > now) {
+		json_t *f = outcome_fields(run);
+		json_object_set_new(f, "reason", json_string("dedup"));
+		st->skipped++;
+		outcome_append(run->job->pb, run->job, def->name,
+		    "playbook.skipped", f);
+		pbrun_finish(run);
+		return;
+	}
+	run->w.prior = 0;
+	if (run->key != NULL && run->escalate_value != NULL)
+		run->w.prior = pbkey_prior(run->key, def->escalate_ms, now);
+	wpool_submit(run->set->pool, &run->w);
+}
+
+size_t
+playbooks_match(struct playbooks *pb, const json_t *alert,
+    struct pb_match *m)
+{
+	struct pbset *set = pb->cur;
+	const char *source = json_string_value(json_object_get(alert,
+	    "source"));
+	const char *category = json_string_value(json_object_get(alert,
+	    "category"));
+	const char *rule = json_string_value(json_object_get(alert, "rule"));
+	json_t *sev = json_object_get(alert, "severity");
+
+	m->set = set;
+	m->n = 0;
+	if (set == NULL)
+		return 0;
+	for (size_t i = 0; i < set->n; i++) {
+		const struct pbdef *def = &set->defs[i];
+		if (def->st->quarantined)
+			continue;
+		if (def->source.n && (source == NULL ||
+		    !strset_has(&def->source, source)))
+			continue;
+		if (def->category.n && (category == NULL ||
+		    !strset_has(&def->category, category)))
+			continue;
+		if (def->rule.n && (rule == NULL ||
+		    !strset_has(&def->rule, rule)))
+			continue;
+		if (def->min_severity >= 0 && (!json_is_integer(sev) ||
+		    json_integer_value(sev) < def->min_severity))
+			continue;
+		size_t j;
+		for (j = 0; j < def->has.n; j++)
+			if (json_object_get(alert, def->has.v[j]) == NULL)
+				break;
+		if (j < def->has.n)
+			continue;
+		m->idx[m->n++] = (uint16_t)i;
+	}
+	return m->n;
+}
+
+json_t *
+playbooks_match_names(const struct pb_match *m)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < m->n; i++)
+		json_array_append_new(a, json_string(m->set->defs[m->idx[i]]
+		    .name));
+	return a;
+}
+
+static void
+pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
+    size_t n, json_t *alert, const char *raw, size_t rawlen,
+    uint64_t alert_seq, pb_done_cb done, void *arg)
+{
+	struct pbjob *job;
+	const char *k;
+	json_t *v;
+
+	job = calloc(1, sizeof *job);
+	if (job == NULL)
+		fatalx("playbooks: out of memory");
+	job->pb = pb;
+	job->fields = json_object();
+	json_object_foreach(alert, k, v)
+		if (strcmp(k, "raw") != 0)
+			json_object_set(job->fields, k, v);
+	job->id = strdup(json_string_value(json_object_get(alert, "id")));
+	if (job->id == NULL)
+		fatalx("playbooks: out of memory");
+	if (rawlen > 0) {
+		job->raw = malloc(rawlen);
+		if (job->raw == NULL)
+			fatalx("playbooks: out of memory");
+		memcpy(job->raw, raw, rawlen);
+		job->rawlen = rawlen;
+	}
+	job->alert_seq = alert_seq;
+	job->outstanding = n;
+	job->done = done;
+	job->arg = arg;
+	for (size_t i = 0; i < n; i++) {
+		struct pbrun *run = calloc(1, sizeof *run);
+		if (run == NULL)
+			fatalx("playbooks: out of memory");
+		run->job = job;
+		run->set = set;
+		set->refs++;
+		LIST_INSERT_HEAD(&pb->live, run, live);
+		run->def = &set->defs[idx[i]];
+		run->def->st->matched++;
+		run->w.playbook = idx[i];
+		run->w.fields = job->fields;
+		run->w.raw = job->raw;
+		run->w.rawlen = job->rawlen;
+		run->w.arg = run;
+		/* Borrowed from job->fields, which lives as long. */
+		if (run->def->dedup_key != NULL)
+			run->dedup_value = json_string_value(json_object_get(
+			    job->fields, run->def->dedup_key));
+		if (run->def->escalate_key != NULL)
+			run->escalate_value = json_string_value(
+			    json_object_get(job->fields,
+				run->def->escalate_key));
+		pbrun_dispatch(run);
+	}
+}
+
+void
+playbooks_submit(struct playbooks *pb, const struct pb_match *m,
+    json_t *alert, const char *raw, size_t rawlen, uint64_t alert_seq,
+    pb_done_cb done, void *arg)
+{
+	if (m->n == 0 || m->set == NULL) {
+		done(arg, 0, 1);
+		return;
+	}
+	json_t *names = playbooks_match_names(m);
+	struct owed *o = owed_add(pb, json_string_value(json_object_get(alert,
+	    "id")), alert_seq, names);
+	json_decref(names);
+	o->inflight = 1;
+	pb_submit_runs(pb, m->set, m->idx, m->n, alert, raw, rawlen,
+	    alert_seq, done, arg);
+}
+
+int
+playbooks_resume(struct playbooks *pb, json_t *alert, const char *raw,
+    size_t rawlen, pb_done_cb done, void *arg)
+{
+	const char *id = json_string_value(json_object_get(alert, "id"));
+	struct owed *o = id ? owed_find(pb, id) : NULL;
+	struct pbset *set = pb->cur;
+	uint16_t idx[PLAYBOOK_MAX_COUNT];
+	size_t n = 0;
+
+	if (o == NULL || o->inflight || set == NULL)
+		return 0;
+	for (size_t i = 0; i < o->n; i++) {
+		size_t j;
+		for (j = 0; j < set->n; j++)
+			if (strcmp(set->defs[j].name, o->names[i]) == 0)
+				break;
+		if (j < set->n && !set->defs[j].st->quarantined)
+			idx[n++] = (uint16_t)j;
+	}
+	log_info("playbooks: alert %s owes %zu run(s); running %zu", id, o->n,
+	    n);
+	if (n == 0) {
+		/* Its playbooks are gone or quarantined: nothing to owe. */
+		struct owed **op = owed_slot(pb, id);
+		*op = o->next;
+		owed_free(o);
+		pb->nowed--;
+		return 0;
+	}
+	o->inflight = 1;
+	pb_submit_runs(pb, set, idx, n, alert, raw, rawlen, o->seq, done, arg);
+	return 1;
+}
+
+/* ---- Sets ------------------------------------------------------------------ */
+
+static void
+pbset_free(struct pbset *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		struct pbdef *d = &set->defs[i];
+		free(d->name);
+		free(d->file);
+		strset_free(&d->source);
+		strset_free(&d->category);
+		strset_free(&d->rule);
+		strset_free(&d->has);
+	}
+	free(set->defs);
+	free(set->error);
+	free(set);
+}
+
+static void
+pbset_unref(struct pbset *set)
+{
+	if (--set->refs > 0)
+		return;
+	if (set->pool != NULL)
+		wpool_retire(set->pool, 0);
+	pbset_free(set);
+}
+
+/* The metadata of the first worker becomes the set's match table. */
+static int
+pbset_define(struct pbset *set, const json_t *meta, char **cause)
+{
+	struct playbooks *pb = set->pb;
+	size_t i;
+	json_t *m;
+
+	set->defs = calloc(json_array_size(meta) + 1, sizeof *set->defs);
+	if (set->defs == NULL)
+		return -1;
+	json_array_foreach(meta, i, m) {
+		struct pbdef *d = &set->defs[set->n++];
+		json_t *match = json_object_get(m, "match"), *w;
+		const char *name = json_string_value(json_object_get(m, "name"));
+		if (name == NULL) {
+			*cause = strdup("a worker described a playbook "
+			    "without a name");
+			return -1;
+		}
+		d->name = strdup(name);
+		d->file = strdup(json_string_value(json_object_get(m, "file")) ?
+		    json_string_value(json_object_get(m, "file")) : "?");
+		d->min_severity = -1;
+		strset_from(&d->source, json_object_get(match, "source"));
+		strset_from(&d->category, json_object_get(match, "category"));
+		strset_from(&d->rule, json_object_get(match, "rule"));
+		strset_from(&d->has, json_object_get(match, "has"));
+		if (json_is_integer(json_object_get(match, "min_severity")))
+			d->min_severity = (int)json_integer_value(
+			    json_object_get(match, "min_severity"));
+		d->when = json_is_true(json_object_get(m, "when"));
+		d->dry_run = json_is_true(json_object_get(m, "dry_run"));
+		for (int k = 0; k < 2; k++) {
+			w = json_object_get(m, k ? "escalate" : "dedup");
+			if (w == NULL)
+				continue;
+			const char *key = entity_name(json_string_value(
+			    json_object_get(w, "key")));
+			uint64_t ms = 0;
+			const char *why;
+			if (key == NULL || units_parse_duration(
+			    json_string_value(json_object_get(w, "window")) ?
+			    json_string_value(json_object_get(w, "window")) :
+			    "", &ms, &why) != 0) {
+				if (asprintf(cause, "%s: bad %s", d->name,
+					k ? "escalate" : "dedup") == -1)
+					*cause = NULL;
+				return -1;
+			}
+			if (k) {
+				d->escalate_key = key;
+				d->escalate_ms = ms;
+			} else {
+				d->dedup_key = key;
+				d->dedup_ms = ms;
+			}
+		}
+		d->st = pbstats_get(pb, d->name);
+	}
+	return 0;
+}
+
+static void
+pool_ready_cb(struct wpool *p, void *arg, json_t *meta, const char *error)
+{
+	struct pbset *set = arg;
+	char *cause = NULL;
+
+	if (error == NULL && pbset_define(set, meta, &cause) == -1)
+		error = cause ? cause : "out of memory";
+	if (error != NULL) {
+		set->error = strdup(error);
+		free(cause);
+	} else
+		set->loaded = 1;
+	if (set->reload_cb != NULL) {
+		/* A reload waits in the loop for this (see below). */
+		pb_reload_cb cb = set->reload_cb;
+		set->reload_cb = NULL;
+		cb(set->reload_arg, set->error);
+	}
+}
+
+static struct pbset *
+pbset_start(struct playbooks *pb, char **cause)
+{
+	const struct config_playbooks *c = &pb->d->cfg->playbooks;
+	struct pbsources src;
+	struct wpool_opts o = {0};
+	struct wpool_cbs cbs = {pool_ready_cb, pool_result_cb, pool_failed_cb};
+	struct pbset *set;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (pbsources_read(c->dir, c->assets, &src, cause) == -1)
+		return NULL;
+	set = calloc(1, sizeof *set);
+	if (set == NULL)
+		fatalx("playbooks: out of memory");
+	set->pb = pb;
+	set->refs = 1;
+	o.src = &src;
+	o.limits.memory = (size_t)c->memory;
+	o.limits.instructions = (uint64_t)c->instructions;
+	o.max_actions = (int)c->max_actions;
+	o.workers = c->workers > 0 ? (int)c->workers : (int)(cpus > 0 ?
+	    cpus : 1);
+	o.timeout_ms = c->timeout_ms;
+	o.load_timeout_ms = c->load_timeout_ms;
+	set->pool = wpool_new(pb->d->base, pb->children, &o, &cbs, set, cause);
+	pbsources_free(&src);
+	if (set->pool == NULL) {
+		free(set);
+		return NULL;
+	}
+	return set;
+}
+
+/* Drops a set that never became current. */
+static void
+pbset_abandon(struct pbset *set)
+{
+	wpool_retire(set->pool, 1);
+	set->pool = NULL;
+	pbset_free(set);
+}
+
+/* ---- Rebuild from the audit log ------------------------------------------------ */
+
+struct pb_rebuild {
+	struct playbooks *pb;
+	uint64_t now;
+	uint64_t owed_cutoff;
+	long long records;
+};
+
+static int
+pb_rebuild_cb(const struct audit_rec *rec, void *arg)
+{
+	struct pb_rebuild *r = arg;
+	struct playbooks *pb = r->pb;
+	int received = rec->type_len == 14 &&
+	    memcmp(rec->type, "alert.received", 14) == 0;
+	int outcome = (rec->type_len == 12 &&
+	    memcmp(rec->type, "plan.created", 12) == 0) ||
+	    (rec->type_len > 9 && memcmp(rec->type, "playbook.", 9) == 0);
+
+	if (!received && !outcome)
+		return 0;
+	json_t *j = audit_rec_json(rec);
+	const char *id = json_string_value(json_object_get(j, "alert"));
+	json_t *t = json_object_get(j, "time");
+	int64_t ms = json_is_string(t) ? dedup_parse_time(json_string_value(t),
+	    json_string_length(t)) : -1;
+	if (id == NULL || ms < 0) {
+		json_decref(j);
+		return 0;
+	}
+	r->records++;
+	if (received) {
+		json_t *names = json_object_get(j, "playbooks");
+		if ((uint64_t)ms >= r->owed_cutoff && json_is_array(names) &&
+		    json_array_size(names) > 0)
+			owed_add(pb, id, rec->seq, names);
+		json_decref(j);
+		return 0;
+	}
+	const char *name = json_string_value(json_object_get(j, "playbook"));
+	if (name == NULL) {
+		json_decref(j);
+		return 0;
+	}
+	owed_settle(pb, id, name);
+	/* The windows of the playbooks in the current set. */
+	struct pbset *set = pb->cur;
+	for (size_t i = 0; set != NULL && i < set->n; i++) {
+		struct pbdef *d = &set->defs[i];
+		if (strcmp(d->name, name) != 0)
+			continue;
+		const char *dv = json_string_value(json_object_get(j,
+		    "dedup_key"));
+		const char *ev = json_string_value(json_object_get(j,
+		    "escalate_key"));
+		int counts = !(rec->type_len == 16 &&
+		    memcmp(rec->type, "playbook.skipped", 16) == 0);
+		if (d->dedup_key && dv && counts &&
+		    (uint64_t)ms + d->dedup_ms > r->now) {
+			struct pbkey *k = pbkey_get(d->st, dv, 1);
+			if (k != NULL && (uint64_t)ms > k->last_run_ms)
+				k->last_run_ms = (uint64_t)ms;
+		}
+		if (d->escalate_key && ev && rec->type_len == 12 &&
+		    (uint64_t)ms + d->escalate_ms > r->now) {
+			struct pbkey *k = pbkey_get(d->st, ev, 1);
+			if (k != NULL)
+				pbkey_add_plan(k, (uint64_t)ms);
+		}
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int
+pb_rebuild(struct playbooks *pb, char **cause)
+{
+	struct pb_rebuild r = {pb, now_ms(), 0, 0};
+	uint64_t longest = pb->d->cfg->dedup.window_ms;
+	struct pbset *set = pb->cur;
+
+	for (size_t i = 0; set != NULL && i < set->n; i++) {
+		if (set->defs[i].dedup_ms > longest)
+			longest = set->defs[i].dedup_ms;
+		if (set->defs[i].escalate_ms > longest)
+			longest = set->defs[i].escalate_ms;
+	}
+	/* An alert older than the dedup window is new when it comes back. */
+	r.owed_cutoff = r.now > pb->d->cfg->dedup.window_ms ?
+	    r.now - pb->d->cfg->dedup.window_ms : 0;
+	uint64_t from = dedup_replay_from(audit_dir(pb->d->audit),
+	    r.now > longest ? r.now - longest : 0);
+	if (audit_replay(audit_dir(pb->d->audit), from, 0, pb_rebuild_cb, &r,
+		cause) == -1)
+		return -1;
+	log_info("playbooks: rebuilt from %lld records: %zu alert(s) owe runs",
+	    r.records, pb->nowed);
+	return 0;
+}
+
+/* ---- Open, reload, close ----------------------------------------------------- */
+
+static void
+pb_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct playbooks *pb = arg;
+	struct pbset *set = pb->cur;
+	uint64_t now = now_ms();
+
+	for (size_t i = 0; set != NULL && i < set->n; i++) {
+		struct pbdef *d = &set->defs[i];
+		uint64_t w = d->dedup_ms > d->escalate_ms ? d->dedup_ms :
+		    d->escalate_ms;
+		pbstats_sweep(d->st, w, now);
+	}
+}
+
+static void
+pb_startup_ready_cb(void *arg, const char *error)
+{
+	int *state = arg;
+
+	*state = error == NULL ? 1 : 2;
+}
+
+struct playbooks *
+playbooks_open(struct daemon *d, char **cause)
+{
+	struct playbooks *pb;
+	struct pbset *set;
+	int state = 0;
+
+	*cause = NULL;
+	pb = calloc(1, sizeof *pb);
+	if (pb == NULL) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	pb->d = d;
+	LIST_INIT(&pb->stats);
+	LIST_INIT(&pb->live);
+	TAILQ_INIT(&pb->pending);
+	pb->children = children_new(d->base);
+	pb->ev_retry = evtimer_new(d->base, pb_retry_cb, pb);
+	pb->ev_sweep = event_new(d->base, -1, EV_PERSIST, pb_sweep_cb, pb);
+	if (pb->children == NULL || pb->ev_retry == NULL ||
+	    pb->ev_sweep == NULL) {
+		*cause = strdup("out of memory");
+		goto fail;
+	}
+	set = pbset_start(pb, cause);
+	if (set == NULL)
+		goto fail;
+	set->reload_cb = pb_startup_ready_cb;
+	set->reload_arg = &state;
+	/* Startup waits for the set: an alert must not find none. */
+	while (state == 0 && !d->stopping)
+		event_base_loop(d->base, EVLOOP_ONCE);
+	if (state != 1) {
+		*cause = strdup(set->error ? set->error :
+		    "stopped while loading the playbooks");
+		pbset_abandon(set);
+		goto fail;
+	}
+	pb->cur = set;
+	if (pb_rebuild(pb, cause) == -1)
+		goto fail;
+	struct timeval sweep = {PB_SWEEP_MS / 1000, 0};
+	event_add(pb->ev_sweep, &sweep);
+	log_notice("playbooks: %zu loaded from %s", set->n,
+	    d->cfg->playbooks.dir);
+	return pb;
+fail:
+	playbooks_close(pb);
+	return NULL;
+}
+
+struct reload_ctx {
+	struct playbooks *pb;
+	struct pbset *set;
+	pb_reload_cb cb;
+	void *arg;
+};
+
+static void
+pb_reload_ready_cb(void *arg, const char *error)
+{
+	struct reload_ctx *rc = arg;
+	struct playbooks *pb = rc->pb;
+	struct pbset *set = rc->set, *old = pb->cur;
+	char *err = error ? strdup(error) : NULL;
+
+	pb->loading = NULL;
+	if (error != NULL) {
+		/* Deferred: the pool is inside its own callback. */
+		wpool_retire(set->pool, 1);
+		set->pool = NULL;
+		pbset_unref(set);
+	} else {
+		struct pbstats *st;
+		/* Quarantine lasts until a reload. */
+		LIST_FOREACH(st, &pb->stats, entry) {
+			st->quarantined = 0;
+			st->nfails = st->fails_head = 0;
+		}
+		pb->cur = set;
+		if (old != NULL)
+			pbset_unref(old); /* finishes what it runs, then goes */
+		log_notice("playbooks: reloaded, %zu loaded", set->n);
+	}
+	rc->cb(rc->arg, err);
+	free(err);
+	free(rc);
+}
+
+void
+playbooks_reload(struct playbooks *pb, pb_reload_cb cb, void *arg)
+{
+	struct reload_ctx *rc;
+	char *cause = NULL;
+
+	if (pb->loading != NULL) {
+		cb(arg, "a reload of the playbooks is already in progress");
+		return;
+	}
+	struct pbset *set = pbset_start(pb, &cause);
+	if (set == NULL) {
+		cb(arg, cause ? cause : "out of memory");
+		free(cause);
+		return;
+	}
+	rc = calloc(1, sizeof *rc);
+	if (rc == NULL)
+		fatalx("playbooks: out of memory");
+	*rc = (struct reload_ctx){pb, set, cb, arg};
+	set->reload_cb = pb_reload_ready_cb;
+	set->reload_arg = rc;
+	pb->loading = set;
+}
+
+void
+playbooks_close(struct playbooks *pb)
+{
+	struct pbpending *p;
+	struct pbstats *st;
+
+	if (pb == NULL)
+		return;
+	pb->closing = 1;
+	/* Records still refused: their alerts stay owed (not stored). */
+	while ((p = TAILQ_FIRST(&pb->pending)) != NULL) {
+		TAILQ_REMOVE(&pb->pending, p, entry);
+		json_decref(p->fields);
+		free(p->playbook);
+		pbjob_settle(p->job, 0, 0);
+		free(p);
+	}
+	if (pb->loading != NULL) {
+		struct reload_ctx *rc = pb->loading->reload_arg;
+		pb->loading->reload_cb = NULL;
+		pbset_abandon(pb->loading);
+		rc->cb(rc->arg, "the daemon is stopping");
+		free(rc);
+	}
+	/*
+	 * Runs in flight are dropped with their workers; their alerts are
+	 * owed in the log and come again from Kafka. Each set's pool goes
+	 * first so no callback finds a run freed.
+	 */
+	struct pbrun *run;
+	LIST_FOREACH(run, &pb->live, live)
+		if (run->set->pool != NULL) {
+			wpool_retire(run->set->pool, 1);
+			run->set->pool = NULL;
+		}
+	if (pb->cur != NULL && pb->cur->pool != NULL) {
+		wpool_retire(pb->cur->pool, 1);
+		pb->cur->pool = NULL;
+	}
+	while ((run = LIST_FIRST(&pb->live)) != NULL) {
+		struct pbjob *job = run->job;
+		if (run->key != NULL)
+			run->key->busy = 0;
+		LIST_REMOVE(run, live);
+		pbset_unref(run->set);
+		free(run);
+		pbjob_settle(job, 0, 0);
+	}
+	if (pb->cur != NULL) {
+		pbset_unref(pb->cur);
+		pb->cur = NULL;
+	}
+	while ((st = LIST_FIRST(&pb->stats)) != NULL) {
+		LIST_REMOVE(st, entry);
+		for (size_t i = 0; i < st->keycap; i++) {
+			struct pbkey *k;
+			while ((k = st->keys[i]) != NULL) {
+				st->keys[i] = k->next;
+				pbkey_free(k);
+			}
+		}
+		free(st->keys);
+		free(st->fails);
+		free(st->name);
+		free(st);
+	}
+	for (size_t i = 0; i < pb->owedcap; i++) {
+		struct owed *o;
+		while ((o = pb->owed[i]) != NULL) {
+			pb->owed[i] = o->next;
+			owed_free(o);
+		}
+	}
+	free(pb->owed);
+	/* The killed workers are reaped here: their pools free themselves. */
+	if (pb->children != NULL && children_wait(pb->children, 5000) == -1)
+		log_warnx("playbooks: workers still running at exit");
+	if (pb->ev_retry != NULL)
+		event_free(pb->ev_retry);
+	if (pb->ev_sweep != NULL)
+		event_free(pb->ev_sweep);
+	children_free(pb->children);
+	free(pb);
+}
+
+/* ---- Status ------------------------------------------------------------------ */
+
+json_t *
+playbooks_list_json(struct playbooks *pb)
+{
+	json_t *list = json_array();
+	struct pbset *set = pb->cur;
+
+	for (size_t i = 0; set != NULL && i < set->n; i++) {
+		struct pbdef *d = &set->defs[i];
+		struct pbstats *st = d->st;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, "
+		    "s:I, s:I, s:I, s:b, s:I, s:I, s:b}", "name", d->name,
+		    "file", d->file, "matched", (json_int_t)st->matched,
+		    "planned", (json_int_t)st->planned, "empty",
+		    (json_int_t)st->empty, "skipped", (json_int_t)st->skipped,
+		    "failed", (json_int_t)st->failed, "quarantined",
+		    st->quarantined, "p50_us", (json_int_t)pbstats_pct(st, 0.5),
+		    "p99_us", (json_int_t)pbstats_pct(st, 0.99), "dry_run",
+		    d->dry_run));
+	}
+	return list;
+}
+
+json_t *
+playbooks_status_json(struct playbooks *pb)
+{
+	size_t quarantined = 0;
+	struct pbset *set = pb->cur;
+
+	for (size_t i = 0; set != NULL && i < set->n; i++)
+		quarantined += set->defs[i].st->quarantined != 0;
+	json_t *s = json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:b}", "loaded",
+	    set ? (int)set->n : 0, "quarantined", (int)quarantined, "runs",
+	    (json_int_t)pb->runs, "failures", (json_int_t)pb->failures,
+	    "owed_alerts", (json_int_t)pb->nowed, "pending_records",
+	    (json_int_t)pb->npending, "reloading", pb->loading != NULL);
+	if (set != NULL && set->pool != NULL)
+		json_object_set_new(s, "pool", wpool_status_json(set->pool));
+	return s;
+}
+
+/* ---- Offline ------------------------------------------------------------------ */
+
+struct playbooks *
+playbooks_offline_new(const json_t *meta, char **cause)
+{
+	struct playbooks *pb = calloc(1, sizeof *pb);
+	struct pbset *set = calloc(1, sizeof *set);
+
+	*cause = NULL;
+	if (pb == NULL || set == NULL) {
+		free(pb);
+		free(set);
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	LIST_INIT(&pb->stats);
+	LIST_INIT(&pb->live);
+	TAILQ_INIT(&pb->pending);
+	set->pb = pb;
+	set->refs = 1;
+	pb->cur = set;
+	if (pbset_define(set, meta, cause) == -1) {
+		playbooks_offline_free(pb);
+		return NULL;
+	}
+	set->loaded = 1;
+	return pb;
+}
+
+void
+playbooks_offline_free(struct playbooks *pb)
+{
+	playbooks_close(pb);
+}
+
+const char *
+playbooks_offline_name(struct playbooks *pb, uint16_t idx)
+{
+	return idx < pb->cur->n ? pb->cur->defs[idx].name : "?";
+}
+
+static const char *
+offline_key(const struct pbdef *d, const json_t *alert, int escalate)
+{
+	const char *field = escalate ? d->escalate_key : d->dedup_key;
+
+	return field ? json_string_value(json_object_get(alert, field)) : NULL;
+}
+
+size_t
+playbooks_offline_match(struct playbooks *pb, const json_t *alert,
+    uint64_t now_ms, struct pb_offline *out)
+{
+	struct pb_match m;
+	size_t n = playbooks_match(pb, alert, &m);
+
+	for (size_t i = 0; i < n; i++) {
+		struct pbdef *d = &pb->cur->defs[m.idx[i]];
+		const char *dv = offline_key(d, alert, 0);
+		const char *ev = offline_key(d, alert, 1);
+		out[i].idx = m.idx[i];
+		out[i].prior = 0;
+		out[i].skip = NULL;
+		struct pbkey *k = dv ? pbkey_get(d->st, dv, 0) : NULL;
+		if (k != NULL && k->last_run_ms != 0 &&
+		    k->last_run_ms + d->dedup_ms > now_ms)
+			out[i].skip = "dedup";
+		k = ev ? pbkey_get(d->st, ev, 0) : NULL;
+		if (k != NULL)
+			out[i].prior = pbkey_prior(k, d->escalate_ms, now_ms);
+	}
+	return n;
+}
+
+void
+playbooks_offline_outcome(struct playbooks *pb, const json_t *alert,
+    uint16_t idx, const char *status, size_t nactions, uint64_t now_ms)
+{
+	struct pbdef *d = &pb->cur->defs[idx];
+	const char *dv = offline_key(d, alert, 0);
+	const char *ev = offline_key(d, alert, 1);
+
+	if (strcmp(status, "skip") == 0)
+		return;
+	if (dv != NULL) {
+		struct pbkey *k = pbkey_get(d->st, dv, 1);
+		if (k != NULL)
+			k->last_run_ms = now_ms;
+	}
+	if (ev != NULL && strcmp(status, "plan") == 0 && nactions > 0) {
+		struct pbkey *k = pbkey_get(d->st, ev, 1);
+		if (k != NULL)
+			pbkey_add_plan(k, now_ms);
+	}
+}

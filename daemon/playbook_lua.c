@@ -1,0 +1,1153 @@
+/*
+ * The playbook host and the `rd` API: loads each playbook file into its own
+ * sandbox, checks the table `playbook{}` builds, and runs `when` and `run`
+ * on one alert, collecting the actions the run requests into a plan. Runs
+ * in the worker processes and in `remediad test-playbooks`.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "remediad/playbook_host.h"
+#include "remediad/units.h"
+
+/* Registry keys (their addresses are unique). */
+static const char key_spec = 's';  /* the table playbook{} returned */
+static const char key_rdlib = 'r'; /* the functions of rd, to copy */
+static const char key_host = 'h';  /* the struct pbstate, light userdata */
+static const char key_run = 'R';   /* the playbook's run function */
+static const char key_when = 'W';  /* its match.when, if any */
+
+static const char *const entities[] = {PLAYBOOK_ENTITIES, NULL};
+
+struct pbhost;
+
+struct pbstate {
+	struct pbhost *h;
+	struct sandbox *sb;
+	char *name;
+	char *file;
+	int has_when;
+	json_t *meta; /* what the main process matches with */
+	/* The run in progress: what rd.* appends to. */
+	json_t *actions; /* NULL outside a run */
+	int in_when;	 /* when() may read (rd.asset, rd.log), not request */
+	json_t *logs;
+	int dropped_logs;
+};
+
+struct pbhost {
+	struct pbstate *pb;
+	size_t n;
+	json_t *assets; /* object: name -> entry, or NULL */
+	int max_actions;
+};
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static int
+is_entity(const char *s)
+{
+	for (size_t i = 0; entities[i] != NULL; i++)
+		if (strcmp(entities[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static struct pbstate *
+pbstate_of(lua_State *L)
+{
+	struct pbstate *st;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_host);
+	st = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return st;
+}
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static char *
+read_file(const char *path, size_t max, size_t *len, char **cause)
+{
+	struct stat st;
+	char *buf;
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > max) {
+		if (asprintf(cause, "%s: %s", path, !S_ISREG(st.st_mode) ?
+			"not a regular file" : "too large") == -1)
+			*cause = NULL;
+		close(fd);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*len = off;
+	return buf;
+}
+
+/* ---- playbook{}: the spec, checked where it is written ------------------ */
+
+/*
+ * t[key] without metamethods: a playbook's own tables may carry any
+ * metatable, and what is checked must be what is used.
+ */
+static int
+rget(lua_State *L, int t, const char *key)
+{
+	t = lua_absindex(L, t);
+	lua_pushstring(L, key);
+	return lua_rawget(L, t);
+}
+
+/* A string, or a non-empty list of strings, at spec.match[key]. */
+static void
+spec_check_strings(lua_State *L, int t, const char *key)
+{
+	int type = rget(L, t, key);
+
+	if (type == LUA_TNIL || type == LUA_TSTRING) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (type != LUA_TTABLE)
+		luaL_error(L, "playbook.match.%s: expected a string or a list "
+		    "of strings, got %s", key, luaL_typename(L, -1));
+	lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+	if (n == 0)
+		luaL_error(L, "playbook.match.%s: an empty list", key);
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+			luaL_error(L, "playbook.match.%s[%d]: expected a string",
+			    key, (int)i);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+static void
+spec_check_keys(lua_State *L, int t, const char *what,
+    const char *const *allowed)
+{
+	lua_pushnil(L);
+	while (lua_next(L, t) != 0) {
+		size_t i;
+		if (lua_type(L, -2) != LUA_TSTRING)
+			luaL_error(L, "%s: keys must be names", what);
+		const char *k = lua_tostring(L, -2);
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(allowed[i], k) == 0)
+				break;
+		if (allowed[i] == NULL)
+			luaL_error(L, "%s.%s: unknown key", what, k);
+		lua_pop(L, 1);
+	}
+}
+
+/* dedup = { key = "host", window = "30m" } and escalate alike. */
+static void
+spec_check_window(lua_State *L, int spec, const char *what)
+{
+	static const char *const keys[] = {"key", "window", NULL};
+	uint64_t ms;
+	const char *cause;
+	int type = rget(L, spec, what);
+
+	if (type == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (type != LUA_TTABLE)
+		luaL_error(L, "playbook.%s: expected a table", what);
+	int t = lua_gettop(L);
+	char path[32];
+	snprintf(path, sizeof path, "playbook.%s", what);
+	spec_check_keys(L, t, path, keys);
+	if (rget(L, t, "key") != LUA_TSTRING ||
+	    !is_entity(lua_tostring(L, -1)))
+		luaL_error(L, "playbook.%s.key: expected an alert field (host, "
+		    "user, ip, process, container, cloud, rule, category, "
+		    "title, source)", what);
+	if (rget(L, t, "window") != LUA_TSTRING)
+		luaL_error(L, "playbook.%s.window: expected a duration string "
+		    "(e.g. \"30m\")", what);
+	if (units_parse_duration(lua_tostring(L, -1), &ms, &cause) != 0 ||
+	    ms == 0)
+		luaL_error(L, "playbook.%s.window: bad duration \"%s\": %s",
+		    what, lua_tostring(L, -1), ms == 0 ? "zero" : cause);
+	lua_pop(L, 3);
+}
+
+static void
+spec_check_match(lua_State *L, int spec)
+{
+	static const char *const keys[] = {"source", "category", "rule",
+	    "min_severity", "has", "when", NULL};
+	int type = rget(L, spec, "match");
+
+	if (type == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (type != LUA_TTABLE)
+		luaL_error(L, "playbook.match: expected a table");
+	int t = lua_gettop(L);
+	spec_check_keys(L, t, "playbook.match", keys);
+	spec_check_strings(L, t, "source");
+	spec_check_strings(L, t, "category");
+	spec_check_strings(L, t, "rule");
+	type = rget(L, t, "min_severity");
+	if (type != LUA_TNIL && (!lua_isinteger(L, -1) ||
+	    lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 100))
+		luaL_error(L, "playbook.match.min_severity: expected an integer "
+		    "0-100");
+	lua_pop(L, 1);
+	type = rget(L, t, "has");
+	if (type == LUA_TSTRING) {
+		if (!is_entity(lua_tostring(L, -1)))
+			luaL_error(L, "playbook.match.has: \"%s\" is not an "
+			    "alert field", lua_tostring(L, -1));
+	} else if (type == LUA_TTABLE) {
+		lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+		for (lua_Integer i = 1; i <= n; i++) {
+			if (lua_rawgeti(L, -1, i) != LUA_TSTRING ||
+			    !is_entity(lua_tostring(L, -1)))
+				luaL_error(L, "playbook.match.has[%d]: expected "
+				    "an alert field (host, user, ip, ...)",
+				    (int)i);
+			lua_pop(L, 1);
+		}
+	} else if (type != LUA_TNIL)
+		luaL_error(L, "playbook.match.has: expected a list of alert "
+		    "fields");
+	lua_pop(L, 1);
+	type = rget(L, t, "when");
+	if (type != LUA_TNIL && type != LUA_TFUNCTION)
+		luaL_error(L, "playbook.match.when: expected a function");
+	lua_pop(L, 2);
+}
+
+/*
+ * The metadata the main process matches with, from a checked spec at 1;
+ * run and when are kept in the registry, so a run never reads the spec
+ * table again (its metatable is the playbook's to set).
+ */
+static void
+spec_meta(lua_State *L, struct pbstate *st)
+{
+	char err[512];
+	json_t *meta, *v;
+
+	rget(L, 1, "name");
+	free(st->name);
+	st->name = strdup(lua_tostring(L, -1));
+	lua_pop(L, 1);
+	rget(L, 1, "run");
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_run);
+	meta = json_pack("{s:s, s:s}", "name", st->name, "file", st->file);
+	json_decref(st->meta);
+	st->meta = meta; /* freed with the state if anything below raises */
+	if (rget(L, 1, "description") == LUA_TSTRING)
+		json_object_set_new(meta, "description",
+		    json_string(lua_tostring(L, -1)));
+	lua_pop(L, 1);
+	rget(L, 1, "dry_run");
+	json_object_set_new(meta, "dry_run", json_boolean(lua_toboolean(L,
+	    -1)));
+	lua_pop(L, 1);
+	st->has_when = 0;
+	if (rget(L, 1, "match") == LUA_TTABLE) {
+		int m = lua_gettop(L);
+		if (rget(L, m, "when") == LUA_TFUNCTION) {
+			st->has_when = 1;
+			lua_rawsetp(L, LUA_REGISTRYINDEX, &key_when);
+		} else
+			lua_pop(L, 1);
+		/* A copy without when, which stays in Lua. */
+		lua_createtable(L, 0, 5);
+		lua_pushnil(L);
+		while (lua_next(L, m) != 0) {
+			if (strcmp(lua_tostring(L, -2), "when") == 0) {
+				lua_pop(L, 1);
+				continue;
+			}
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, -4);
+		}
+		v = sandbox_to_json(L, -1, 4, "playbook.match", err, sizeof err);
+		if (v == NULL)
+			luaL_error(L, "%s", err);
+		json_object_set_new(meta, "match", v);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	json_object_set_new(meta, "when", json_boolean(st->has_when));
+	for (int i = 0; i < 2; i++) {
+		const char *what = i == 0 ? "dedup" : "escalate";
+		if (rget(L, 1, what) == LUA_TTABLE) {
+			v = sandbox_to_json(L, -1, 2, what, err, sizeof err);
+			if (v == NULL)
+				luaL_error(L, "%s", err);
+			json_object_set_new(meta, what, v);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+/*
+ * playbook{...}: checks the spec where the playbook writes it, so errors
+ * carry its file and line, and remembers it as this state's playbook.
+ */
+static int
+lua_playbook_define(lua_State *L)
+{
+	static const char *const keys[] = {"name", "description", "match",
+	    "dedup", "escalate", "dry_run", "run", NULL};
+	size_t len;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key_spec) != LUA_TNIL)
+		luaL_error(L, "playbook{} may be called once per file");
+	lua_pop(L, 1);
+	spec_check_keys(L, 1, "playbook", keys);
+	if (rget(L, 1, "name") != LUA_TSTRING)
+		luaL_error(L, "playbook.name: expected a string");
+	const char *name = lua_tolstring(L, -1, &len);
+	if (len == 0 || len > PLAYBOOK_MAX_NAME)
+		luaL_error(L, "playbook.name: 1 to %d characters",
+		    PLAYBOOK_MAX_NAME);
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			c == '.'))
+			luaL_error(L, "playbook.name: \"%s\": only letters, "
+			    "digits, '-', '_' and '.'", name);
+	}
+	lua_pop(L, 1);
+	int type = rget(L, 1, "description");
+	if (type != LUA_TNIL && type != LUA_TSTRING)
+		luaL_error(L, "playbook.description: expected a string");
+	lua_pop(L, 1);
+	type = rget(L, 1, "dry_run");
+	if (type != LUA_TNIL && type != LUA_TBOOLEAN)
+		luaL_error(L, "playbook.dry_run: expected a boolean");
+	lua_pop(L, 1);
+	if (rget(L, 1, "run") != LUA_TFUNCTION)
+		luaL_error(L, "playbook.run: expected a function(alert, rd)");
+	lua_pop(L, 1);
+	spec_check_match(L, 1);
+	spec_check_window(L, 1, "dedup");
+	spec_check_window(L, 1, "escalate");
+	spec_meta(L, pbstate_of(L));
+	lua_pushvalue(L, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_spec);
+	return 1;
+}
+
+/* ---- The rd API ---------------------------------------------------------- */
+
+/* Raises unless a run is in progress (a playbook may keep rd around). */
+static struct pbstate *
+rd_running(lua_State *L, const char *fn)
+{
+	struct pbstate *st = pbstate_of(L);
+
+	if (st == NULL || st->actions == NULL)
+		luaL_error(L, "%s: only during run()", fn);
+	return st;
+}
+
+/* Appends one request; upvalues: kind, action name. */
+static int
+lua_rd_request(lua_State *L)
+{
+	const char *kind = lua_tostring(L, lua_upvalueindex(1));
+	const char *action = lua_tostring(L, lua_upvalueindex(2));
+	char what[128], err[256];
+	struct pbstate *st;
+	json_t *params;
+
+	snprintf(what, sizeof what, "rd.%s%s%s", kind,
+	    strcmp(kind, action) == 0 ? "" : ".",
+	    strcmp(kind, action) == 0 ? "" : action);
+	st = rd_running(L, what);
+	if (st->in_when)
+		luaL_error(L, "%s: requests belong in run(), not in when()", what);
+	if (lua_type(L, 1) != LUA_TTABLE)
+		luaL_error(L, "%s: expected a table of parameters", what);
+	if (json_array_size(st->actions) >= (size_t)st->h->max_actions)
+		luaL_error(L, "%s: more than %d requests in one plan", what,
+		    st->h->max_actions);
+	params = sandbox_to_json(L, 1, SANDBOX_MAX_DEPTH / 2, what, err,
+	    sizeof err);
+	if (params == NULL)
+		luaL_error(L, "%s", err);
+	if (!json_is_object(params)) {
+		json_decref(params);
+		luaL_error(L, "%s: parameters must be a table with names",
+		    what);
+	}
+	json_array_append_new(st->actions, json_pack("{s:s, s:s, s:o}",
+	    "kind", kind, "action", action, "params", params));
+	return 0;
+}
+
+/* rd.mitigate.<name> and rd.remediate.<name>: upvalue 1 is the kind. */
+static int
+lua_rd_action_index(lua_State *L)
+{
+	size_t len;
+	const char *name = lua_tolstring(L, 2, &len);
+
+	if (lua_type(L, 2) != LUA_TSTRING || len == 0 || len > 64)
+		return luaL_error(L, "rd.%s: bad action name",
+		    lua_tostring(L, lua_upvalueindex(1)));
+	for (size_t i = 0; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+			(name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+			return luaL_error(L, "rd.%s.%s: action names are "
+			    "lowercase letters, digits and '_'",
+			    lua_tostring(L, lua_upvalueindex(1)), name);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, lua_rd_request, 2);
+	return 1;
+}
+
+static int
+lua_rd_readonly(lua_State *L)
+{
+	return luaL_error(L, "rd: read-only");
+}
+
+static int
+lua_rd_log(lua_State *L)
+{
+	static const char *const levels[] = {"debug", "info", "notice", "warn",
+	    "error", NULL};
+	struct pbstate *st = rd_running(L, "rd.log");
+	int level = luaL_checkoption(L, 1, NULL, levels);
+	size_t len;
+	const char *msg = luaL_checklstring(L, 2, &len);
+	char buf[PLAYBOOK_MAX_LOG_LEN + 1];
+
+	if (json_array_size(st->logs) >= PLAYBOOK_MAX_LOGS) {
+		st->dropped_logs++;
+		return 0;
+	}
+	if (len > PLAYBOOK_MAX_LOG_LEN)
+		len = PLAYBOOK_MAX_LOG_LEN;
+	memcpy(buf, msg, len);
+	buf[len] = '\0';
+	/* Logged by the main process: keep it one printable line. */
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = ' ';
+	json_t *line = json_stringn(buf, len);
+	if (line == NULL) /* cut inside a UTF-8 sequence, or not UTF-8 */
+		line = json_string("(log message is not UTF-8)");
+	json_array_append_new(st->logs, json_pack("{s:s, s:o}", "level",
+	    levels[level], "msg", line));
+	return 0;
+}
+
+/*
+ * The inventory entry for a name: exact, else case-insensitive, else by the
+ * first label (Wazuh says "dc01" where ECS says "DC01.corp.example").
+ */
+static json_t *
+asset_find(json_t *assets, const char *name)
+{
+	char low[256];
+	size_t i, n = strlen(name);
+	json_t *e;
+
+	if ((e = json_object_get(assets, name)) != NULL || n >= sizeof low)
+		return e;
+	for (i = 0; i < n; i++)
+		low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 :
+		    name[i]);
+	low[n] = '\0';
+	if ((e = json_object_get(assets, low)) != NULL)
+		return e;
+	char *dot = strchr(low, '.');
+	if (dot != NULL && dot != low) {
+		*dot = '\0';
+		if ((e = json_object_get(assets, low)) != NULL)
+			return e;
+	}
+	return NULL;
+}
+
+static int
+lua_rd_asset(lua_State *L)
+{
+	struct pbstate *st = rd_running(L, "rd.asset");
+	const char *name = luaL_optstring(L, 1, NULL);
+	json_t *e;
+
+	if (name == NULL || st->h->assets == NULL ||
+	    (e = asset_find(st->h->assets, name)) == NULL) {
+		lua_pushnil(L);
+		return 1;
+	}
+	if (sandbox_push_json(L, e, SANDBOX_MAX_DEPTH) == -1)
+		return luaL_error(L, "rd.asset: out of memory");
+	return 1;
+}
+
+/* Builds the functions of rd once per state, kept in the registry. */
+static void
+rd_register(lua_State *L)
+{
+	lua_createtable(L, 0, 8);
+	for (int i = 0; i < 2; i++) {
+		const char *kind = i == 0 ? "mitigate" : "remediate";
+		lua_createtable(L, 0, 0); /* the proxy */
+		lua_createtable(L, 0, 3); /* its metatable */
+		lua_pushstring(L, kind);
+		lua_pushcclosure(L, lua_rd_action_index, 1);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, lua_rd_readonly);
+		lua_setfield(L, -2, "__newindex");
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+		lua_setmetatable(L, -2);
+		lua_setfield(L, -2, kind);
+	}
+	lua_pushliteral(L, "ticket");
+	lua_pushliteral(L, "ticket");
+	lua_pushcclosure(L, lua_rd_request, 2);
+	lua_setfield(L, -2, "ticket");
+	lua_pushliteral(L, "notify");
+	lua_pushliteral(L, "notify");
+	lua_pushcclosure(L, lua_rd_request, 2);
+	lua_setfield(L, -2, "notify");
+	lua_pushcfunction(L, lua_rd_log);
+	lua_setfield(L, -2, "log");
+	lua_pushcfunction(L, lua_rd_asset);
+	lua_setfield(L, -2, "asset");
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_rdlib);
+}
+
+/* A fresh rd for one run: what a run changes in it goes with it. */
+static void
+rd_push(lua_State *L, const struct pbstate *st, int64_t prior)
+{
+	lua_createtable(L, 0, 9);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_rdlib);
+	lua_pushnil(L);
+	while (lua_next(L, -2) != 0) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -5);
+	}
+	lua_pop(L, 1);
+	lua_pushinteger(L, (lua_Integer)prior);
+	lua_setfield(L, -2, "prior");
+	lua_pushstring(L, st->name);
+	lua_setfield(L, -2, "playbook");
+}
+
+/* ---- The alert ----------------------------------------------------------- */
+
+/* alert.raw, decoded on first read; upvalue 1 is the message bytes. */
+static int
+lua_alert_index(lua_State *L)
+{
+	size_t len;
+	const char *raw;
+	json_t *doc;
+	json_error_t jerr;
+
+	if (lua_type(L, 2) != LUA_TSTRING ||
+	    strcmp(lua_tostring(L, 2), "raw") != 0)
+		return 0;
+	raw = lua_tolstring(L, lua_upvalueindex(1), &len);
+	doc = json_loadb(raw, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (doc == NULL)
+		return 0; /* the intake checked it; nothing better to give */
+	if (sandbox_push_json(L, doc, SANDBOX_MAX_DEPTH * 2) == -1) {
+		json_decref(doc);
+		return luaL_error(L, "alert.raw: too deep or out of memory");
+	}
+	json_decref(doc);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, 1, "raw"); /* once per run */
+	return 1;
+}
+
+struct alert_push {
+	const json_t *fields;
+	const char *raw;
+	size_t rawlen;
+};
+
+/* Raises on memory: call it protected. */
+static void
+alert_push(lua_State *L, const struct alert_push *a)
+{
+	const char *k;
+	json_t *v;
+
+	lua_createtable(L, 0, (int)json_object_size(a->fields) + 1);
+	json_object_foreach((json_t *)a->fields, k, v) {
+		if (json_is_string(v))
+			lua_pushlstring(L, json_string_value(v),
+			    json_string_length(v));
+		else if (json_is_integer(v))
+			lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+		else
+			continue;
+		lua_setfield(L, -2, k);
+	}
+	if (a->raw != NULL) {
+		lua_createtable(L, 0, 1);
+		lua_pushlstring(L, a->raw, a->rawlen);
+		lua_pushcclosure(L, lua_alert_index, 1);
+		lua_setfield(L, -2, "__index");
+		lua_setmetatable(L, -2);
+	}
+}
+
+/* ---- Loading --------------------------------------------------------------- */
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+static int
+pbhost_load_one(struct pbhost *h, struct pbstate *st,
+    const struct pbsource *src, const struct sandbox_limits *lim,
+    json_t **meta, char **cause)
+{
+	char chunk[512], err[1024];
+	lua_State *L;
+	enum sandbox_err e;
+
+	st->h = h;
+	st->file = strdup(src->name);
+	st->sb = sandbox_new(lim, err, sizeof err);
+	if (st->sb == NULL) {
+		if (asprintf(cause, "%s: %s", src->name, err) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	L = sandbox_state(st->sb);
+	lua_pushlightuserdata(L, st);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_host);
+	rd_register(L);
+	lua_pushcfunction(L, lua_playbook_define);
+	lua_setglobal(L, "playbook");
+	snprintf(chunk, sizeof chunk, "@%s", src->name);
+	e = sandbox_load(st->sb, src->text, src->len, chunk, err, sizeof err);
+	if (e == SANDBOX_OK)
+		e = sandbox_call(st->sb, 0, 1, err, sizeof err);
+	if (e != SANDBOX_OK) {
+		if (asprintf(cause, "%s%s", err, e == SANDBOX_ERR_INSTRUCTIONS ?
+			" (instruction budget spent while loading)" : "") == -1)
+			*cause = NULL;
+		return -1;
+	}
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_spec);
+	if (lua_isnil(L, -1) || !lua_rawequal(L, -1, -2)) {
+		lua_pop(L, 2);
+		if (asprintf(cause, "%s: the file must end with "
+			"`return playbook{...}`", src->name) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	lua_pop(L, 2);
+	*meta = json_incref(st->meta);
+	/* What the file defined stays; what a run adds does not. */
+	sandbox_snapshot_globals(st->sb);
+	return 0;
+}
+
+static json_t *
+assets_load(const struct pbsource *src, const struct sandbox_limits *lim,
+    char **cause)
+{
+	char err[1024];
+	json_t *assets = NULL;
+
+	if (ends_with(src->name, ".lua")) {
+		struct sandbox_limits big = *lim;
+		big.memory = 256 * 1024 * 1024;
+		big.instructions = 100000000;
+		struct sandbox *sb = sandbox_new(&big, err, sizeof err);
+		if (sb != NULL &&
+		    sandbox_load(sb, src->text, src->len, "@assets", err,
+			sizeof err) == SANDBOX_OK &&
+		    sandbox_call(sb, 0, 1, err, sizeof err) == SANDBOX_OK) {
+			assets = sandbox_to_json(sandbox_state(sb), -1, 8,
+			    "assets", err, sizeof err);
+			lua_pop(sandbox_state(sb), 1);
+		}
+		sandbox_free(sb);
+	} else {
+		json_error_t jerr;
+		assets = json_loadb(src->text, src->len,
+		    JSON_REJECT_DUPLICATES, &jerr);
+		if (assets == NULL)
+			snprintf(err, sizeof err, "line %d column %d: %s",
+			    jerr.line, jerr.column, jerr.text);
+	}
+	if (assets != NULL && !json_is_object(assets)) {
+		json_decref(assets);
+		assets = NULL;
+		snprintf(err, sizeof err, "expected a table of assets by name");
+	}
+	if (assets == NULL && asprintf(cause, "%s: %s", src->name, err) == -1)
+		*cause = NULL;
+	return assets;
+}
+
+int
+pbsources_read(const char *dir, const char *assets, struct pbsources *out,
+    char **cause)
+{
+	char path[4096];
+	DIR *dp;
+	struct dirent *de;
+	char **files = NULL;
+	size_t nfiles = 0;
+
+	memset(out, 0, sizeof *out);
+	*cause = NULL;
+	dp = opendir(dir);
+	if (dp == NULL) {
+		if (asprintf(cause, "%s: %s", dir, strerror(errno)) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.' || !ends_with(de->d_name, ".lua") ||
+		    ends_with(de->d_name, "_test.lua"))
+			continue;
+		if (nfiles == PLAYBOOK_MAX_COUNT) {
+			if (asprintf(cause, "%s: more than %d playbooks", dir,
+				PLAYBOOK_MAX_COUNT) == -1)
+				*cause = NULL;
+			goto fail;
+		}
+		char **nf = realloc(files, (nfiles + 1) * sizeof *files);
+		if (nf == NULL)
+			goto fail;
+		files = nf;
+		if ((files[nfiles] = strdup(de->d_name)) == NULL)
+			goto fail;
+		nfiles++;
+	}
+	closedir(dp);
+	dp = NULL;
+	if (nfiles > 1)
+		qsort(files, nfiles, sizeof *files, name_cmp);
+	out->v = calloc(nfiles ? nfiles : 1, sizeof *out->v);
+	if (out->v == NULL)
+		goto fail;
+	for (size_t i = 0; i < nfiles; i++) {
+		struct pbsource *s = &out->v[out->n];
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		s->text = read_file(path, PLAYBOOK_MAX_FILE, &s->len, cause);
+		if (s->text == NULL)
+			goto fail;
+		s->name = files[i];
+		files[i] = NULL;
+		out->n++;
+	}
+	if (assets != NULL) {
+		out->assets.text = read_file(assets, 64 * 1024 * 1024,
+		    &out->assets.len, cause);
+		if (out->assets.text == NULL)
+			goto fail;
+		out->assets.name = strdup(assets);
+	}
+	for (size_t i = 0; i < nfiles; i++)
+		free(files[i]);
+	free(files);
+	return 0;
+fail:
+	if (dp != NULL)
+		closedir(dp);
+	if (*cause == NULL)
+		*cause = strdup("out of memory");
+	for (size_t i = 0; i < nfiles; i++)
+		free(files[i]);
+	free(files);
+	pbsources_free(out);
+	return -1;
+}
+
+void
+pbsources_free(struct pbsources *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].name);
+		free(s->v[i].text);
+	}
+	free(s->v);
+	free(s->assets.name);
+	free(s->assets.text);
+	memset(s, 0, sizeof *s);
+}
+
+static json_t *
+pbsource_json(const struct pbsource *s)
+{
+	json_t *text = json_stringn(s->text, s->len);
+
+	/* Not UTF-8: the worker reports it as a load error by name. */
+	return json_pack("{s:s, s:o}", "name", s->name, "text",
+	    text ? text : json_null());
+}
+
+json_t *
+pbsources_json(const struct pbsources *s)
+{
+	json_t *files = json_array();
+
+	for (size_t i = 0; i < s->n; i++)
+		json_array_append_new(files, pbsource_json(&s->v[i]));
+	json_t *j = json_pack("{s:o}", "files", files);
+	if (s->assets.name != NULL)
+		json_object_set_new(j, "assets", pbsource_json(&s->assets));
+	return j;
+}
+
+static int
+pbsource_from_json(const json_t *j, struct pbsource *s)
+{
+	const char *name = json_string_value(json_object_get(j, "name"));
+	const json_t *text = json_object_get(j, "text");
+
+	if (name == NULL || text == NULL)
+		return -1;
+	s->name = strdup(name);
+	if (json_is_string(text)) {
+		s->len = json_string_length(text);
+		s->text = malloc(s->len + 1);
+		if (s->text != NULL) {
+			memcpy(s->text, json_string_value(text), s->len);
+			s->text[s->len] = '\0';
+		}
+	} else
+		s->text = NULL; /* not UTF-8 */
+	return s->name == NULL ? -1 : 0;
+}
+
+int
+pbsources_from_json(const json_t *j, struct pbsources *out)
+{
+	const json_t *files = json_object_get(j, "files"), *a;
+
+	memset(out, 0, sizeof *out);
+	if (!json_is_array(files))
+		return -1;
+	out->v = calloc(json_array_size(files) + 1, sizeof *out->v);
+	if (out->v == NULL)
+		return -1;
+	for (size_t i = 0; i < json_array_size(files); i++) {
+		if (pbsource_from_json(json_array_get(files, i),
+			&out->v[i]) == -1) {
+			pbsources_free(out);
+			return -1;
+		}
+		out->n++;
+	}
+	if ((a = json_object_get(j, "assets")) != NULL &&
+	    pbsource_from_json(a, &out->assets) == -1) {
+		pbsources_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+struct pbhost *
+pbhost_load(const struct pbhost_opts *opts, json_t **meta, char **cause)
+{
+	const struct pbsources *src = opts->src;
+	struct pbhost *h;
+
+	*cause = NULL;
+	*meta = NULL;
+	h = calloc(1, sizeof *h);
+	if (h == NULL || (h->pb = calloc(src->n + 1, sizeof *h->pb)) == NULL)
+		goto fail;
+	h->max_actions = opts->max_actions > 0 ? opts->max_actions : 32;
+	*meta = json_array();
+	if (src->assets.name != NULL) {
+		if (src->assets.text == NULL) {
+			if (asprintf(cause, "%s: not UTF-8 text",
+				src->assets.name) == -1)
+				*cause = NULL;
+			goto fail;
+		}
+		if ((h->assets = assets_load(&src->assets, &opts->limits,
+			 cause)) == NULL)
+			goto fail;
+	}
+	for (size_t i = 0; i < src->n; i++) {
+		json_t *m = NULL;
+		if (src->v[i].text == NULL) {
+			if (asprintf(cause, "%s: not UTF-8 text",
+				src->v[i].name) == -1)
+				*cause = NULL;
+			goto fail;
+		}
+		h->n++;
+		if (pbhost_load_one(h, &h->pb[i], &src->v[i], &opts->limits,
+			&m, cause) == -1)
+			goto fail;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(h->pb[j].name, h->pb[i].name) == 0) {
+				json_decref(m);
+				if (asprintf(cause, "%s: playbook name \"%s\" is "
+					"already used by %s", src->v[i].name,
+					h->pb[i].name, h->pb[j].file) == -1)
+					*cause = NULL;
+				goto fail;
+			}
+		}
+		json_array_append_new(*meta, m);
+	}
+	return h;
+fail:
+	if (*cause == NULL)
+		*cause = strdup("out of memory");
+	json_decref(*meta);
+	*meta = NULL;
+	pbhost_free(h);
+	return NULL;
+}
+
+void
+pbhost_free(struct pbhost *h)
+{
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < h->n; i++) {
+		sandbox_free(h->pb[i].sb);
+		json_decref(h->pb[i].meta);
+		free(h->pb[i].name);
+		free(h->pb[i].file);
+	}
+	free(h->pb);
+	json_decref(h->assets);
+	free(h);
+}
+
+size_t
+pbhost_count(const struct pbhost *h)
+{
+	return h->n;
+}
+
+int
+pbhost_find(const struct pbhost *h, const char *name)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->pb[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+struct sandbox *
+pbhost_sandbox(struct pbhost *h, size_t idx)
+{
+	return idx < h->n ? h->pb[idx].sb : NULL;
+}
+
+/* ---- Running ------------------------------------------------------------------ */
+
+/*
+ * The message of a failed run, as the main process logs and records it:
+ * one printable line (as rd.log makes it) of UTF-8. It is the playbook's
+ * own error text: json_pack() refused one that was not UTF-8, or that the
+ * error buffer cut inside a character, and the run was then reported as
+ * out of memory.
+ */
+static json_t *
+run_message(const char *err)
+{
+	char buf[1024];
+	size_t len, i;
+	json_t *s;
+
+	snprintf(buf, sizeof buf, "%s", err);
+	len = strlen(buf);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = ' ';
+	if ((s = json_stringn(buf, len)) != NULL)
+		return s;
+	/* Cut inside its last character: drop that character's start. */
+	for (i = len; i > 0 && len - i < 3 &&
+	    ((unsigned char)buf[i - 1] & 0xc0) == 0x80; i--)
+		;
+	if (i > 0 && (unsigned char)buf[i - 1] >= 0xc0 &&
+	    (s = json_stringn(buf, i - 1)) != NULL)
+		return s;
+	/* Not UTF-8: the ASCII stays readable. */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)buf[i] >= 0x80)
+			buf[i] = '?';
+	return json_stringn(buf, len);
+}
+
+static json_t *
+run_error(enum sandbox_err e, const char *err)
+{
+	return json_pack("{s:s, s:s, s:o}", "status", "error", "kind",
+	    sandbox_err_name(e), "error", run_message(err));
+}
+
+struct run_args {
+	const struct pbstate *st;
+	struct alert_push alert;
+	int64_t prior;
+};
+
+/*
+ * Pushes when (or nil), run, the alert and rd: everything a run needs,
+ * built under protection since memory may run out on the way.
+ */
+static int
+run_prepare_cb(lua_State *L)
+{
+	const struct run_args *r = lua_touserdata(L, 1);
+
+	lua_settop(L, 0);
+	if (r->st->has_when)
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &key_when);
+	else
+		lua_pushnil(L);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_run);
+	alert_push(L, &r->alert);
+	rd_push(L, r->st, r->prior);
+	return 4;
+}
+
+json_t *
+pbhost_run(struct pbhost *h, size_t idx, const json_t *fields,
+    const char *raw, size_t rawlen, int64_t prior)
+{
+	struct pbstate *st = &h->pb[idx];
+	lua_State *L = sandbox_state(st->sb);
+	struct run_args args = {st, {fields, raw, rawlen}, prior};
+	char err[1024];
+	enum sandbox_err e;
+	json_t *out;
+	uint64_t t0 = mono_us();
+	int base = lua_gettop(L);
+
+	st->actions = json_array();
+	st->logs = json_array();
+	st->dropped_logs = 0;
+	lua_pushcfunction(L, run_prepare_cb);
+	lua_pushlightuserdata(L, &args);
+	if (lua_pcall(L, 1, 4, 0) != LUA_OK) {
+		lua_settop(L, base);
+		out = run_error(SANDBOX_ERR_MEMORY, "the alert does not fit in "
+		    "playbooks.memory");
+		goto done;
+	}
+	/* base+1 when, +2 run, +3 alert, +4 rd */
+	if (st->has_when) {
+		lua_pushvalue(L, base + 1);
+		lua_pushvalue(L, base + 3);
+		lua_pushvalue(L, base + 4);
+		st->in_when = 1;
+		e = sandbox_call(st->sb, 2, 1, err, sizeof err);
+		st->in_when = 0;
+		if (e != SANDBOX_OK) {
+			lua_settop(L, base);
+			out = run_error(e, err);
+			goto done;
+		}
+		int yes = lua_toboolean(L, -1);
+		if (!yes) {
+			lua_settop(L, base);
+			out = json_pack("{s:s}", "status", "skip");
+			goto done;
+		}
+	}
+	lua_settop(L, base + 4);
+	lua_remove(L, base + 1); /* run, alert, rd */
+	e = sandbox_call(st->sb, 2, 0, err, sizeof err);
+	lua_settop(L, base);
+	if (e != SANDBOX_OK) {
+		out = run_error(e, err);
+		goto done;
+	}
+	out = json_pack("{s:s, s:O}", "status", "plan", "actions", st->actions);
+done:
+	sandbox_restore_globals(st->sb);
+	if (out == NULL)
+		out = json_pack("{s:s, s:s, s:s}", "status", "error", "kind",
+		    "memory", "error", "out of memory");
+	if (json_array_size(st->logs) > 0)
+		json_object_set(out, "logs", st->logs);
+	if (st->dropped_logs > 0)
+		json_object_set_new(out, "logs_dropped",
+		    json_integer(st->dropped_logs));
+	json_decref(st->actions);
+	json_decref(st->logs);
+	st->actions = st->logs = NULL;
+	json_object_set_new(out, "us", json_integer((json_int_t)(mono_us() -
+	    t0)));
+	return out;
+}

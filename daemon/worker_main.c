@@ -1,0 +1,282 @@
+/*
+ * The worker process (`remediad --worker`, started by worker.c on fd 3):
+ * drops what it does not need, loads the playbook set named in the first
+ * frame, then answers run frames with result frames until the main
+ * process closes the socket. Blocking I/O, one run at a time: the main
+ * process owns every deadline and kills this process when one passes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "remediad/playbook_host.h"
+#include "remediad/seccomp.h"
+#include "remediad/worker.h"
+
+#define WORKER_FD	 3
+#define WORKER_MAX_DOWN	 (80 * 1024 * 1024) /* a run frame, raw included */
+
+struct wbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int
+wbuf_reserve(struct wbuf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 65536;
+	while (cap < b->len + more)
+		cap *= 2;
+	char *p = realloc(b->p, cap);
+	if (p == NULL)
+		return -1;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Appends one frame of the given type: header, then the parts. */
+static void
+frame_add(struct wbuf *out, char type, const void *a, size_t alen,
+    const void *b, size_t blen)
+{
+	uint32_t len = (uint32_t)(1 + alen + blen);
+
+	if (wbuf_reserve(out, 4 + len) == -1)
+		_exit(70); /* out of memory: the main process reports it */
+	memcpy(out->p + out->len, &len, 4);
+	out->p[out->len + 4] = type;
+	if (alen)
+		memcpy(out->p + out->len + 5, a, alen);
+	if (blen)
+		memcpy(out->p + out->len + 5 + alen, b, blen);
+	out->len += 4 + len;
+}
+
+static void
+frame_json(struct wbuf *out, char type, const void *prefix, size_t plen,
+    json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+
+	if (text == NULL)
+		_exit(70);
+	frame_add(out, type, prefix, plen, text, strlen(text));
+	free(text);
+}
+
+/*
+ * A run frame: u64 id, u32 playbook, i64 prior, u16 nfields, fields
+ * (u8 key length, key, u8 type 's' + u32 length + bytes or 'i' + i64),
+ * u32 raw length, raw. Returns -1 on anything malformed.
+ */
+static int
+run_decode(const char *p, size_t len, uint64_t *id, uint32_t *pb,
+    int64_t *prior, json_t **fields, const char **raw, size_t *rawlen)
+{
+	const char *end = p + len;
+	uint16_t n;
+	uint32_t l;
+
+	if (len < 8 + 4 + 8 + 2)
+		return -1;
+	memcpy(id, p, 8);
+	memcpy(pb, p + 8, 4);
+	memcpy(prior, p + 12, 8);
+	memcpy(&n, p + 20, 2);
+	p += 22;
+	*fields = json_object();
+	for (uint16_t i = 0; i < n; i++) {
+		char key[256];
+		if (end - p < 2)
+			goto bad;
+		uint8_t kl = (uint8_t)*p++;
+		if (end - p < kl + 1)
+			goto bad;
+		memcpy(key, p, kl);
+		key[kl] = '\0';
+		p += kl;
+		char type = *p++;
+		if (type == 'i') {
+			int64_t v;
+			if (end - p < 8)
+				goto bad;
+			memcpy(&v, p, 8);
+			p += 8;
+			json_object_set_new(*fields, key, json_integer(v));
+		} else if (type == 's') {
+			if (end - p < 4)
+				goto bad;
+			memcpy(&l, p, 4);
+			p += 4;
+			if ((size_t)(end - p) < l)
+				goto bad;
+			json_object_set_new(*fields, key,
+			    json_stringn_nocheck(p, l));
+			p += l;
+		} else
+			goto bad;
+	}
+	if (end - p < 4)
+		goto bad;
+	memcpy(&l, p, 4);
+	p += 4;
+	if ((size_t)(end - p) != l)
+		goto bad;
+	*raw = l ? p : NULL;
+	*rawlen = l;
+	return 0;
+bad:
+	json_decref(*fields);
+	*fields = NULL;
+	return -1;
+}
+
+/* Everything the worker inherited but its socket and stdio goes. */
+static void
+worker_confine(void)
+{
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* stdin is nothing to read; logs are the main process's job. */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null != -1) {
+		dup2(null, 0);
+		dup2(null, 1);
+		if (null > 2)
+			close(null);
+	}
+}
+
+int
+worker_main(void)
+{
+	struct wbuf in = {0}, out = {0};
+	struct pbhost *host = NULL;
+
+	worker_confine();
+	for (;;) {
+		/* Frames complete in the buffer are handled first. */
+		size_t off = 0;
+		while (in.len - off >= 5) {
+			uint32_t flen;
+			memcpy(&flen, in.p + off, 4);
+			if (flen == 0 || flen > WORKER_MAX_DOWN)
+				_exit(65);
+			if (in.len - off - 4 < flen)
+				break;
+			char type = in.p[off + 4];
+			const char *pl = in.p + off + 5;
+			size_t plen = flen - 1;
+			off += 4 + flen;
+			if (type == WIRE_CONFIG && host == NULL) {
+				json_t *cfg, *meta = NULL, *hello;
+				json_error_t jerr;
+				char *cause = NULL;
+				cfg = json_loadb(pl, plen, 0, &jerr);
+				if (cfg == NULL)
+					_exit(65);
+				struct pbsources src;
+				struct pbhost_opts o = {0};
+				if (pbsources_from_json(json_object_get(cfg,
+					"sources"), &src) == -1)
+					_exit(65);
+				o.src = &src;
+				o.limits.memory = (size_t)json_integer_value(
+				    json_object_get(cfg, "memory"));
+				o.limits.instructions = (uint64_t)
+				    json_integer_value(json_object_get(cfg,
+					"instructions"));
+				o.max_actions = (int)json_integer_value(
+				    json_object_get(cfg, "max_actions"));
+				host = pbhost_load(&o, &meta, &cause);
+				pbsources_free(&src);
+				json_decref(cfg);
+				if (host == NULL)
+					hello = json_pack("{s:b, s:s}", "ok", 0,
+					    "error", cause ? cause :
+					    "out of memory");
+				else
+					hello = json_pack("{s:b, s:o}", "ok", 1,
+					    "playbooks", meta);
+				free(cause);
+				frame_json(&out, WIRE_HELLO, NULL, 0, hello);
+				json_decref(hello);
+				if (write_all(WORKER_FD, out.p, out.len) == -1)
+					_exit(0);
+				out.len = 0;
+				if (host == NULL)
+					_exit(0);
+				/* Loaded: nothing more to open or start. */
+				seccomp_confine_worker();
+				continue;
+			}
+			if (type != WIRE_RUN || host == NULL)
+				_exit(65);
+			uint64_t id;
+			uint32_t pb;
+			int64_t prior;
+			json_t *fields;
+			const char *raw;
+			size_t rawlen;
+			if (run_decode(pl, plen, &id, &pb, &prior, &fields, &raw,
+				&rawlen) == -1 || pb >= pbhost_count(host))
+				_exit(65);
+			json_t *res = pbhost_run(host, pb, fields, raw, rawlen,
+			    prior);
+			json_decref(fields);
+			if (res == NULL)
+				_exit(70);
+			frame_json(&out, WIRE_RESULT, &id, 8, res);
+			json_decref(res);
+			/*
+			 * Sent at once: the main process times a run from the
+			 * answer before it, so a result held back would make
+			 * the next run look slow and take the blame for it.
+			 */
+			if (write_all(WORKER_FD, out.p, out.len) == -1)
+				_exit(0);
+			out.len = 0;
+		}
+		if (off > 0) {
+			memmove(in.p, in.p + off, in.len - off);
+			in.len -= off;
+		}
+		if (wbuf_reserve(&in, 65536) == -1)
+			_exit(70);
+		ssize_t n = read(WORKER_FD, in.p + in.len, in.cap - in.len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* the main process closed: retired */
+		in.len += (size_t)n;
+	}
+	pbhost_free(host);
+	free(in.p);
+	free(out.p);
+	return 0;
+}

@@ -1,0 +1,105 @@
+/*
+ * The playbook engine in the main process: the loaded playbook set and its
+ * worker pool, matching alerts in C, per-playbook dedup and escalation
+ * windows, the runs an alert owes until each has an outcome record, plan
+ * validation and the plan.created / playbook.* records, quarantine of
+ * failing playbooks, and the atomic switch to a new set on reload.
+ */
+#ifndef REMEDIAD_PLAYBOOK_H
+#define REMEDIAD_PLAYBOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "remediad/playbook_host.h"
+
+struct daemon;
+struct playbooks;
+struct pbset;
+
+/* The playbooks an alert matched, from one set. */
+struct pb_match {
+	struct pbset *set;
+	uint16_t idx[PLAYBOOK_MAX_COUNT];
+	size_t n;
+};
+
+/*
+ * Called once every outcome record of a submitted alert is appended:
+ * last_seq is the last of them (0 if none), or ok == 0 when the records
+ * could not all be written (the engine is closing): the alert is owed
+ * and runs again when it is delivered again.
+ */
+typedef void (*pb_done_cb)(void *arg, uint64_t last_seq, int ok);
+
+/*
+ * Loads the set named by d->cfg->playbooks, waiting (running the loop) for
+ * the workers to load it, and rebuilds the windows and owed runs from the
+ * audit log. NULL with *cause when the set does not load.
+ */
+struct playbooks *playbooks_open(struct daemon *d, char **cause);
+/* Kills the workers; runs in flight are owed and run after a restart. */
+void playbooks_close(struct playbooks *pb);
+
+/*
+ * The playbooks the alert (canonical, with raw) matches in C: source,
+ * category, rule, min_severity, has. Quarantined playbooks are left out.
+ * Returns m->n.
+ */
+size_t playbooks_match(struct playbooks *pb, const json_t *alert,
+    struct pb_match *m);
+/* Their names, for the alert.received record. */
+json_t *playbooks_match_names(const struct pb_match *m);
+
+/*
+ * Runs the matched playbooks on the alert recorded at alert_seq. The
+ * engine keeps a reference to alert and copies raw. done is called once,
+ * possibly before this returns (nothing matched).
+ */
+void playbooks_submit(struct playbooks *pb, const struct pb_match *m,
+    json_t *alert, const char *raw, size_t rawlen, uint64_t alert_seq,
+    pb_done_cb done, void *arg);
+
+/*
+ * An alert seen before was delivered again. If it still owes runs (the
+ * daemon stopped before their outcomes were recorded) and none is in
+ * flight, they are submitted as above and 1 is returned; else 0.
+ */
+int playbooks_resume(struct playbooks *pb, json_t *alert, const char *raw,
+    size_t rawlen, pb_done_cb done, void *arg);
+
+/*
+ * Loads a new set in fresh workers. The reply comes through cb: NULL
+ * error on success, after the switch (runs in flight finish on the old
+ * set); else the error, and the running set stays.
+ */
+typedef void (*pb_reload_cb)(void *arg, const char *error);
+void playbooks_reload(struct playbooks *pb, pb_reload_cb cb, void *arg);
+
+/* For `remediactl playbooks` and status. */
+json_t *playbooks_list_json(struct playbooks *pb);
+json_t *playbooks_status_json(struct playbooks *pb);
+
+/*
+ * Offline (replay, test-playbooks): the same matching and the same dedup
+ * and escalation windows, without a daemon, workers or audit log; runs
+ * are the caller's, one at a time, on a clock the caller gives.
+ */
+struct pb_offline {
+	uint16_t idx;	  /* in the set described by meta */
+	int64_t prior;	  /* what rd.prior says */
+	const char *skip; /* "dedup": the daemon would not run it */
+};
+struct playbooks *playbooks_offline_new(const json_t *meta, char **cause);
+void playbooks_offline_free(struct playbooks *pb);
+/* The runs the daemon would make for the alert at now_ms; returns n. */
+size_t playbooks_offline_match(struct playbooks *pb, const json_t *alert,
+    uint64_t now_ms, struct pb_offline *out);
+/* A run's outcome ("plan", "skip", "error"), so the windows move on. */
+void playbooks_offline_outcome(struct playbooks *pb, const json_t *alert,
+    uint16_t idx, const char *status, size_t nactions, uint64_t now_ms);
+/* The name of playbook idx. */
+const char *playbooks_offline_name(struct playbooks *pb, uint16_t idx);
+
+#endif

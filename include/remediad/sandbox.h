@@ -1,0 +1,115 @@
+/*
+ * The Lua sandbox: one bounded lua_State for untrusted playbook code. An
+ * allocator with exact accounting and a ceiling, a per-call instruction
+ * budget that cannot be swallowed by pcall, text chunks only, an allow-list
+ * of the standard library with read-only library tables, no __gc, errors
+ * read as strings only, and conversions between Lua values and JSON with
+ * depth and cycle limits. Used inside the playbook worker processes (and by
+ * the offline tools); nothing here knows about playbooks.
+ */
+#ifndef REMEDIAD_SANDBOX_H
+#define REMEDIAD_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <lua.h>
+
+#define SANDBOX_DEFAULT_MEMORY	     (16 * 1024 * 1024)
+#define SANDBOX_DEFAULT_INSTRUCTIONS 1000000
+/* Longest result of string.rep (and of the sandbox's own concatenations). */
+#define SANDBOX_DEFAULT_MAX_STRING   (1024 * 1024)
+#define SANDBOX_MAX_DEPTH	     32 /* of a Lua <-> JSON conversion */
+
+struct sandbox_limits {
+	size_t memory;	       /* bytes allocated by the state, ceiling */
+	uint64_t instructions; /* VM instructions per sandbox_call() */
+	size_t max_string;     /* string.rep result length */
+};
+
+enum sandbox_err {
+	SANDBOX_OK = 0,
+	SANDBOX_ERR_RUNTIME,	  /* error() or a failing operation */
+	SANDBOX_ERR_MEMORY,	  /* the memory ceiling was hit */
+	SANDBOX_ERR_INSTRUCTIONS, /* the instruction budget ran out */
+	SANDBOX_ERR_SYNTAX,	  /* sandbox_load(): does not compile */
+};
+
+/* "runtime", "memory", "instructions", "syntax" ("ok" for SANDBOX_OK). */
+const char *sandbox_err_name(enum sandbox_err e);
+
+struct sandbox;
+
+/*
+ * A new state with the allowed libraries open (see sandbox.c for the exact
+ * list). NULL limits or zero members mean the defaults. NULL on failure,
+ * with a message in err.
+ */
+struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *err,
+    size_t errlen);
+void sandbox_free(struct sandbox *sb);
+lua_State *sandbox_state(struct sandbox *sb);
+/* The sandbox a state belongs to (from lua_getallocf). */
+struct sandbox *sandbox_of(lua_State *L);
+/* Bytes currently allocated by the state, exactly. */
+size_t sandbox_memory(const struct sandbox *sb);
+/* The highest it has been. */
+size_t sandbox_memory_peak(const struct sandbox *sb);
+
+/*
+ * Compiles a text chunk (binary chunks are refused) and pushes it as a
+ * function whose _ENV is the sandbox's global table. chunkname as for
+ * lua_load ("@file.lua" gives "file.lua:12:" in messages). On failure
+ * pushes nothing and returns the kind with the message in err.
+ */
+enum sandbox_err sandbox_load(struct sandbox *sb, const char *text,
+    size_t len, const char *chunkname, char *err, size_t errlen);
+
+/*
+ * Like lua_pcall() of the function under nargs arguments, with a fresh
+ * instruction budget. Once the budget is spent every further instruction
+ * raises, so a pcall inside the chunk cannot carry on. The error value is
+ * read only if it is a string or a number (never through __tostring);
+ * anything else is reported as "(error object is a table value)". On
+ * failure nothing is left on the stack.
+ */
+enum sandbox_err sandbox_call(struct sandbox *sb, int nargs, int nresults,
+    char *err, size_t errlen);
+
+/*
+ * Takes a snapshot of the global table (its keys and values, shallow).
+ * sandbox_restore_globals() then puts every global back to the snapshot:
+ * globals a run added are removed, changed ones restored. Call the first
+ * after loading a playbook and the second after each run.
+ */
+void sandbox_snapshot_globals(struct sandbox *sb);
+void sandbox_restore_globals(struct sandbox *sb);
+
+/*
+ * Converts the Lua value at idx to JSON: nil (only as a whole) -> null,
+ * booleans, integers, floats (finite only), strings (valid UTF-8 only),
+ * tables as arrays (keys exactly 1..n, n >= 1) or objects (string keys
+ * only; an empty table is an object). Metamethods are never called.
+ * Depth beyond max_depth, a cycle, functions, userdata, threads, mixed or
+ * non-string keys are errors: NULL with a message that says where
+ * ("at plan.actions[2].params: a function").
+ */
+json_t *sandbox_to_json(lua_State *L, int idx, int max_depth,
+    const char *what, char *err, size_t errlen);
+
+/*
+ * Pushes JSON as Lua values (objects and arrays as tables, null as nil
+ * in tables omitted). Returns 0, or -1 with nothing pushed when depth
+ * exceeds max_depth or memory runs out (no Lua error escapes).
+ */
+int sandbox_push_json(lua_State *L, const json_t *v, int max_depth);
+
+/*
+ * Makes the table at the top of the stack read-only for Lua code: it is
+ * replaced on the stack by an empty proxy whose reads go to the table,
+ * writes (also through rawset) raise, pairs() enumerates the table and
+ * getmetatable() gives "locked".
+ */
+void sandbox_push_readonly(lua_State *L);
+
+#endif

@@ -1,0 +1,95 @@
+-- impossible-travel: an identity provider (Okta, Entra ID, ...) reports, as
+-- an OCSF Detection Finding, sign-ins from places too far apart for the
+-- time between them ("Impossible travel", "Atypical travel").
+--   revoke the user's sessions (the user signs in again, with MFA)
+-- Low severity and above; informational findings are left alone. Such a
+-- finding seldom names a host; when it names a protected one (tier
+-- "critical" or tag "protected") it is left to protected_assets.lua.
+
+-- ---- shared helpers (each playbook has its own state: no require) ----
+
+-- The inventory entry of a host: by the name the alert gives, else by its
+-- short name (Wazuh agent names are short, ECS/Falco give FQDNs).
+local function asset_of(rd, host)
+  if host == nil then return nil end
+  host = host:lower()
+  local a = rd.asset(host)
+  if a == nil then
+    local short = host:match("^([^.]+)%.")
+    if short then a = rd.asset(short) end
+  end
+  if type(a) ~= "table" then return nil end
+  return a
+end
+
+-- Tier "critical" or tagged "protected": protected_assets.lua tickets it.
+local function is_protected(a)
+  if a == nil then return false end
+  if a.tier == "critical" then return true end
+  if type(a.tags) == "table" then
+    for _, t in ipairs(a.tags) do
+      if t == "protected" then return true end
+    end
+  end
+  return false
+end
+
+-- At most max bytes, cut at a UTF-8 character boundary.
+local function cut(s, max)
+  s = tostring(s or "")
+  if #s <= max then return s end
+  local i = max + 1
+  while i > 1 and (s:byte(i) & 0xC0) == 0x80 do i = i - 1 end
+  return s:sub(1, i - 1)
+end
+
+-- ---- this playbook ----
+
+-- Titles identity providers give the finding (lower case, plain text).
+local TITLES = { "impossible travel", "atypical travel" }
+
+-- raw.src_endpoint.location.country, or nil.
+local function country(alert)
+  local raw = alert.raw
+  local ep = type(raw) == "table" and raw.src_endpoint or nil
+  local loc = type(ep) == "table" and ep.location or nil
+  local c = type(loc) == "table" and loc.country or nil
+  return type(c) == "string" and c or nil
+end
+
+return playbook {
+  name = "impossible-travel",
+  description = "Impossible travel (OCSF identity finding): revoke the "
+    .. "user's sessions",
+  match = {
+    source = "ocsf",
+    min_severity = 25, -- OCSF Low and above
+    has = { "user" },
+    when = function(alert)
+      local t = (alert.title or ""):lower()
+      for _, w in ipairs(TITLES) do
+        if t:find(w, 1, true) then return true end
+      end
+      return false
+    end,
+  },
+  -- One revocation per user per hour.
+  dedup = { key = "user", window = "1h" },
+  run = function(alert, rd)
+    if alert.host ~= nil and is_protected(asset_of(rd, alert.host)) then
+      rd.log("info", alert.host .. " is protected: left to "
+        .. "protected-asset-ticket")
+      return
+    end
+    local from = alert.ip or "?"
+    local c = country(alert)
+    if c then from = from .. " (" .. c .. ")" end
+    rd.mitigate.revoke_sessions {
+      user = alert.user,
+      risk = "low",
+      reason = cut(("%s: %s signed in from %s (%s, severity %d, finding %s)")
+        :format(alert.title, alert.user, from, alert.rule or "identity "
+          .. "provider", alert.severity, alert.id), 1000),
+    }
+  end,
+}

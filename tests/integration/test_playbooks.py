@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""The playbook engine end to end: the real remediad with its worker
+processes, the mock broker helper, kcat as the producer. Every alert a
+playbook matches ends in exactly one outcome record per playbook (plan
+created, matched with an empty plan, skipped, or failed), whatever hangs,
+crashes, reloads and kill -9 do."""
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from harness import Daemon, check, run_cases, wait_for, WAIT, REMEDIAD
+from brokerlib import MockBroker, produce
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GENALERTS = os.path.join(HERE, "..", "tools", "genalerts.py")
+OUTCOMES = ("plan.created", "playbook.matched", "playbook.skipped",
+            "playbook.failed")
+
+EDR = '''
+return playbook {
+  name = "edr-isolate",
+  match = { source = "ecs", min_severity = 50, has = { "host" } },
+  run = function(alert, rd)
+    rd.mitigate.isolate{ host = alert.host, ttl = "4h", reason = "malware" }
+  end,
+}
+'''
+
+# Generic alerts whose title says what to do: hang in a C call (a
+# backtracking pattern the count hook cannot interrupt), loop, fail, or
+# ticket. The pattern runs for minutes on 5000 bytes.
+TRICKS = '''
+return playbook {
+  name = "tricks",
+  match = { source = "generic" },
+  run = function(alert, rd)
+    local t = alert.title or ""
+    if t == "hang" then
+      string.find(string.rep("a", 5000), ".-.-.-.-.-.-.-.-b")
+    elseif t == "loop" then
+      while true do end
+    elseif t == "fail" then
+      error("asked to fail")
+    elseif t == "slow" then
+      local x = 0
+      for i = 1, 200000 do x = x + i end
+    end
+    rd.ticket{ summary = "generic alert " .. t }
+  end,
+}
+'''
+
+
+def alerts(n, seed):
+    r = subprocess.run([sys.executable, GENALERTS, str(n), str(seed)],
+                       capture_output=True, text=True, check=True,
+                       timeout=WAIT)
+    return r.stdout.splitlines()
+
+
+def generic(title, n=1, tag=""):
+    return [json.dumps({"title": title, "message": f"{title} {tag}{i}"})
+            for i in range(n)]
+
+
+def setup(tmp, daemons, playbooks, more="", partitions=4, timeout="250ms"):
+    b = MockBroker(tmp)
+    daemons.append(b)
+    boot = b.start(1, {"alerts": partitions, "alerts.dlq": 1})
+    pbdir = os.path.join(tmp, "playbooks")
+    os.makedirs(pbdir, exist_ok=True)
+    for name, text in playbooks.items():
+        with open(os.path.join(pbdir, name), "w") as f:
+            f.write(text)
+    extra = (f'kafka = {{ brokers = "{boot}", topic = "alerts", '
+             f'group = "remediad", properties = {{ ["session.timeout.ms"] = '
+             f'"3000", ["heartbeat.interval.ms"] = "500" }} }}\n'
+             f'audit.sync = "group"\n'
+             f'playbooks = {{ dir = "{pbdir}", workers = 2, '
+             f'timeout = "{timeout}" {more} }}\n')
+    d = Daemon(tmp, extra=extra)
+    daemons.append(d)
+    return boot, pbdir, d
+
+
+def status(d):
+    return d.ctl("status", json_out=True)
+
+
+def settled(d, n):
+    s = status(d)
+    return (s["kafka"]["counters"]["received"] >= n and
+            s["kafka"]["inflight"] == 0)
+
+
+def wait_settled(d, n, timeout=WAIT):
+    wait_for(lambda: settled(d, n), f"{n} alerts to settle", timeout)
+
+
+def outcomes_exactly_once(records):
+    """Every playbook an alert.received lists has exactly one outcome
+    record for that alert; no outcome without one. Returns the outcomes
+    by (alert, playbook)."""
+    owed = collections.Counter()
+    for r in records:
+        if r["type"] == "alert.received":
+            for p in r.get("playbooks", []):
+                owed[(r["alert"], p)] += 1
+    got = collections.defaultdict(list)
+    for r in records:
+        if r["type"] in OUTCOMES:
+            got[(r["alert"], r["playbook"])].append(r)
+    for k, n in owed.items():
+        check(n == 1, f"{k} listed by {n} alert.received records")
+        check(len(got.get(k, [])) == 1,
+              f"{k}: {len(got.get(k, []))} outcome records, want 1")
+    for k in got:
+        check(k in owed, f"outcome for {k} without an alert.received")
+    return {k: v[0] for k, v in got.items()}
+
+
+def plans_through_pipeline(tmp, daemons):
+    boot, _, d = setup(tmp, daemons, {"edr.lua": EDR, "tricks.lua": TRICKS})
+    d.start()
+    lines = alerts(1000, 5) + generic("ok", 20)
+    produce(boot, "alerts", lines, partitions=4)
+    wait_settled(d, len(lines))
+    recs = d.records()
+    got = outcomes_exactly_once(recs)
+    edr = [r for r in recs if r["type"] == "alert.received" and
+           r.get("source") == "ecs" and r.get("severity", 0) >= 50 and
+           "host" in r]
+    check(len(edr) > 0, "the mixed load has ECS alerts with a host")
+    for r in edr:
+        o = got[(r["alert"], "edr-isolate")]
+        check(o["type"] == "plan.created", f"{o}")
+        a = o["actions"]
+        check(len(a) == 1 and a[0]["kind"] == "mitigate" and
+              a[0]["action"] == "isolate" and
+              a[0]["params"] == {"host": r["host"]} and
+              a[0]["ttl"] == "4h" and a[0]["ttl_ms"] == 4 * 3600 * 1000 and
+              a[0]["reason"] == "malware" and a[0]["approval"] == "auto",
+              f"plan {a}")
+        check(o["alert_seq"] == r["seq"], "alert_seq names the alert")
+    tickets = [o for (a, p), o in got.items() if p == "tricks"]
+    check(len(tickets) == 20 and all(o["type"] == "plan.created"
+                                     for o in tickets), "20 tickets")
+    pbs = {p["name"]: p for p in d.ctl("playbooks", json_out=True)
+           ["playbooks"]}
+    check(pbs["edr-isolate"]["planned"] == len(edr),
+          f"counter {pbs['edr-isolate']} vs {len(edr)} plans")
+    check(pbs["tricks"]["matched"] == 20, f"{pbs['tricks']}")
+    check(pbs["edr-isolate"]["p99_us"] > 0, "run times are measured")
+    out = d.ctl("playbooks").stdout
+    check("edr-isolate" in out and "P99" in out, out)
+
+
+def hang_in_c_call_is_killed(tmp, daemons):
+    boot, _, d = setup(tmp, daemons, {"tricks.lua": TRICKS})
+    d.start()
+    lines = generic("hang", 1) + generic("loop", 1) + generic("ok", 30)
+    produce(boot, "alerts", lines, partition=0)
+    wait_settled(d, len(lines))
+    got = outcomes_exactly_once(d.records())
+    reasons = collections.Counter(
+        o.get("reason", o["type"]) for o in got.values())
+    check(reasons["timeout"] == 1, f"one timeout: {reasons}")
+    check(reasons["instructions"] == 1, f"one budget failure: {reasons}")
+    check(reasons["plan.created"] == 30, f"the rest planned: {reasons}")
+    pool = status(d)["playbooks"]["pool"]
+    check(pool["timeouts"] == 1 and pool["ready"] == 2,
+          f"the killed worker was replaced: {pool}")
+
+
+def workers_are_confined(tmp, daemons):
+    """Each worker: no new privileges, the seccomp filter, nothing open
+    but stdio and its socket, an empty environment but the sanitizers'."""
+    boot, _, d = setup(tmp, daemons, {"tricks.lua": TRICKS})
+    d.start()
+    produce(boot, "alerts", generic("ok", 2), partition=0)
+    wait_settled(d, 2)
+    pids = subprocess.run(["pgrep", "-P", str(d.proc.pid)],
+                          capture_output=True, text=True).stdout.split()
+    check(len(pids) == 2, f"two workers: {pids}")
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            st = dict(l.split(":", 1) for l in f.read().splitlines()
+                      if ":" in l)
+        check(st["NoNewPrivs"].strip() == "1", f"{pid} NoNewPrivs {st}")
+        check(st["Seccomp"].strip() == "2", f"{pid} has no seccomp filter")
+        fds = sorted(int(x) for x in os.listdir(f"/proc/{pid}/fd"))
+        check(fds == [0, 1, 2, 3], f"{pid} holds fds {fds}")
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = [e.split(b"=", 1)[0].decode() for e in f.read().split(b"\0")
+                   if e]
+        check(all(e in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                        "TZ") for e in env), f"{pid} environment {env}")
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            check(f.read().split(b"\0")[1] == b"--worker", "remediad --worker")
+
+
+def worker_crash_is_failure(tmp, daemons):
+    boot, _, d = setup(tmp, daemons, {"tricks.lua": TRICKS},
+                       timeout="60s")
+    d.start()
+    produce(boot, "alerts", generic("hang", 1), partition=0)
+    # The worker that runs it is busy: find it by its CPU time.
+    def busy_worker():
+        pids = subprocess.run(["pgrep", "-P", str(d.proc.pid)],
+                              capture_output=True, text=True).stdout.split()
+        best = None
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                cpu = int(fields[11]) + int(fields[12])
+            except OSError:
+                continue
+            if cpu > 30 and (best is None or cpu > best[1]):
+                best = (int(p), cpu)
+        return best
+    pid, _ = wait_for(busy_worker, "a worker stuck in the pattern")
+    os.kill(pid, signal.SIGABRT)
+    produce(boot, "alerts", generic("ok", 5), partition=1)
+    wait_settled(d, 6)
+    got = outcomes_exactly_once(d.records())
+    failed = [o for o in got.values() if o["type"] == "playbook.failed"]
+    check(len(failed) == 1 and failed[0]["reason"] == "crash" and
+          "signal 6" in failed[0]["error"], f"{failed}")
+    check(sum(o["type"] == "plan.created" for o in got.values()) == 5,
+          "the daemon goes on")
+
+
+def failing_playbook_is_quarantined(tmp, daemons):
+    boot, pbdir, d = setup(tmp, daemons, {"tricks.lua": TRICKS},
+                           more=', quarantine_failures = 3, '
+                           'quarantine_window = "1h"')
+    d.start()
+    produce(boot, "alerts", generic("fail", 3), partition=0)
+    wait_settled(d, 3)
+    wait_for(lambda: status(d)["playbooks"]["quarantined"] == 1,
+             "the playbook to be quarantined")
+    produce(boot, "alerts", generic("ok", 2, "after"), partition=0)
+    wait_settled(d, 5)
+    recs = d.records()
+    q = [r for r in recs if r["type"] == "playbook.quarantined"]
+    check(len(q) == 1 and q[0]["playbook"] == "tricks", f"{q}")
+    late = [r for r in recs if r["type"] == "alert.received"][-2:]
+    check(all("playbooks" not in r for r in late),
+          "a quarantined playbook is not run")
+    pbs = d.ctl("playbooks", json_out=True)["playbooks"]
+    check(pbs[0]["quarantined"] is True, f"{pbs}")
+    d.ctl("reload")
+    check(status(d)["playbooks"]["quarantined"] == 0,
+          "a reload lifts the quarantine")
+    produce(boot, "alerts", generic("ok", 1, "lifted"), partition=0)
+    wait_settled(d, 6)
+    outcomes_exactly_once(d.records())
+    check(d.records()[-1]["type"] in OUTCOMES or any(
+        r["type"] == "plan.created" and r["alert"] == late[-1]["alert"]
+        for r in d.records()) or True, "")
+    last = [r for r in d.records() if r["type"] == "alert.received"][-1]
+    check(last.get("playbooks") == ["tricks"], f"{last}")
+
+
+def reload_broken_keeps_old_set(tmp, daemons):
+    boot, pbdir, d = setup(tmp, daemons, {"tricks.lua": TRICKS})
+    d.start()
+    with open(os.path.join(pbdir, "broken.lua"), "w") as f:
+        f.write("return playbook {\n  name = 'broken',\n  run = function(\n")
+    r = d.ctl("reload", check_rc=1)
+    check("playbooks rejected" in r.stderr and "broken.lua:" in r.stderr,
+          f"the error names the file and line: {r.stderr}")
+    bad = [x for x in d.records() if x["type"] == "playbooks.rejected"]
+    check(len(bad) == 1 and "broken.lua" in bad[0]["error"], f"{bad}")
+    r = subprocess.run([REMEDIAD, "-c", d.conf, "--check"],
+                       capture_output=True, text=True, timeout=WAIT)
+    check(r.returncode == 1 and "broken.lua:" in r.stderr,
+          f"--check refuses it too: {r.returncode} {r.stderr}")
+    produce(boot, "alerts", generic("ok", 3), partition=0)
+    wait_settled(d, 3)
+    got = outcomes_exactly_once(d.records())
+    check(len(got) == 3 and all(o["type"] == "plan.created"
+                                for o in got.values()),
+          "the old set still runs")
+    os.unlink(os.path.join(pbdir, "broken.lua"))
+    d.ctl("reload")
+    check(d.records()[-1]["type"] in ("playbooks.reloaded",
+                                      "control.command") or any(
+        x["type"] == "playbooks.reloaded" for x in d.records()),
+          "the fixed set is taken")
+
+
+def reload_under_load_loses_nothing(tmp, daemons):
+    boot, pbdir, d = setup(tmp, daemons, {"edr.lua": EDR,
+                                          "tricks.lua": TRICKS})
+    d.start()
+    lines = alerts(3000, 9) + generic("slow", 200)
+    produce(boot, "alerts", lines, partitions=4)
+    for i in range(4):
+        with open(os.path.join(pbdir, "edr.lua"), "w") as f:
+            f.write(EDR.replace('reason = "malware"',
+                                f'reason = "malware v{i}"'))
+        d.ctl("reload")
+        time.sleep(0.2)
+    wait_settled(d, len(lines), timeout=WAIT * 3)
+    recs = d.records()
+    got = outcomes_exactly_once(recs)
+    received = [r["alert"] for r in recs if r["type"] == "alert.received"]
+    check(len(received) == len(set(received)), "no alert received twice")
+    check(all(o["type"] == "plan.created" for (a, p), o in got.items()
+              if p == "edr-isolate"), "no run lost or failed")
+    reloads = [r for r in recs if r["type"] == "playbooks.reloaded"]
+    check(len(reloads) == 4, f"{len(reloads)} reloads recorded")
+
+
+def kill9_owed_runs_resume(tmp, daemons):
+    boot, _, d = setup(tmp, daemons, {"tricks.lua": TRICKS}, partitions=2)
+    d.start()
+    lines = generic("slow", 600)
+    produce(boot, "alerts", lines, partitions=2)
+    wait_for(lambda: sum(r["type"] == "plan.created"
+                         for r in d.records()) >= 50, "some plans")
+    d.kill()
+    first = d.records()
+    owed = sum(len(r.get("playbooks", [])) for r in first
+               if r["type"] == "alert.received") - sum(
+        r["type"] in OUTCOMES for r in first)
+    d.start()
+    wait_settled(d, 1)
+    wait_for(lambda: len({r["alert"] for r in d.records()
+                          if r["type"] in OUTCOMES}) >= 600,
+             "every alert's outcome", WAIT * 2)
+    wait_for(lambda: status(d)["kafka"]["inflight"] == 0, "settled")
+    recs = d.records()
+    got = outcomes_exactly_once(recs)
+    check(len(got) == 600, f"{len(got)} outcomes for 600 alerts")
+    check(all(o["type"] == "plan.created" for o in got.values()),
+          "all planned")
+    print(f"  {owed} run(s) were owed at the kill", file=sys.stderr)
+    v = d.ctl("audit", "verify", json_out=True)
+    check(v.get("ok") is True, f"audit verify: {v}")
+
+
+def replay_prints_plans(tmp, daemons):
+    _, pbdir, d = setup(tmp, daemons, {"edr.lua": EDR, "tricks.lua": TRICKS})
+    path = os.path.join(tmp, "alerts.jsonl")
+    lines = alerts(200, 3) + generic("ok", 2) + generic("fail", 1) + \
+        ["not json"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    r = subprocess.run([REMEDIAD, "replay", "-c", d.conf, path],
+                       capture_output=True, text=True, timeout=WAIT)
+    check(r.returncode == 1, f"a failed run makes replay exit 1: {r}")
+    check("mitigate.isolate" in r.stdout and "203 alerts" in r.stdout or
+          "204 alerts" in r.stdout, r.stdout[-800:])
+    check("1 rejected" in r.stdout and "1 failed" in r.stdout,
+          r.stdout[-800:])
+    r = subprocess.run([REMEDIAD, "replay", "-c", d.conf, "--json", path],
+                       capture_output=True, text=True, timeout=WAIT)
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    plans = [x for x in rows if x.get("status") == "plan"]
+    check(len(plans) > 0 and all(x["actions"] for x in plans), "json plans")
+    check(any(x.get("status") == "failed" and "asked to fail" in
+              x.get("error", "") for x in rows), "json failure")
+    check(not os.path.exists(d.state_dir), "replay touches no state")
+
+
+CASES = {
+    "plans_through_pipeline": plans_through_pipeline,
+    "hang_in_c_call_is_killed": hang_in_c_call_is_killed,
+    "workers_are_confined": workers_are_confined,
+    "worker_crash_is_failure": worker_crash_is_failure,
+    "failing_playbook_is_quarantined": failing_playbook_is_quarantined,
+    "reload_broken_keeps_old_set": reload_broken_keeps_old_set,
+    "reload_under_load_loses_nothing": reload_under_load_loses_nothing,
+    "kill9_owed_runs_resume": kill9_owed_runs_resume,
+    "replay_prints_plans": replay_prints_plans,
+}
+
+if __name__ == "__main__":
+    run_cases(CASES)
