@@ -46,6 +46,7 @@ enum act_state {
 	ST_DONE,	  /* a ticket or notification sent */
 	ST_FAILED,
 	ST_MERGED,	  /* extended an active mitigation instead */
+	ST_HELD,	  /* approval required: never run without one */
 };
 
 static const char *const state_names[] = {
@@ -61,6 +62,7 @@ static const char *const state_names[] = {
     [ST_DONE] = "done",
     [ST_FAILED] = "failed",
     [ST_MERGED] = "merged",
+    [ST_HELD] = "held",
 };
 
 struct act {
@@ -72,7 +74,7 @@ struct act {
 	char *target_key, *target_value; /* the first required parameter */
 	char *rollback;			 /* the rollback action, or NULL */
 	char *playbook, *alert, *reason;
-	int dry_run, verify, until_remediated;
+	int dry_run, verify, until_remediated, approval_required;
 	uint64_t ttl_ms, expires_ms; /* epoch ms; 0: none */
 	uint64_t since_ms;
 	enum act_state state;
@@ -284,13 +286,21 @@ act_started_durable_cb(void *arg, int ok)
 		return;
 	}
 	const char *op = x->op;
-	const char *action = act_op_action(x, op);
-	const char *inst = actions_connector_of(a, action);
+	const char *inst = actions_connector_of(a, act_op_action(x, op));
 	if (inst == NULL)
 		inst = actions_connector_of(a, x->name);
-	json_t *in = json_pack("{s:s, s:s, s:O, s:s, s:i, s:b}", "op", op,
-	    "action", action, "params", x->params, "idempotency_key", x->id,
-	    "attempt", x->attempt, "dry_run", x->dry_run);
+	/*
+	 * The connector is asked to do op to the action itself ("rollback"
+	 * of block_ip deletes the block); the rollback action's name only
+	 * picks the connector instance. The params are a copy: ttl_ms is for
+	 * the connector, not for the action's own state.
+	 */
+	json_t *in = json_pack("{s:s, s:s, s:o, s:s, s:i, s:b}", "op", op,
+	    "action", x->name, "params", json_deep_copy(x->params),
+	    "idempotency_key", x->id, "attempt", x->attempt, "dry_run",
+	    x->dry_run);
+	if (in == NULL)
+		fatalx("actions: out of memory");
 	if (x->ttl_ms != 0)
 		json_object_set_new(json_object_get(in, "params"), "ttl_ms",
 		    json_integer((json_int_t)x->ttl_ms));
@@ -516,6 +526,9 @@ act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
 	x->until_remediated = json_is_true(json_object_get(req,
 	    "until_remediated"));
 	x->verify = json_is_true(json_object_get(req, "verify"));
+	x->approval_required = json_string_value(json_object_get(req,
+	    "approval")) != NULL && strcmp(json_string_value(json_object_get(
+	    req, "approval")), "required") == 0;
 	const char *rb = json_string_value(json_object_get(req, "rollback"));
 	map = json_object_get(a->d->cfg->connectors.actions, name);
 	if (json_string_value(json_object_get(map, "rollback")) != NULL)
@@ -574,6 +587,18 @@ act_begin(struct act *x)
 	struct actions *a = x->a;
 	struct act *same;
 
+	/*
+	 * Approval gates are not in this version: a request that asks for
+	 * one is held, recorded, and never run unapproved.
+	 */
+	if (x->approval_required) {
+		x->state = ST_HELD;
+		json_t *f = act_fields(x);
+		json_object_set_new(f, "reason", json_string("approval "
+		    "required; approval gates are not in this version"));
+		audit_rec(a, "action.held", "system", f);
+		return;
+	}
 	if (is_mitigation(x) && x->rollback != NULL && !x->dry_run &&
 	    (same = act_same_active(a, x)) != NULL) {
 		/* Not applied again: the later expiry of the two wins. */
@@ -734,6 +759,8 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		x->attempt = 0;
 		x->verify_until_ms = now_ms() +
 		    a->d->cfg->connectors.verify_window_ms;
+	} else if (type_is(rec, "action.held")) {
+		x->state = ST_HELD;
 	} else if (type_is(rec, "remediation.verified")) {
 		x->state = ST_VERIFIED;
 	} else if (type_is(rec, "remediation.verification_failed")) {
@@ -802,9 +829,8 @@ actions_open(struct daemon *d, char **cause)
 	}
 	a->d = d;
 	LIST_INIT(&a->acts);
-	a->children = children_new(d->base);
-	a->conn = a->children ? connectors_new(d->base, a->children,
-	    &d->cfg->connectors) : NULL;
+	a->children = d->children;
+	a->conn = connectors_new(d->base, a->children, &d->cfg->connectors);
 	if (a->conn == NULL) {
 		*cause = strdup("out of memory");
 		actions_close(a);
@@ -861,7 +887,6 @@ actions_close(struct actions *a)
 		LIST_REMOVE(x, entry);
 		act_free(x);
 	}
-	children_free(a->children);
 	free(a);
 }
 
@@ -1000,13 +1025,13 @@ cmd_show(struct daemon *d, struct control_req *r)
 json_t *
 actions_status_json(struct actions *a)
 {
-	size_t counts[ST_MERGED + 1] = {0};
+	size_t counts[ST_HELD + 1] = {0};
 	struct act *x;
 	json_t *states = json_object();
 
 	LIST_FOREACH(x, &a->acts, entry)
 		counts[x->state]++;
-	for (int s = 0; s <= ST_MERGED; s++)
+	for (int s = 0; s <= ST_HELD; s++)
 		if (counts[s])
 			json_object_set_new(states, state_names[s],
 			    json_integer((json_int_t)counts[s]));

@@ -22,6 +22,7 @@
 
 struct child {
 	pid_t pid;
+	const void *owner;
 	child_exit_cb cb; /* NULL: forgotten */
 	void *arg;
 	LIST_ENTRY(child) entry;
@@ -81,14 +82,25 @@ children_reap(struct children *c)
 	}
 }
 
+static int
+children_has(struct children *c, const void *owner)
+{
+	struct child *ch;
+
+	LIST_FOREACH(ch, &c->watched, entry)
+		if (owner == NULL || ch->owner == owner)
+			return 1;
+	return 0;
+}
+
 int
-children_wait(struct children *c, int timeout_ms)
+children_wait(struct children *c, const void *owner, int timeout_ms)
 {
 	struct timespec nap = {0, 5 * 1000 * 1000};
 
 	for (int waited = 0;; waited += 5) {
 		children_reap(c);
-		if (LIST_EMPTY(&c->watched))
+		if (!children_has(c, owner))
 			return 0;
 		if (waited >= timeout_ms)
 			return -1;
@@ -139,7 +151,8 @@ children_free(struct children *c)
 }
 
 int
-children_watch(struct children *c, pid_t pid, child_exit_cb cb, void *arg)
+children_watch(struct children *c, pid_t pid, const void *owner,
+    child_exit_cb cb, void *arg)
 {
 	struct child *ch;
 
@@ -155,6 +168,7 @@ children_watch(struct children *c, pid_t pid, child_exit_cb cb, void *arg)
 	if (ch == NULL)
 		return -1;
 	ch->pid = pid;
+	ch->owner = owner;
 	ch->cb = cb;
 	ch->arg = arg;
 	LIST_INSERT_HEAD(&c->watched, ch, entry);

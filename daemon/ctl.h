@@ -69,4 +69,10 @@ int ctl_audit_search_parse(int argc, char **argv, json_t *args);
 void ctl_show_record(FILE *out, const json_t *rec);
 void ctl_audit_records_show(FILE *out, const json_t *data);
 
+int ctl_rollback_parse(int argc, char **argv, json_t *args);
+int ctl_extend_parse(int argc, char **argv, json_t *args);
+int ctl_show_parse(int argc, char **argv, json_t *args);
+void ctl_show_mitigations(FILE *out, const json_t *data);
+void ctl_show_action(FILE *out, const json_t *data);
+
 #endif

@@ -17,6 +17,7 @@
 #include "remediad/action.h"
 #include "remediad/audit.h"
 #include "remediad/audit_ctl.h"
+#include "remediad/child.h"
 #include "remediad/config.h"
 #include "remediad/job.h"
 #include "remediad/kafka.h"
@@ -207,7 +208,8 @@ main(int argc, char **argv)
 	}
 	d.jobs = jobs_new(d.base, 4);
 	d.audit_ctl = audit_ctl_new(&d);
-	if (d.jobs == NULL || d.audit_ctl == NULL) {
+	d.children = children_new(d.base);
+	if (d.jobs == NULL || d.audit_ctl == NULL || d.children == NULL) {
 		log_error("out of memory");
 		d.exit_code = 1;
 		goto out;
@@ -296,6 +298,7 @@ out:
 			    why);
 		audit_close(d.audit);
 	}
+	children_free(d.children);
 	event_free(d.ev_sigterm);
 	event_free(d.ev_sigint);
 	event_free(d.ev_sighup);

@@ -1127,6 +1127,7 @@ pbset_start(struct playbooks *pb, char **cause)
 	    cpus : 1);
 	o.timeout_ms = c->timeout_ms;
 	o.load_timeout_ms = c->load_timeout_ms;
+	o.owner = pb;
 	set->pool = wpool_new(pb->d->base, pb->children, &o, &cbs, set, cause);
 	pbsources_free(&src);
 	if (set->pool == NULL) {
@@ -1288,7 +1289,7 @@ playbooks_open(struct daemon *d, char **cause)
 	LIST_INIT(&pb->stats);
 	LIST_INIT(&pb->live);
 	TAILQ_INIT(&pb->pending);
-	pb->children = children_new(d->base);
+	pb->children = d->children;
 	pb->ev_retry = evtimer_new(d->base, pb_retry_cb, pb);
 	pb->ev_sweep = event_new(d->base, -1, EV_PERSIST, pb_sweep_cb, pb);
 	if (pb->children == NULL || pb->ev_retry == NULL ||
@@ -1461,13 +1462,13 @@ playbooks_close(struct playbooks *pb)
 	}
 	free(pb->owed);
 	/* The killed workers are reaped here: their pools free themselves. */
-	if (pb->children != NULL && children_wait(pb->children, 5000) == -1)
+	if (pb->children != NULL && children_wait(pb->children, pb, 5000) ==
+	    -1)
 		log_warnx("playbooks: workers still running at exit");
 	if (pb->ev_retry != NULL)
 		event_free(pb->ev_retry);
 	if (pb->ev_sweep != NULL)
 		event_free(pb->ev_sweep);
-	children_free(pb->children);
 	free(pb);
 }
 

@@ -28,6 +28,16 @@ static const struct ctl_command commands[] = {
     {"playbooks", "", "the loaded playbooks with their counters and run "
 	"times", ROLE_VIEWER, "playbooks", NULL, ctl_show_playbooks, NULL,
 	NULL},
+    {"mitigations", "", "active mitigations: id, action, target, since, "
+	"expires, playbook, alert", ROLE_VIEWER, "mitigations", NULL,
+	ctl_show_mitigations, NULL, NULL},
+    {"rollback", "ID", "roll an active mitigation back now", ROLE_APPROVER,
+	"rollback", ctl_rollback_parse, ctl_show_kv, NULL, NULL},
+    {"extend", "ID DURATION", "push an active mitigation's expiry later",
+	ROLE_APPROVER, "extend", ctl_extend_parse, ctl_show_kv, NULL, NULL},
+    {"show", "ID", "an action or mitigation: its state and its history "
+	"from the audit log", ROLE_VIEWER, "show", ctl_show_parse,
+	ctl_show_action, NULL, NULL},
     {"audit verify", "[DIR] [--anchor SEQ:HASH]",
 	"check the audit chain (offline on DIR, else online)",
 	ROLE_VIEWER, "audit.verify", ctl_audit_verify_parse,

@@ -61,6 +61,17 @@ struct sandbox {
  */
 static const char sandbox_ro_key = 0;
 
+/*
+ * What untrusted code gets. From the base library: assert, error,
+ * getmetatable, ipairs, next, pairs, pcall, rawequal, rawget, rawlen,
+ * select, tonumber, tostring, type, _VERSION and _G, plus our own load
+ * (text only), setmetatable (no __gc), rawset (not into a read-only table)
+ * and xpcall (no handler once the budget is spent). string without dump
+ * and with a capped rep, table without move, math, utf8, and of os only
+ * time, date and clock, all as read-only proxies; the string metatable is
+ * locked. Not reachable: io, debug, package, require, coroutine, dofile,
+ * loadfile, collectgarbage, print, warn and the rest of os.
+ */
 static const char *const sandbox_base_allowed[] = {
 	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",
 	"rawequal", "rawget", "rawlen", "select", "tonumber", "tostring",
@@ -260,7 +271,8 @@ lua_sandbox_setmetatable(lua_State *L)
 	int t = lua_type(L, 2);
 
 	luaL_checktype(L, 1, LUA_TTABLE);
-	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2,
+	    "nil or table");
 	if (t == LUA_TTABLE) {
 		lua_pushliteral(L, "__gc");
 		t = lua_rawget(L, 2);

@@ -520,7 +520,8 @@ worker_spawn(struct wpool *p, int slot)
 		fatalx("worker: out of memory");
 	p->w[slot] = w;
 	p->alive++;
-	if (children_watch(p->children, pid, worker_exit_cb, w) == -1)
+	if (children_watch(p->children, pid, p->opts.owner, worker_exit_cb,
+	    w) == -1)
 		fatalx("worker: out of memory");
 	frame_header(w->out, WIRE_CONFIG, p->config_len);
 	evbuffer_add(w->out, p->config, p->config_len);

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential meson ninja-build pkg-config
 libevent-dev librdkafka-dev libjansson-dev liblua5.4-dev libssl-dev
-libcmocka-dev kcat python3"
+libcmocka-dev kcat python3 nftables"
 
 missing=""
 for p in $PKGS; do

@@ -18,6 +18,7 @@ struct jobs;
 struct kafka;
 struct playbooks;
 struct actions;
+struct children;
 
 struct daemon_counters {
 	uint64_t reloads;
@@ -39,6 +40,7 @@ struct daemon {
 	struct audit *audit;
 	struct audit_ctl *audit_ctl;
 	struct jobs *jobs;
+	struct children *children; /* every child process, reaped here */
 	struct kafka *kafka; /* NULL: intake disabled (no kafka section) */
 	struct playbooks *playbooks; /* NULL: no playbooks section */
 	struct actions *actions;     /* NULL: no connectors section */

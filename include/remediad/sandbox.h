@@ -98,9 +98,13 @@ json_t *sandbox_to_json(lua_State *L, int idx, int max_depth,
     const char *what, char *err, size_t errlen);
 
 /*
- * Pushes JSON as Lua values (objects and arrays as tables, null as nil
- * in tables omitted). Returns 0, or -1 with nothing pushed when depth
- * exceeds max_depth or memory runs out (no Lua error escapes).
+ * Pushes JSON as Lua values: objects and arrays as tables, integers as
+ * integers, reals as floats. A null is nil: a whole null pushes nil, in an
+ * object the key is left out, in an array it leaves a hole (the other
+ * elements keep their indexes). An empty array becomes an empty table,
+ * which sandbox_to_json() gives back as {}. Returns 0, or -1 with nothing
+ * pushed when depth exceeds max_depth or memory runs out (no Lua error
+ * escapes).
  */
 int sandbox_push_json(lua_State *L, const json_t *v, int max_depth);
 
@@ -108,7 +112,8 @@ int sandbox_push_json(lua_State *L, const json_t *v, int max_depth);
  * Makes the table at the top of the stack read-only for Lua code: it is
  * replaced on the stack by an empty proxy whose reads go to the table,
  * writes (also through rawset) raise, pairs() enumerates the table and
- * getmetatable() gives "locked".
+ * getmetatable() gives "locked". Like the lua_* calls it makes, it raises
+ * a Lua error when memory runs out: call it under a protected call.
  */
 void sandbox_push_readonly(lua_State *L);
 

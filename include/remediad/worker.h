@@ -65,6 +65,7 @@ struct wpool_opts {
 	int workers;	     /* processes */
 	uint64_t timeout_ms; /* per run */
 	uint64_t load_timeout_ms;
+	const void *owner; /* tags the workers for children_wait() */
 };
 
 /* Spawns the workers; ready() follows from the loop. NULL on failure. */

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs the benchmarks: builds an optimized, non-sanitized tree in build-bench
 # (release, tests on) and runs each benchmark with this script's arguments
-# (bench_audit [N] [DIR]), then bench_intake.py [N] on the binaries built
-# here. It prints figures; nothing is asserted.
+# (bench_audit [N] [DIR]), then bench_intake.py [N] (intake, and with
+# playbooks) and bench_actions.py (mitigation bursts and expiries) on the
+# binaries built here. It prints figures; nothing is asserted.
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -32,3 +33,6 @@ done
 REMEDIAD="$BUILD/daemon/remediad" REMEDIACTL="$BUILD/daemon/remediactl" \
     MOCKBROKER="$BUILD/tests/tools/mockbroker" \
     python3 tests/bench/bench_intake.py ${1+"$1"}
+REMEDIAD="$BUILD/daemon/remediad" REMEDIACTL="$BUILD/daemon/remediactl" \
+    MOCKBROKER="$BUILD/tests/tools/mockbroker" \
+    python3 tests/bench/bench_actions.py

@@ -28,9 +28,9 @@ def status_ping_reload(tmp, daemons):
     check("version" in human and "uptime" in human and "counters:" in human,
           "human status output:\n" + human)
     check(d.ctl("ping", json_out=True)["pong"] == "remediad", "ping")
-    # Unique prefixes: "st" is status, "p" is ping.
+    # Unique prefixes: "st" is status, "pi" is ping ("p" is also playbooks).
     check(d.ctl("st", json_out=True)["pid"] == d.proc.pid, "prefix st")
-    check(d.ctl("p", json_out=True)["pong"] == "remediad", "prefix p")
+    check(d.ctl("pi", json_out=True)["pong"] == "remediad", "prefix pi")
     # --json after the command works too.
     r = d.ctl("status", "--json")
     check(json.loads(r.stdout)["pid"] == d.proc.pid, "--json after command")

@@ -46,10 +46,24 @@ def alerts_for(names):
     return out
 
 
-def message(title, e):
+def message(title, e, attempt=1):
     n = (e or {}).get("message_bytes")
-    body = "a" * n if n else f"sandbox case {title}"
-    return json.dumps({"title": title, "message": body})
+    doc = {"title": title, "message": "a" * n if n else
+           f"sandbox case {title}"}
+    if attempt > 1:
+        doc["attempt"] = attempt  # another alert id, the same case
+    return json.dumps(doc)
+
+
+def timed_out_by_load(o, want):
+    """A run killed by the deadline where the case should end otherwise.
+    On a loaded machine a run of a few tens of milliseconds can pass
+    500 ms; a regression that makes the case hang does so every time."""
+    if o is None or want is None or o.get("reason") != "timeout":
+        return False
+    r = want["expect"][1] if want["expect"][0] == "playbook.failed" \
+        else want.get("reason")
+    return "timeout" not in (r if isinstance(r, list) else [r])
 
 
 def check_failure(title, o, want, reason):
@@ -101,7 +115,7 @@ def check_outcome(title, o, want):
         check_failure(title, o, want, want["reason"])
 
 
-def custom_checks(names, results, log):
+def custom_checks(names, results, ids, log):
     """Properties of single cases beyond their outcome records."""
     if "globals_do_not_leak" in names:
         runs = [int(s.rsplit(" ", 1)[1]) for t, o in results.items()
@@ -116,43 +130,51 @@ def custom_checks(names, results, log):
               "rd_outside_run: no follow-up alert met a state with a kept "
               f"rd: {[o['type'] for o in again]}")
     if "log_spam" in names:
+        runs = len(ids["log_spam"])
         lines = [l for l in log.splitlines() if "playbook log_spam:" in l]
-        check(1 <= len(lines) <= 16, f"log_spam: {len(lines)} log lines, "
-              "want at most 16 (PLAYBOOK_MAX_LOGS)")
+        check(1 <= len(lines) <= 16 * runs, f"log_spam: {len(lines)} log "
+              f"lines in {runs} run(s), want at most 16 a run")
     forged = [l for l in log.splitlines() if l.startswith(FORGED)]
     check(not forged, f"a playbook forged daemon log lines: {forged[:3]}")
 
 
-def check_alert(title, pb, want, ids, got, playbooks, results):
-    """The outcomes of one alert: its case's, then its siblings'."""
-    check(title in ids, f"no alert.received for {title!r}")
-    aid = ids[title]
+def check_alert(title, aid, pb, want, got, playbooks, results, judge):
+    """The outcomes of one alert: its case's (if judge), its siblings'."""
     o = got.get((aid, pb))
     check(o is not None, f"{title}: no outcome for {pb}")
     results[title] = o
     if o["type"] == "playbook.failed":
         check(len(o["error"].encode()) < MAX_ERROR,
               f"{title}: error of {len(o['error'])} bytes")
+    for other in playbooks:
+        s = got.get((aid, other))
+        check(s is not None, f"{title}: no outcome for {other}")
+        # Whatever the case did, its siblings still answer when().
+        check(other == pb or (s["type"] == "playbook.skipped" and
+                              s.get("reason") == "when"),
+              f"{title}: sibling {other} ended in {s['type']} "
+              f"({s.get('reason')}: {s.get('error', '')[:200]!r})")
     if pb == "benign":
         check(o["type"] == "plan.created" and
               summaries(o) == ["benign " + title],
               f"{title}: the daemon stopped serving: {o}")
-    else:
+    elif judge:
         check_outcome(title, o, want)
-    for other in playbooks:
-        o = got.get((aid, other))
-        check(o is not None, f"{title}: no outcome for {other}")
-        # Whatever the case did, its siblings still answer when().
-        check(other == pb or (o["type"] == "playbook.skipped" and
-                              o.get("reason") == "when"),
-              f"{title}: sibling {other} ended in {o['type']} "
-              f"({o.get('reason')}: {o.get('error', '')[:200]!r})")
 
 
 def child_pids(pid):
     r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
                        text=True)
     return set(r.stdout.split())
+
+
+def received_ids(recs):
+    """Alert ids by title, in the order the alerts came."""
+    ids = {}
+    for r in recs:
+        if r["type"] == "alert.received":
+            ids.setdefault(r["title"], []).append(r["alert"])
+    return ids
 
 
 def run_suite(tmp, daemons, names):
@@ -175,35 +197,51 @@ def run_suite(tmp, daemons, names):
     d.start()
 
     plan = alerts_for(names)
-    first = [message(t, e) for t, _, e, ph in plan if ph == 1]
-    second = [message(t, e) for t, _, e, ph in plan if ph == 2]
-    produce(boot, "alerts", first, partition=0)
-    wait_settled(d, len(first), timeout=WAIT * 3)
-    # The follow-ups meet states the first round has used (and killed).
-    produce(boot, "alerts", second, partition=0)
-    wait_settled(d, len(first) + len(second), timeout=WAIT * 3)
+    sent = 0
+    for phase in (1, 2):
+        # The follow-ups meet states the first round used (and killed).
+        lines = [message(t, e) for t, _, e, ph in plan if ph == phase]
+        produce(boot, "alerts", lines, partition=0)
+        sent += len(lines)
+        wait_settled(d, sent, timeout=WAIT * 3)
+
+    # Cases the deadline cut short get one more alert, alone.
+    got = outcomes_exactly_once(d.records())
+    ids = received_ids(d.records())
+    retry = [(t, pb, e) for t, pb, e, _ in plan
+             if timed_out_by_load(got.get((ids.get(t, [None])[0], pb)),
+                                  e)]
+    if retry:
+        print(f"  again after a timeout: {[t for t, _, _ in retry]}",
+              file=sys.stderr)
+        produce(boot, "alerts", [message(t, e, 2) for t, _, e in retry],
+                partition=0)
+        sent += len(retry)
+        wait_settled(d, sent, timeout=WAIT * 3)
 
     recs = d.records()
     got = outcomes_exactly_once(recs)
-    ids = {}
-    for r in recs:
-        if r["type"] == "alert.received":
-            check(r["title"] not in ids, f"{r['title']} received twice")
-            ids[r["title"]] = r["alert"]
+    ids = received_ids(recs)
     playbooks = sorted(list(names) + ["benign"])
     results = {}
     failures = []
     for title, pb, want, _ in plan:
-        try:
-            check_alert(title, pb, want, ids, got, playbooks, results)
-        except TestFailure as e:
-            failures.append(str(e))
+        check(title in ids, f"no alert.received for {title!r}")
+        for i, aid in enumerate(ids[title]):
+            # The last alert of a title is the one judged; every one
+            # must have left the siblings alone.
+            try:
+                check_alert(title, aid, pb, want, got, playbooks, results,
+                            i == len(ids[title]) - 1)
+            except TestFailure as e:
+                failures.append(str(e))
     # Every case is judged before the first failure is reported.
     check(not failures, f"{len(failures)} of {len(plan)} alerts:\n  "
           + "\n  ".join(failures))
-    custom_checks(names, results, d.log_text())
-    timeouts = sum(o.get("reason") == "timeout" for o in results.values())
-    protocol = sum(o.get("reason") == "protocol" for o in results.values())
+    custom_checks(names, results, ids, d.log_text())
+    outcomes = [got[(aid, pb)] for t, pb, _, _ in plan for aid in ids[t]]
+    timeouts = sum(o.get("reason") == "timeout" for o in outcomes)
+    protocol = sum(o.get("reason") == "protocol" for o in outcomes)
     pool = wait_for(lambda: (lambda p: p if p["ready"] == WORKERS else None)(
         status(d)["playbooks"]["pool"]), "every worker to be ready")
     check(pool["crashes"] == 0, f"a worker crashed: {pool}")
@@ -221,13 +259,13 @@ def run_suite(tmp, daemons, names):
              "the retired workers to exit")
     produce(boot, "alerts", [message("benign after reload", None)],
             partition=0)
-    n = len(first) + len(second) + 1
-    wait_settled(d, n)
+    wait_settled(d, sent + 1)
     last = [r for r in d.records() if r["type"] == "plan.created" and
             r["playbook"] == "benign"]
     check(summaries(last[-1]) == ["benign benign after reload"],
           f"the reloaded set serves: {last[-1]}")
-    d.assert_clean_log()
+    # Stopped while the broker is up: the stop checks the sanitizers.
+    d.stop()
 
 
 def group(name):

@@ -106,7 +106,7 @@ full_gc(lua_State *L)
 	lua_gc(L, LUA_GCCOLLECT, 0);
 }
 
-/* ---- Basics -------------------------------------------------------------- */
+/* ---- Basics ------------------------------------------------------------- */
 
 static void
 test_err_name(void **state)
@@ -146,7 +146,7 @@ test_new_and_of(void **state)
 	assert_true(err[0] != '\0');
 }
 
-/* ---- Memory ---------------------------------------------------------------- */
+/* ---- Memory ------------------------------------------------------------- */
 
 static void
 test_memory_exact(void **state)
@@ -283,7 +283,7 @@ test_string_rep(void **state)
 	sandbox_free(sb);
 }
 
-/* ---- Instruction budget ------------------------------------------------ */
+/* ---- Instruction budget ------------------------------------------------- */
 
 static void
 test_budget_loop(void **state)
@@ -299,7 +299,9 @@ test_budget_loop(void **state)
 static void
 test_budget_pcall(void **state)
 {
-	struct sandbox *sb = sb_new(0, 0, 0);
+	/* Not a multiple of the hook's step, so the last arming is not 1. */
+	struct sandbox *sb = sb_new(0, 1000500, 0);
+	lua_State *L = sandbox_state(sb);
 
 	(void)state;
 	sb_fails(sb, "pcall(function() while true do end end) "
@@ -314,6 +316,18 @@ test_budget_pcall(void **state)
 	/* The message does not matter, the sticky flag does. */
 	sb_fails(sb, "pcall(function() while true do end end) error({})",
 	    SANDBOX_ERR_INSTRUCTIONS, NULL);
+	/*
+	 * Not one more instruction runs once the budget is spent: no
+	 * global set, no <close> handler body, no host function called.
+	 */
+	sb_fails(sb, "local x <close> = setmetatable({}, {__close = "
+		     "function() closed = true end}) "
+		     "pcall(function() while true do end end) escaped = true",
+	    SANDBOX_ERR_INSTRUCTIONS, NULL);
+	lua_getglobal(L, "escaped");
+	lua_getglobal(L, "closed");
+	assert_true(lua_isnil(L, -1) && lua_isnil(L, -2));
+	lua_pop(L, 2);
 	sandbox_free(sb);
 }
 
@@ -422,10 +436,14 @@ test_budget_charges_c_work(void **state)
 	sb_fails(sb, "for i = 1, 100000 do "
 		     "local s = string.rep('x', 1000000) end",
 	    SANDBOX_ERR_INSTRUCTIONS, NULL);
+	/* Endless input to load() at two instructions a megabyte. */
+	sb_fails(sb, "local s = string.rep(' ', 1000000) "
+		     "load(function() return s end) return 'escaped'",
+	    SANDBOX_ERR_INSTRUCTIONS, NULL);
 	sandbox_free(sb);
 }
 
-/* ---- Loading ----------------------------------------------------------- */
+/* ---- Loading ------------------------------------------------------------ */
 
 static void
 test_load_syntax(void **state)
@@ -515,38 +533,34 @@ test_parser_nesting(void **state)
 	sandbox_free(sb);
 }
 
-/* ---- The allow-list ---------------------------------------------------- */
+/* ---- The allow-list ----------------------------------------------------- */
 
 static void
 test_unreachable(void **state)
 {
+	static const char code[] =
+	    "local bad = {} "
+	    "local function chk(n, v) "
+	    "if v ~= nil then bad[#bad + 1] = n end end "
+	    "chk('io', io) chk('debug', debug) "
+	    "chk('package', package) chk('require', require) "
+	    "chk('coroutine', coroutine) chk('dofile', dofile) "
+	    "chk('loadfile', loadfile) chk('print', print) "
+	    "chk('collectgarbage', collectgarbage) "
+	    "chk('warn', warn) chk('loadstring', loadstring) "
+	    "chk('string.dump', string.dump) chk('table.move', table.move) "
+	    "chk('os.execute', os.execute) chk('os.getenv', os.getenv) "
+	    "chk('os.exit', os.exit) chk('os.remove', os.remove) "
+	    "chk('os.rename', os.rename) chk('os.tmpname', os.tmpname) "
+	    "chk('os.setlocale', os.setlocale) "
+	    "chk('rawget io', rawget(_G, 'io')) "
+	    "return table.concat(bad, ',')";
 	struct sandbox *sb = sb_new(0, 0, 0);
 	lua_State *L = sandbox_state(sb);
 	char err[512];
 
 	(void)state;
-	assert_int_equal(sb_run(sb,
-			     "local bad = {} "
-			     "local function chk(n, v) "
-			     "if v ~= nil then bad[#bad + 1] = n end end "
-			     "chk('io', io) chk('debug', debug) "
-			     "chk('package', package) chk('require', require) "
-			     "chk('coroutine', coroutine) chk('dofile', dofile) "
-			     "chk('loadfile', loadfile) chk('print', print) "
-			     "chk('collectgarbage', collectgarbage) "
-			     "chk('warn', warn) chk('loadstring', loadstring) "
-			     "chk('string.dump', string.dump) "
-			     "chk('table.move', table.move) "
-			     "chk('os.execute', os.execute) "
-			     "chk('os.getenv', os.getenv) "
-			     "chk('os.exit', os.exit) chk('os.remove', os.remove) "
-			     "chk('os.rename', os.rename) "
-			     "chk('os.tmpname', os.tmpname) "
-			     "chk('os.setlocale', os.setlocale) "
-			     "chk('rawget io', rawget(_G, 'io')) "
-			     "return table.concat(bad, ',')",
-			     1, err, sizeof err),
-	    SANDBOX_OK);
+	assert_int_equal(sb_run(sb, code, 1, err, sizeof err), SANDBOX_OK);
 	assert_string_equal(lua_tostring(L, -1), "");
 	lua_pop(L, 1);
 	sandbox_free(sb);
@@ -555,31 +569,30 @@ test_unreachable(void **state)
 static void
 test_allowed(void **state)
 {
+	static const char code[] =
+	    "local miss = {} "
+	    "local function chk(n, v) "
+	    "if v == nil then miss[#miss + 1] = n end end "
+	    "for _, n in ipairs({'assert', 'error', "
+	    "'getmetatable', 'ipairs', 'next', 'pairs', "
+	    "'pcall', 'rawequal', 'rawget', 'rawlen', 'rawset', "
+	    "'select', 'tonumber', 'tostring', 'type', "
+	    "'xpcall', '_VERSION', 'load', 'setmetatable', "
+	    "'string', 'table', 'math', 'utf8', 'os'}) do "
+	    "chk(n, _G[n]) end "
+	    "chk('_G', _G == _ENV and _G._G == _G or nil) "
+	    "chk('format', string.format) "
+	    "chk('insert', table.insert) chk('pi', math.pi) "
+	    "chk('random', math.random) chk('char', utf8.char) "
+	    "chk('time', os.time) chk('date', os.date) "
+	    "chk('clock', os.clock) "
+	    "return table.concat(miss, ',')";
 	struct sandbox *sb = sb_new(0, 0, 0);
 	lua_State *L = sandbox_state(sb);
 	char err[512];
 
 	(void)state;
-	assert_int_equal(sb_run(sb,
-			     "local miss = {} "
-			     "local function chk(n, v) "
-			     "if v == nil then miss[#miss + 1] = n end end "
-			     "for _, n in ipairs({'assert', 'error', "
-			     "'getmetatable', 'ipairs', 'next', 'pairs', "
-			     "'pcall', 'rawequal', 'rawget', 'rawlen', 'rawset', "
-			     "'select', 'tonumber', 'tostring', 'type', "
-			     "'xpcall', '_VERSION', 'load', 'setmetatable', "
-			     "'string', 'table', 'math', 'utf8', 'os'}) do "
-			     "chk(n, _G[n]) end "
-			     "chk('_G', _G == _ENV and _G._G == _G or nil) "
-			     "chk('format', string.format) "
-			     "chk('insert', table.insert) chk('pi', math.pi) "
-			     "chk('random', math.random) chk('char', utf8.char) "
-			     "chk('time', os.time) chk('date', os.date) "
-			     "chk('clock', os.clock) "
-			     "return table.concat(miss, ',')",
-			     1, err, sizeof err),
-	    SANDBOX_OK);
+	assert_int_equal(sb_run(sb, code, 1, err, sizeof err), SANDBOX_OK);
 	assert_string_equal(lua_tostring(L, -1), "");
 	lua_pop(L, 1);
 	sb_true(sb, "return string.format('%d-%s', 3, 'x') == '3-x' and "
@@ -645,6 +658,15 @@ test_readonly_pairs(void **state)
 		    "return n == 3");
 	sb_true(sb, "return next(string) == nil and rawget(string, 'find') "
 		    "== nil");
+	/* The state pairs() hands out is the proxy, never the real table. */
+	sb_true(sb, "for _, n in ipairs({'string', 'table', 'math', 'utf8', "
+		    "'os'}) do local f, s = pairs(_G[n]) "
+		    "if not rawequal(s, _G[n]) then return false end end "
+		    "return true");
+	sb_fails(sb, "local f, s = pairs(string) s.format = nil",
+	    SANDBOX_ERR_RUNTIME, "read-only");
+	sb_fails(sb, "local f, s = pairs(os) rawset(s, 'execute', 1)",
+	    SANDBOX_ERR_RUNTIME, "read-only");
 	sandbox_free(sb);
 }
 
@@ -673,7 +695,7 @@ test_setmetatable_gc(void **state)
 	sandbox_free(sb);
 }
 
-/* ---- Errors -------------------------------------------------------------- */
+/* ---- Errors ------------------------------------------------------------- */
 
 static void
 test_error_objects(void **state)
@@ -789,7 +811,7 @@ test_deep_c_recursion(void **state)
 	sandbox_free(sb);
 }
 
-/* ---- Globals ------------------------------------------------------------- */
+/* ---- Globals ------------------------------------------------------------ */
 
 static void
 test_globals_restore(void **state)
@@ -841,7 +863,7 @@ test_globals_restore_cost(void **state)
 	sandbox_free(sb);
 }
 
-/* ---- Lua -> JSON --------------------------------------------------------- */
+/* ---- Lua -> JSON -------------------------------------------------------- */
 
 /* Runs code returning one value and converts it; NULL with err set. */
 static json_t *
@@ -1086,7 +1108,7 @@ test_json_on_plain_state(void **state)
 	lua_close(L);
 }
 
-/* ---- JSON -> Lua --------------------------------------------------------- */
+/* ---- JSON -> Lua -------------------------------------------------------- */
 
 static const char alert_json[] =
     "{\"id\":\"a-123\",\"source\":\"suricata\",\"severity\":3,"
@@ -1139,8 +1161,8 @@ test_push_json_nulls(void **state)
 {
 	struct sandbox *sb = sb_new(0, 0, 0);
 	lua_State *L = sandbox_state(sb);
-	json_t *in = json_loads("{\"a\":null,\"b\":[1,null,3],\"c\":\"x\\u0000y\","
-				"\"d\":[]}",
+	json_t *in = json_loads("{\"a\":null,\"b\":[1,null,3],"
+				"\"c\":\"x\\u0000y\",\"d\":[]}",
 	    JSON_ALLOW_NUL, NULL);
 	const char *code = "local v = ... local n = 0 "
 			   "for k in pairs(v) do n = n + 1 end "

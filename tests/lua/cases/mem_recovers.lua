@@ -6,8 +6,9 @@ return playbook {
   match = { source = "generic", when = function(a)
     if a.title ~= NAME then return false end
     local ok, err = pcall(function()
+      local s = string.rep("x", 1 << 16)
       local keep = {}
-      while true do keep[#keep + 1] = string.rep("x", (1 << 20) - 16) .. #keep end
+      while true do keep[#keep + 1] = s .. #keep end
     end)
     caught = err
     return true

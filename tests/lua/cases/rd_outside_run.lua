@@ -1,4 +1,4 @@
--- rd_outside_run: keeps rd from a run and requests through it from match.when of later alerts; expect plan.created, then plan.created or playbook.failed (runtime, only during run()), never a request made outside run().
+-- rd_outside_run: keeps rd from a run and requests through it from match.when of later alerts; expect plan.created, then plan.created (a fresh state) or playbook.failed (runtime), never a request made outside run().
 local NAME = "rd_outside_run"
 local saved
 return playbook {
