@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "remediad/action.h"
+#include "remediad/approval.h"
 #include "remediad/audit.h"
 #include "remediad/audit_ctl.h"
 #include "remediad/child.h"
@@ -27,6 +28,7 @@
 #include "remediad/control.h"
 #include "remediad/daemon.h"
 #include "remediad/dedup.h"
+#include "remediad/guard.h"
 #include "remediad/log.h"
 #include "remediad/plan.h"
 #include "remediad/units.h"
@@ -46,7 +48,10 @@ enum act_state {
 	ST_DONE,	  /* a ticket or notification sent */
 	ST_FAILED,
 	ST_MERGED,	  /* extended an active mitigation instead */
-	ST_HELD,	  /* approval required: never run without one */
+	ST_HELD,	  /* waiting for an approval */
+	ST_REFUSED,	  /* the guard refused it */
+	ST_DENIED,	  /* its approval was denied or expired */
+	ST_JUDGED,	  /* allowed (or approved), not started yet */
 };
 
 static const char *const state_names[] = {
@@ -63,6 +68,9 @@ static const char *const state_names[] = {
     [ST_FAILED] = "failed",
     [ST_MERGED] = "merged",
     [ST_HELD] = "held",
+    [ST_REFUSED] = "refused",
+    [ST_DENIED] = "denied",
+    [ST_JUDGED] = "allowed",
 };
 
 struct act {
@@ -75,6 +83,8 @@ struct act {
 	char *rollback;			 /* the rollback action, or NULL */
 	char *playbook, *alert, *reason;
 	int dry_run, verify, until_remediated, approval_required;
+	int playbook_dry_run;
+	char *risk;
 	uint64_t ttl_ms, expires_ms; /* epoch ms; 0: none */
 	uint64_t since_ms;
 	enum act_state state;
@@ -170,6 +180,7 @@ act_free(struct act *x)
 	free(x->playbook);
 	free(x->alert);
 	free(x->reason);
+	free(x->risk);
 	free(x);
 }
 
@@ -529,6 +540,8 @@ act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
 	x->approval_required = json_string_value(json_object_get(req,
 	    "approval")) != NULL && strcmp(json_string_value(json_object_get(
 	    req, "approval")), "required") == 0;
+	const char *risk = json_string_value(json_object_get(req, "risk"));
+	x->risk = risk ? strdup(risk) : NULL;
 	const char *rb = json_string_value(json_object_get(req, "rollback"));
 	map = json_object_get(a->d->cfg->connectors.actions, name);
 	if (json_string_value(json_object_get(map, "rollback")) != NULL)
@@ -541,7 +554,7 @@ act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
 	    NULL;
 	x->alert = json_string_value(json_object_get(plan, "alert")) ?
 	    strdup(json_string_value(json_object_get(plan, "alert"))) : NULL;
-	x->dry_run = json_is_true(json_object_get(plan, "dry_run"));
+	x->playbook_dry_run = json_is_true(json_object_get(plan, "dry_run"));
 	/* The target: the action's first required parameter. */
 	const char *tk = NULL;
 	if ((cat = plan_action_find(kind, name)) != NULL)
@@ -580,46 +593,33 @@ act_same_active(struct actions *a, const struct act *n)
 	return NULL;
 }
 
-/* Starts a request: or extends the mitigation it repeats. */
+/* Runs a request the guard let through: or extends the one it repeats. */
 static void
-act_begin(struct act *x)
+act_go(struct act *x)
 {
 	struct actions *a = x->a;
 	struct act *same;
 
-	/*
-	 * Approval gates are not in this version: a request that asks for
-	 * one is held, recorded, and never run unapproved.
-	 */
-	if (x->approval_required) {
-		x->state = ST_HELD;
-		json_t *f = act_fields(x);
-		json_object_set_new(f, "reason", json_string("approval "
-		    "required; approval gates are not in this version"));
-		audit_rec(a, "action.held", "system", f);
-		return;
-	}
 	if (is_mitigation(x) && x->rollback != NULL && !x->dry_run &&
 	    (same = act_same_active(a, x)) != NULL) {
 		/* Not applied again: the later expiry of the two wins. */
 		x->state = ST_MERGED;
 		json_t *f = act_fields(same);
 		json_object_set_new(f, "request", json_string(x->id));
-		if (same->until_remediated || x->until_remediated) {
-			same->until_remediated = same->until_remediated ||
-			    x->until_remediated;
-		}
 		uint64_t want = x->ttl_ms ? now_ms() + x->ttl_ms : 0;
 		if (x->until_remediated) {
+			same->until_remediated = 1;
 			same->expires_ms = 0;
 			same->ttl_ms = 0;
+			if (same->ev_timer != NULL)
+				evtimer_del(same->ev_timer);
 			json_object_set_new(f, "until_remediated", json_true());
 		} else if (same->expires_ms != 0 && want > same->expires_ms) {
 			same->expires_ms = want;
 			if (same->state == ST_ACTIVE)
 				act_timer_at(same, want);
-		} else if (same->state == ST_APPLYING && x->ttl_ms >
-		    same->ttl_ms)
+		} else if (same->state == ST_APPLYING && !same->until_remediated &&
+		    x->ttl_ms > same->ttl_ms)
 			same->ttl_ms = x->ttl_ms;
 		char when[32];
 		if (same->expires_ms != 0) {
@@ -635,6 +635,78 @@ act_begin(struct act *x)
 	x->state = ST_APPLYING;
 	x->attempt = 0;
 	act_step(x, "apply");
+}
+
+/* What people see of a held request. */
+static json_t *
+act_summary(const struct act *x)
+{
+	json_t *s = act_fields(x);
+
+	json_object_set_new(s, "params", json_incref(x->params));
+	if (x->playbook)
+		json_object_set_new(s, "playbook", json_string(x->playbook));
+	if (x->alert)
+		json_object_set_new(s, "alert", json_string(x->alert));
+	if (x->reason)
+		json_object_set_new(s, "request_reason", json_string(
+		    x->reason));
+	if (x->ttl_ms)
+		json_object_set_new(s, "ttl_ms", json_integer((json_int_t)
+		    x->ttl_ms));
+	if (x->until_remediated)
+		json_object_set_new(s, "until_remediated", json_true());
+	if (x->risk)
+		json_object_set_new(s, "risk", json_string(x->risk));
+	json_object_set_new(s, "plan_seq", json_integer((json_int_t)
+	    x->plan_seq));
+	return s;
+}
+
+/* Every request passes the guard before anything runs. */
+static void
+act_begin(struct act *x)
+{
+	struct actions *a = x->a;
+	struct guard_decision gd;
+	struct guard_req gr = {x->id, x->kind, x->name, x->playbook,
+	    x->params, x->risk, x->approval_required, x->playbook_dry_run};
+
+	guard_judge(a->d->guard, &gr, &gd);
+	switch (gd.verdict) {
+	case GUARD_DRY_RUN:
+		x->dry_run = 1;
+		/* FALLTHROUGH */
+	case GUARD_RUN:
+		act_go(x);
+		return;
+	case GUARD_HOLD:
+		x->state = ST_HELD;
+		approvals_request(a->d->approvals, x->id, act_summary(x),
+		    gd.reason, gd.quorum);
+		return;
+	case GUARD_REFUSE:
+		x->state = ST_REFUSED;
+		log_notice("guard: %s (%s.%s) refused: %s", x->id, x->kind,
+		    x->name, gd.reason);
+		return;
+	}
+}
+
+/* An approval was answered. */
+static void
+act_approval_cb(void *arg, const char *id, int approved)
+{
+	struct actions *a = arg;
+	struct act *x = act_find(a, id);
+
+	if (x == NULL || x->state != ST_HELD)
+		return;
+	if (!approved) {
+		x->state = ST_DENIED;
+		return;
+	}
+	act_go(x);
 }
 
 void
@@ -675,6 +747,38 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 	struct actions *a = rb->a;
 	int plan = type_is(rec, "plan.created");
 
+	if (type_is(rec, "guard.decision")) {
+		json_t *g = audit_rec_json(rec);
+		const char *gid = json_string_value(json_object_get(g, "id"));
+		const char *dec = json_string_value(json_object_get(g,
+		    "decision"));
+		struct act *gx = gid ? act_find(a, gid) : NULL;
+		if (gx != NULL && dec != NULL) {
+			if (strcmp(dec, "hold") == 0)
+				gx->state = ST_HELD;
+			else if (strcmp(dec, "refuse") == 0)
+				gx->state = ST_REFUSED;
+			else {
+				if (strcmp(dec, "dry_run") == 0)
+					gx->dry_run = 1;
+				/* Judged, not yet started: it starts now. */
+				gx->state = ST_JUDGED;
+			}
+		}
+		json_decref(g);
+		return 0;
+	}
+	if (type_is(rec, "approval.approved") || type_is(rec,
+	    "approval.denied") || type_is(rec, "approval.expired")) {
+		json_t *g = audit_rec_json(rec);
+		const char *gid = json_string_value(json_object_get(g, "id"));
+		struct act *gx = gid ? act_find(a, gid) : NULL;
+		if (gx != NULL && gx->state == ST_HELD)
+			gx->state = type_is(rec, "approval.approved") ?
+			    ST_JUDGED : ST_DENIED;
+		json_decref(g);
+		return 0;
+	}
 	if (!plan && !(rec->type_len > 7 && memcmp(rec->type, "action.", 7) ==
 	    0) && !(rec->type_len > 11 && memcmp(rec->type, "mitigation.",
 	    11) == 0) && !(rec->type_len > 12 && memcmp(rec->type,
@@ -759,8 +863,6 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		x->attempt = 0;
 		x->verify_until_ms = now_ms() +
 		    a->d->cfg->connectors.verify_window_ms;
-	} else if (type_is(rec, "action.held")) {
-		x->state = ST_HELD;
 	} else if (type_is(rec, "remediation.verified")) {
 		x->state = ST_VERIFIED;
 	} else if (type_is(rec, "remediation.verification_failed")) {
@@ -782,9 +884,17 @@ actions_resume(struct actions *a)
 		next = LIST_NEXT(x, entry);
 		switch (x->state) {
 		case ST_PENDING:
-			/* A plan recorded, its requests never started. */
+			/* A plan recorded, its requests never judged. */
 			resumed++;
 			act_begin(x);
+			break;
+		case ST_JUDGED:
+			/* Allowed or approved, never started. */
+			resumed++;
+			act_go(x);
+			break;
+		case ST_HELD:
+			/* Waits for its approval (rebuilt by approvals). */
 			break;
 		case ST_APPLYING:
 		case ST_ROLLING_BACK:
@@ -837,6 +947,11 @@ actions_open(struct daemon *d, char **cause)
 		return NULL;
 	}
 	srandom((unsigned)now_ms());
+	d->guard = guard_open(d, cause);
+	if (d->guard == NULL) {
+		actions_close(a);
+		return NULL;
+	}
 	rb.a = a;
 	rb.records = 0;
 	if (audit_replay(audit_dir(d->audit), 1, 0, rebuild_cb, &rb,
@@ -845,6 +960,13 @@ actions_open(struct daemon *d, char **cause)
 		return NULL;
 	}
 	log_info("actions: rebuilt from %lld records", rb.records);
+	/* Approvals after the actions: an approval answered before a crash
+	 * finds its request in place. */
+	d->approvals = approvals_open(d, act_approval_cb, a, cause);
+	if (d->approvals == NULL) {
+		actions_close(a);
+		return NULL;
+	}
 	actions_resume(a);
 	return a;
 }
@@ -883,6 +1005,10 @@ actions_close(struct actions *a)
 		}
 	}
 	connectors_free(a->conn);
+	approvals_free(a->d->approvals);
+	a->d->approvals = NULL;
+	guard_free(a->d->guard);
+	a->d->guard = NULL;
 	while ((x = LIST_FIRST(&a->acts)) != NULL) {
 		LIST_REMOVE(x, entry);
 		act_free(x);
@@ -1025,13 +1151,13 @@ cmd_show(struct daemon *d, struct control_req *r)
 json_t *
 actions_status_json(struct actions *a)
 {
-	size_t counts[ST_HELD + 1] = {0};
+	size_t counts[ST_JUDGED + 1] = {0};
 	struct act *x;
 	json_t *states = json_object();
 
 	LIST_FOREACH(x, &a->acts, entry)
 		counts[x->state]++;
-	for (int s = 0; s <= ST_HELD; s++)
+	for (int s = 0; s <= ST_JUDGED; s++)
 		if (counts[s])
 			json_object_set_new(states, state_names[s],
 			    json_integer((json_int_t)counts[s]));

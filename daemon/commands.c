@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "remediad/action.h"
+#include "remediad/approval.h"
+#include "remediad/guard.h"
 #include "remediad/audit.h"
 #include "remediad/audit_ctl.h"
 #include "remediad/config.h"
@@ -64,6 +66,11 @@ cmd_status(struct daemon *d, struct control_req *r)
 	if (d->actions != NULL)
 		json_object_set_new(data, "actions",
 		    actions_status_json(d->actions));
+	if (d->guard != NULL)
+		json_object_set_new(data, "guard", guard_status_json(d->guard));
+	if (d->approvals != NULL)
+		json_object_set_new(data, "approvals",
+		    approvals_status_json(d->approvals));
 	control_reply_ok(r, data);
 }
 
@@ -112,6 +119,12 @@ const struct control_cmd control_commands[] = {
     {"rollback", ROLE_APPROVER, cmd_rollback, CMD_CHANGES_STATE},
     {"extend", ROLE_APPROVER, cmd_extend, CMD_CHANGES_STATE},
     {"show", ROLE_VIEWER, cmd_show, 0},
+    {"pause", ROLE_APPROVER, cmd_pause, CMD_CHANGES_STATE},
+    {"resume", ROLE_APPROVER, cmd_resume, CMD_CHANGES_STATE},
+    {"dry-run", ROLE_ADMIN, cmd_dry_run, CMD_CHANGES_STATE},
+    {"approvals", ROLE_VIEWER, cmd_approvals, 0},
+    {"approve", ROLE_APPROVER, cmd_approve, CMD_CHANGES_STATE},
+    {"deny", ROLE_APPROVER, cmd_deny, CMD_CHANGES_STATE},
     {"audit.verify", ROLE_VIEWER, cmd_audit_verify, 0},
     {"audit.tail", ROLE_VIEWER, cmd_audit_tail, 0},
     {"audit.search", ROLE_VIEWER, cmd_audit_search, 0},

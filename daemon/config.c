@@ -329,6 +329,7 @@ enum cfg_type {
 	T_STRING_LIST,
 	T_STRING_MAP,
 	T_TABLE_MAP, /* name -> table, kept as JSON, checked by cfg_check */
+	T_INT_MAP,   /* name -> integer, kept as JSON */
 };
 
 struct cfg_field {
@@ -489,6 +490,30 @@ static const struct cfg_field connectors_fields[] = {
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
+static const char *const risk_choices[] = {"none", "low", "medium", "high",
+    "critical", NULL};
+
+static const struct cfg_field guard_fields[] = {
+    {"dry_run", T_BOOL, 0, OFF(guard.dry_run), NULL, 0, NOLIMIT, NULL, NULL},
+    {"protected", T_TABLE_MAP, 0, OFF(guard.protected), NULL, 0, NOLIMIT,
+	NULL, NULL},
+    {"rate", T_STRING_MAP, 0, OFF(guard.rate), NULL, 0, NOLIMIT, NULL, NULL},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const struct cfg_field approvals_fields[] = {
+    {"required", T_STRING_LIST, 0, OFF(approvals.required), NULL, 0, NOLIMIT,
+	NULL, NULL},
+    {"min_risk", T_ENUM, 0, OFF(approvals.min_risk), NULL, 0, NOLIMIT,
+	risk_choices, NULL},
+    {"hint", T_BOOL, 0, OFF(approvals.hint), NULL, 1, NOLIMIT, NULL, NULL},
+    {"expire", T_DURATION, 0, OFF(approvals.expire_ms), "1h", 0, 1000,
+	INT64_MAX, NULL, NULL},
+    {"quorum", T_INT_MAP, 0, OFF(approvals.quorum), NULL, 0, NOLIMIT,
+	NULL, NULL},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
 static const struct cfg_field root_fields[] = {
     {"state_dir", T_STRING, 0, OFF(state_dir), "/var/lib/remediad", 0,
 	NOLIMIT, NULL, NULL},
@@ -502,6 +527,8 @@ static const struct cfg_field root_fields[] = {
 	playbooks_fields},
     {"connectors", T_TABLE, 0, OFF(connectors.present), NULL, 0, NOLIMIT,
 	NULL, connectors_fields},
+    {"guard", T_TABLE, 0, 0, NULL, 0, NOLIMIT, NULL, guard_fields},
+    {"approvals", T_TABLE, 0, 0, NULL, 0, NOLIMIT, NULL, approvals_fields},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -537,6 +564,7 @@ static const char *const type_names[] = {
     [T_STRING_LIST] = "list of strings",
     [T_STRING_MAP] = "table of strings",
     [T_TABLE_MAP] = "table of tables",
+    [T_INT_MAP] = "table of integers",
 };
 
 static void cfg_apply_table(struct config *cfg, const struct cfg_field *fields,
@@ -686,12 +714,18 @@ cfg_apply_value(struct config *cfg, const struct cfg_field *f, json_t *v,
 			sl->v[i] = strdup(json_string_value(e));
 		return;
 	}
+	case T_INT_MAP:
 	case T_TABLE_MAP: {
 		if (!json_is_object(v))
 			goto type;
 		int badt = 0;
 		json_object_foreach(v, k, e) {
-			if (!json_is_object(e)) {
+			if (f->type == T_INT_MAP && !json_is_integer(e)) {
+				cfg_error(errs, path, "%s: expected integer, got "
+				    "%s", k, cfg_kind(e));
+				badt = 1;
+			} else if (f->type == T_TABLE_MAP &&
+			    !json_is_object(e)) {
 				cfg_error(errs, path, "%s: expected table, got %s",
 				    k, cfg_kind(e));
 				badt = 1;
@@ -994,6 +1028,81 @@ cfg_check_connectors(struct config *cfg, struct cfg_errors *errs)
 	}
 }
 
+/* "20/1h": a count, then a window. */
+int
+config_parse_rate(const char *s, int64_t *count, uint64_t *window_ms)
+{
+	char *end;
+	const char *why;
+	long long n = strtoll(s, &end, 10);
+
+	if (end == s || *end != '/' || n < 1 || n > 1000000000)
+		return -1;
+	if (units_parse_duration(end + 1, window_ms, &why) != 0 ||
+	    *window_ms == 0)
+		return -1;
+	*count = n;
+	return 0;
+}
+
+static void
+cfg_check_guard(struct config *cfg, struct cfg_errors *errs)
+{
+	static const char *const keys[] = {"hosts", "users", "ips", "clouds",
+	    "mode", NULL};
+	const char *name, *k;
+	json_t *t, *v;
+	char path[256];
+
+	json_object_foreach(cfg->guard.protected, name, t) {
+		snprintf(path, sizeof path, "guard.protected.%s", name);
+		json_object_foreach(t, k, v) {
+			size_t i;
+			for (i = 0; keys[i] != NULL; i++)
+				if (strcmp(keys[i], k) == 0)
+					break;
+			if (keys[i] == NULL) {
+				cfg_error(errs, path, "%s: unknown key", k);
+				continue;
+			}
+			if (strcmp(k, "mode") == 0) {
+				if (!json_is_string(v) ||
+				    (strcmp(json_string_value(v), "refuse") &&
+				    strcmp(json_string_value(v), "approval")))
+					cfg_error(errs, path, "mode: \"refuse\" "
+					    "or \"approval\"");
+				continue;
+			}
+			size_t i2;
+			json_t *e;
+			if (!json_is_array(v)) {
+				cfg_error(errs, path, "%s: a list of patterns",
+				    k);
+				continue;
+			}
+			json_array_foreach(v, i2, e) {
+				if (!json_is_string(e))
+					cfg_error(errs, path, "%s[%zu]: expected "
+					    "string", k, i2 + 1);
+			}
+		}
+	}
+	json_object_foreach(cfg->guard.rate, name, v) {
+		int64_t n;
+		uint64_t w;
+		snprintf(path, sizeof path, "guard.rate.%s", name);
+		if (config_parse_rate(json_string_value(v), &n, &w) == -1)
+			cfg_error(errs, path, "\"%s\": expected COUNT/DURATION "
+			    "(e.g. \"20/1h\")", json_string_value(v));
+	}
+	json_object_foreach(cfg->approvals.quorum, name, v) {
+		json_int_t q = json_integer_value(v);
+		snprintf(path, sizeof path, "approvals.quorum.%s", name);
+		if (q < 1 || q > 10)
+			cfg_error(errs, path, "a number of approvers, 1-10");
+	}
+}
+
 /*
  * A relative path names a file beside the config file, wherever the
  * daemon was started from (so a config and its playbooks move together).
@@ -1081,6 +1190,7 @@ cfg_check(struct config *cfg, struct cfg_errors *errs)
 	cfg_resolve(cfg, &cfg->connectors.dir, "connectors.dir", errs);
 	if (cfg->connectors.present)
 		cfg_check_connectors(cfg, errs);
+	cfg_check_guard(cfg, errs);
 	cfg_resolve(cfg, &cfg->playbooks.assets, "playbooks.assets", errs);
 	cfg_parse_roles(cfg, errs);
 }
@@ -1196,6 +1306,12 @@ config_free(struct config *cfg)
 	free(cfg->playbooks.dir);
 	free(cfg->playbooks.assets);
 	free(cfg->connectors.dir);
+	json_decref(cfg->guard.protected);
+	json_decref(cfg->guard.rate);
+	json_decref(cfg->approvals.quorum);
+	for (size_t i = 0; i < cfg->approvals.required.n; i++)
+		free(cfg->approvals.required.v[i]);
+	free(cfg->approvals.required.v);
 	json_decref(cfg->connectors.actions);
 	json_decref(cfg->connectors.settings);
 	free(cfg->audit.dir);

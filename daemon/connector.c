@@ -272,7 +272,11 @@ cstep_exit_cb(pid_t pid, int status, void *arg)
 	s->status = status;
 	/* The group may hold children of the connector: they go too. */
 	kill(-pid, SIGKILL);
-	event_del(s->ev_deadline);
+	/*
+	 * The deadline stays armed: a process outside the group (one that
+	 * called setsid) may hold the pipes open, and the step must end
+	 * anyway (cstep_deadline_cb).
+	 */
 	cstep_finish(s);
 }
 
@@ -336,6 +340,33 @@ cstep_in_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Reads what is buffered in a pipe (bounded), then closes it. */
+static void
+cstep_drain_close(struct cstep *s, int which)
+{
+	struct evbuffer *b = which ? s->err : s->out;
+	int *fd = which ? &s->err_fd : &s->out_fd;
+	size_t cap = which ? CONNECTOR_MAX_STDERR : CONNECTOR_MAX_OUTPUT;
+
+	if (*fd == -1)
+		return;
+	while (evbuffer_get_length(b) <= cap && evbuffer_read(b, *fd,
+	    16384) > 0)
+		;
+	if (evbuffer_get_length(b) > cap) {
+		if (!which)
+			s->out_overflow = 1;
+		evbuffer_drain(b, evbuffer_get_length(b) - cap - 1);
+	}
+	event_del(which ? s->ev_err : s->ev_out);
+	close(*fd);
+	*fd = -1;
+	if (which)
+		s->err_eof = 1;
+	else
+		s->out_eof = 1;
+}
+
 static void
 cstep_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -343,6 +374,17 @@ cstep_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval grace = {(time_t)(s->c->cfg->grace_ms / 1000),
 	    (suseconds_t)(s->c->cfg->grace_ms % 1000) * 1000};
 
+	if (s->exited) {
+		/* Reaped, but its output is held open by a process that left
+		 * the group: what it wrote is its answer. */
+		log_warnx("connector %s (pid %d): exited, but another process "
+		    "holds its output open; reading no further",
+		    s->inst->name, (int)s->pid);
+		cstep_drain_close(s, 0);
+		cstep_drain_close(s, 1);
+		cstep_finish(s);
+		return;
+	}
 	if (!s->termed) {
 		log_warnx("connector %s (pid %d): no answer within %llu ms; "
 		    "SIGTERM to its group", s->inst->name, (int)s->pid,
@@ -355,6 +397,10 @@ cstep_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	log_warnx("connector %s (pid %d): still there after the grace "
 	    "period; SIGKILL", s->inst->name, (int)s->pid);
 	kill(-s->pid, SIGKILL);
+	/* Once more: for output held open after the kill (above). */
+	struct timeval again = {0, 100 * 1000};
+	event_add(s->ev_deadline, s->c->cfg->grace_ms >= 100 ? &grace :
+	    &again);
 }
 
 /* ---- Starting a step ---------------------------------------------------- */

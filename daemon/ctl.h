@@ -74,5 +74,9 @@ int ctl_extend_parse(int argc, char **argv, json_t *args);
 int ctl_show_parse(int argc, char **argv, json_t *args);
 void ctl_show_mitigations(FILE *out, const json_t *data);
 void ctl_show_action(FILE *out, const json_t *data);
+int ctl_dry_run_parse(int argc, char **argv, json_t *args);
+int ctl_approve_parse(int argc, char **argv, json_t *args);
+int ctl_deny_parse(int argc, char **argv, json_t *args);
+void ctl_show_approvals(FILE *out, const json_t *data);
 
 #endif

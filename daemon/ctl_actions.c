@@ -87,3 +87,119 @@ ctl_show_action(FILE *out, const json_t *data)
 	json_array_foreach(recs, i, r)
 		ctl_show_record(out, r);
 }
+
+int
+ctl_dry_run_parse(int argc, char **argv, json_t *args)
+{
+	if (argc != 1 || (strcmp(argv[0], "on") && strcmp(argv[0], "off"))) {
+		fprintf(stderr, "remediactl: dry-run: expected on or off\n");
+		return -1;
+	}
+	json_object_set_new(args, "mode", json_string(argv[0]));
+	return 0;
+}
+
+/* ID [-m TEXT]; deny needs the -m. */
+static int
+ctl_answer(const char *cmd, int argc, char **argv, json_t *args,
+    int need_msg)
+{
+	const char *id = NULL, *msg = NULL;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-m") == 0) {
+			if (++i == argc) {
+				fprintf(stderr, "remediactl: %s: -m wants a "
+				    "text\n", cmd);
+				return -1;
+			}
+			msg = argv[i];
+		} else if (id == NULL)
+			id = argv[i];
+		else {
+			fprintf(stderr, "remediactl: %s: unexpected \"%s\"\n",
+			    cmd, argv[i]);
+			return -1;
+		}
+	}
+	if (id == NULL || *id == '\0') {
+		fprintf(stderr, "remediactl: %s: expected an ID\n", cmd);
+		return -1;
+	}
+	if (need_msg && (msg == NULL || *msg == '\0')) {
+		fprintf(stderr, "remediactl: %s: a reason is required (-m "
+		    "TEXT)\n", cmd);
+		return -1;
+	}
+	json_t *jid = json_string(id), *jmsg = msg ? json_string(msg) : NULL;
+	if (jid == NULL || (msg != NULL && jmsg == NULL)) {
+		fprintf(stderr, "remediactl: %s: not valid UTF-8\n", cmd);
+		json_decref(jid);
+		json_decref(jmsg);
+		return -1;
+	}
+	json_object_set_new(args, "id", jid);
+	if (jmsg != NULL)
+		json_object_set_new(args, "message", jmsg);
+	return 0;
+}
+
+int
+ctl_approve_parse(int argc, char **argv, json_t *args)
+{
+	return ctl_answer("approve", argc, argv, args, 0);
+}
+
+int
+ctl_deny_parse(int argc, char **argv, json_t *args)
+{
+	return ctl_answer("deny", argc, argv, args, 1);
+}
+
+void
+ctl_show_approvals(FILE *out, const json_t *data)
+{
+	static const struct ctl_column cols[] = {
+	    {"id", "ID"},
+	    {"age_s", "AGE S"},
+	    {"left_s", "LEFT S"},
+	    {"quorum", "QUORUM"},
+	    {"action", "ACTION"},
+	    {"target", "TARGET"},
+	    {"playbook", "PLAYBOOK"},
+	    {"reason", "HELD BECAUSE"},
+	    {NULL, NULL},
+	};
+	const json_t *list = json_object_get(data, "approvals");
+	json_t *rows = json_array(), *a;
+	size_t i;
+
+	if (json_array_size(list) == 0) {
+		fprintf(out, "no pending approvals\n");
+		json_decref(rows);
+		return;
+	}
+	json_array_foreach(list, i, a) {
+		json_t *row = json_deep_copy(a);
+		json_t *sum = json_object_get(a, "summary");
+		json_t *tgt = json_object_get(sum, "target");
+		const char *k;
+		json_t *v;
+		char t[256] = "";
+		json_object_foreach(tgt, k, v)
+			snprintf(t, sizeof t, "%s=%s", k, json_string_value(v) ?
+			    json_string_value(v) : "");
+		json_object_set_new(row, "action", json_pack("s++",
+		    json_string_value(json_object_get(sum, "kind")) ?
+		    json_string_value(json_object_get(sum, "kind")) : "?", ".",
+		    json_string_value(json_object_get(sum, "action")) ?
+		    json_string_value(json_object_get(sum, "action")) : "?"));
+		json_object_set_new(row, "target", json_string(t));
+		json_object_set_new(row, "playbook", json_string(
+		    json_string_value(json_object_get(sum, "playbook")) ?
+		    json_string_value(json_object_get(sum, "playbook")) : ""));
+		json_array_append_new(rows, row);
+	}
+	ctl_print_table(out, rows, cols);
+	json_decref(rows);
+}

@@ -114,6 +114,22 @@ struct config {
 		json_t *settings;
 	} connectors;
 
+	struct config_guard {
+		bool dry_run;	    /* the default until dry-run on|off */
+		json_t *protected;  /* rule name -> {hosts, users, ips,
+				       clouds, mode} */
+		json_t *rate;	    /* "kind.action" | "per_target" |
+				       "per_playbook" -> "N/duration" */
+	} guard;
+
+	struct config_approvals {
+		struct strlist required; /* "kind.action" patterns */
+		int64_t min_risk;	 /* 0 none, 1 low .. 4 critical */
+		bool hint;		 /* a playbook's approval = required */
+		uint64_t expire_ms;
+		json_t *quorum;		 /* pattern -> N approvers */
+	} approvals;
+
 	struct {
 		char *dir; /* default: state_dir/audit */
 		int64_t sync; /* enum audit_sync */
@@ -137,5 +153,7 @@ struct config *config_load(const char *path, char **cause);
 struct config *config_load_buffer(const char *name, const char *text,
     size_t len, char **cause);
 void config_free(struct config *cfg);
+/* "20/1h" into 20 and 3600000; -1 when malformed. */
+int config_parse_rate(const char *s, int64_t *count, uint64_t *window_ms);
 
 #endif

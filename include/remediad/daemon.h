@@ -19,6 +19,8 @@ struct kafka;
 struct playbooks;
 struct actions;
 struct children;
+struct guard;
+struct approvals;
 
 struct daemon_counters {
 	uint64_t reloads;
@@ -44,6 +46,8 @@ struct daemon {
 	struct kafka *kafka; /* NULL: intake disabled (no kafka section) */
 	struct playbooks *playbooks; /* NULL: no playbooks section */
 	struct actions *actions;     /* NULL: no connectors section */
+	struct guard *guard;	     /* with actions */
+	struct approvals *approvals; /* with actions */
 	struct event *ev_sigterm;
 	struct event *ev_sigint;
 	struct event *ev_sighup;

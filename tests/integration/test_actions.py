@@ -66,6 +66,8 @@ return playbook {
 #   slow_apply    an apply sleeps $SLEEP seconds first, then ok
 #   hang          sleeps until killed (SIGTERM ends it)
 #   hang_trap     records SIGTERM and goes on sleeping (only SIGKILL ends it)
+#   daemonize     leaves a helper (own session) holding stdout while
+#                 $HOLD exists, answers ok, exits
 #   garbage       prints something that is not JSON, exits 0
 #   crash         prints nothing, exits 3
 #   retry         "retry" for the first $RETRY_N runs of a key and op, then ok
@@ -142,6 +144,18 @@ elif mode in ("hang", "hang_trap"):
     record(event="hanging", key=key, attempt=req.get("attempt"))
     while True:
         time.sleep(1000)
+elif mode == "daemonize":
+    # Leaves a helper in a session of its own that holds stdout while
+    # $HOLD exists, answers, and exits.
+    if os.fork() == 0:
+        os.setsid()
+        record(event="helper", pid2=os.getpid())
+        end = time.monotonic() + 120
+        while os.path.exists(os.environ["HOLD"]) and \
+                time.monotonic() < end:
+            time.sleep(0.05)
+        os._exit(0)
+    answer("ok", "done, helper left behind")
 elif mode == "garbage":
     sys.stdout.write("this is not JSON {{{ <html>\n")
     sys.stdout.flush()
@@ -650,6 +664,43 @@ def remediation_before_mitigation_active(tmp, daemons):
             f"{list(mitigations(e.d))}")
 
 
+def rollback_never_given_up(tmp, daemons):
+    """A rollback that keeps failing is retried (never failed for good)
+    and stays visible: listed as rolling_back with its last error, counted
+    in status."""
+    e = Env(tmp, daemons, {"isolate": {"connector": "edr",
+                                       "rollback": "unisolate"},
+                           "unisolate": {"connector": "broken"},
+                           "ticket": {"connector": "edr"},
+                           "notify": {"connector": "edr"}},
+            {"edr": {"env": {"MODE": "ok"}},
+             "broken": {"env": {"MODE": "garbage"}}},
+            more={"retries": 1, "max_backoff": "300ms"})
+    e.d.start()
+    plan = one_plan(e, "isolate", host="net-1", rule="2s")
+    aid = f"A{plan['seq']}.0"
+    wait_type(e.d, "mitigation.expired", aid)
+    wait_record(e.d, lambda r: r["type"] == "action.retrying" and
+                r.get("id") == aid and r.get("attempt", 0) >= 4,
+                "the rollback's 4th attempt to fail")
+    recs = e.d.records()
+    check(for_id(of_type(recs, "action.failed"), aid) == [],
+          "a rollback is never failed for good")
+    outs = for_id(of_type(recs, "action.retrying"), aid)
+    check(all(o["op"] == "rollback" and o["status"] == "failed"
+              for o in outs), f"{outs}")
+    starts = e.starts(idempotency_key=aid, op="rollback")
+    check(len(starts) >= 4 and
+          all(c["mode"] == "garbage" for c in starts),
+          "the rollback runs on the unisolate action's connector")
+    m = mitigations(e.d)
+    check(aid in m and m[aid]["state"] == "rolling_back" and
+          "unusable answer" in m[aid].get("last_error", ""),
+          f"visible: {m}")
+    s = status_actions(e.d)
+    check(s["rollbacks_failing"] == 1, f"{s}")
+
+
 def hang_killed_at_timeout(tmp, daemons):
     """A connector that does not answer is killed at its timeout (SIGTERM
     to its group, SIGKILL after the grace when it ignores TERM), retried,
@@ -849,6 +900,70 @@ def ctl_rollback_extend(tmp, daemons):
           sorted([a1, a2]), f"{rbs}")
 
 
+def answer_with_helper_left(tmp, daemons):
+    """A connector that answers and exits but leaves a helper process
+    (outside its process group) holding its stdout: the step still ends
+    (at the latest at its deadline), and its answer counts."""
+    e = Env(tmp, daemons, {"ticket": {"connector": "bg"},
+                           "notify": {"connector": "bg"}},
+            {"bg": {"env": {"MODE": "daemonize"}, "concurrency": 1}},
+            more={"timeout": "2s"})
+    open(e.hold, "w").close()
+    try:
+        e.d.start()
+        plan = one_plan(e, "ticket", rule="bg")
+        aid = f"A{plan['seq']}.0"
+        wait_for(lambda: [c for c in e.calls() if c["event"] == "answer"],
+                 "the connector's answer")
+        try:
+            wait_record(e.d, lambda r: r.get("id") == aid and r["type"] in
+                        ("action.succeeded", "action.failed",
+                         "action.retrying"), f"an outcome of {aid}",
+                        timeout=20)
+        except TestFailure:
+            c = status_actions(e.d)["connectors"]["bg"]
+            raise TestFailure(
+                f"{aid}: the connector answered ok and exited, but while "
+                f"its helper holds stdout the step never ends (no outcome, "
+                f"past its 2 s deadline); the instance shows {c}")
+        ok = for_id(of_type(e.d.records(), "action.succeeded"), aid)
+        check(len(ok) == 1, f"its answer counts: "
+              f"{for_id(e.d.records(), aid)}")
+    finally:
+        if os.path.exists(e.hold):
+            os.unlink(e.hold)
+
+
+def stop_while_running_resumes(tmp, daemons):
+    """SIGTERM while a connector runs: the daemon waits shutdown_wait, kills
+    the connector's group and exits 0; the next start runs the step again
+    (attempt 2, the same key)."""
+    e = Env(tmp, daemons, EDR_ACTIONS, {"edr": {"env": {"MODE": "hold"},
+                                                "timeout": "60s"},
+                                        "log": {"env": {"MODE": "ok"}}},
+            more={"shutdown_wait": "1s"})
+    open(e.hold, "w").close()
+    e.d.start()
+    plan = one_plan(e, "isolate", host="srv-5", rule="1h")
+    aid = f"A{plan['seq']}.0"
+    held = wait_for(lambda: [c for c in e.calls()
+                             if c["event"] == "holding"],
+                    "the connector to be running")
+    pid = [c for c in e.starts() if c["req"]["idempotency_key"] == aid][0][
+        "pid"]
+    e.d.stop()
+    check(not pid_alive(pid), f"the connector {pid} was killed at the stop")
+    check("waiting up to 1000 ms for 1 connector(s)" in e.d.log_text(),
+          "the stop waited for it")
+    e.d.start()
+    wait_type(e.d, "mitigation.active", aid)
+    os.unlink(e.hold)
+    st = for_id(of_type(e.d.records(), "action.started"), aid)
+    check([(s["attempt"], s["idempotency_key"]) for s in st] ==
+          [(1, aid), (2, aid)], f"{st}")
+    audit_ok(e.d)
+
+
 def crash_a_step_runs_again(tmp, daemons):
     """kill -9 while a connector runs (its action.started is durable): the
     next start runs the step again, attempt 2, the same key."""
@@ -975,7 +1090,12 @@ def crash_b_active_survive(tmp, daemons):
     p3 = one_plan(e, "isolate_until", host="h-3", category="alone")
     ids = [f"A{p['seq']}.0" for p in (p1, p2, p3)]
     acts = {aid: wait_type(e.d, "mitigation.active", aid) for aid in ids}
+    # One of them extended by hand: the later expiry survives too.
+    e.d.ctl("extend", ids[1], "2s")
+    ext = wait_type(e.d, "mitigation.extended", ids[1])
+    acts[ids[1]] = ext
     before = mitigations(e.d)
+    check(before[ids[1]]["expires"] == ext["expires_at"], f"{before}")
     check(set(before) == set(ids), f"{before}")
     e.d.kill()
     e.d.start()
@@ -1036,11 +1156,14 @@ CASES = {
     "remediation_verified_rolls_back": remediation_verified_rolls_back,
     "remediation_before_mitigation_active":
         remediation_before_mitigation_active,
+    "rollback_never_given_up": rollback_never_given_up,
     "hang_killed_at_timeout": hang_killed_at_timeout,
     "garbage_is_failure": garbage_is_failure,
     "retry_then_ok": retry_then_ok,
     "concurrency_limit": concurrency_limit,
     "ctl_rollback_extend": ctl_rollback_extend,
+    "answer_with_helper_left": answer_with_helper_left,
+    "stop_while_running_resumes": stop_while_running_resumes,
     "crash_a_step_runs_again": crash_a_step_runs_again,
     "crash_a_http_one_effective": crash_a_http_one_effective,
     "crash_b_active_survive": crash_b_active_survive,

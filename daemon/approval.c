@@ -1,0 +1,469 @@
+/*
+ * Pending approvals: requested by the guard, answered over the control
+ * socket by approvers (quorum of distinct uids, a reason to deny), expired
+ * by a timer; every step audited (approval.requested, approval.granted,
+ * approval.approved, approval.denied, approval.expired) and the pending set
+ * rebuilt from those records at startup, deadlines included. An approval
+ * is answered once: the first answer that completes it wins, in the audit
+ * log's order, and later ones get a precise error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "remediad/approval.h"
+#include "remediad/audit.h"
+#include "remediad/config.h"
+#include "remediad/control.h"
+#include "remediad/daemon.h"
+#include "remediad/dedup.h"
+#include "remediad/log.h"
+
+#define APPROVAL_MAX_VOTERS 10
+#define APPROVAL_MAX_MSG    1024
+
+enum ap_state { AP_PENDING, AP_APPROVED, AP_DONE };
+
+struct ap {
+	struct approvals *ap;
+	char id[48];
+	json_t *summary;
+	char reason[256];
+	int quorum;
+	uint64_t created_ms, expires_ms;
+	uint64_t order; /* ties of created_ms keep the order of requests */
+	uid_t voters[APPROVAL_MAX_VOTERS];
+	int nvoters;
+	enum ap_state state;
+	struct event *ev_expire;
+	LIST_ENTRY(ap) entry;
+};
+
+struct approvals {
+	struct daemon *d;
+	approval_cb cb;
+	void *arg;
+	LIST_HEAD(, ap) list;
+	size_t npending;
+	uint64_t next_order;
+	uint64_t n_requested, n_approved, n_denied, n_expired;
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+fmt_time(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static struct ap *
+ap_find(const struct approvals *ap, const char *id)
+{
+	struct ap *a;
+
+	LIST_FOREACH(a, &ap->list, entry)
+		if (strcmp(a->id, id) == 0)
+			return a;
+	return NULL;
+}
+
+static void
+ap_free(struct ap *a)
+{
+	if (a->ev_expire != NULL)
+		event_free(a->ev_expire);
+	json_decref(a->summary);
+	free(a);
+}
+
+static uint64_t
+ap_audit(struct approvals *ap, const char *type, const char *actor,
+    json_t *f)
+{
+	const char *cause;
+	uint64_t seq = audit_append(ap->d->audit, type, actor, f, &cause);
+
+	if (seq == 0)
+		log_warnx("approvals: %s not recorded: %s", type, cause);
+	return seq;
+}
+
+/* The approval is answered: it leaves the pending set. */
+static void
+ap_close(struct ap *a, int approved)
+{
+	struct approvals *ap = a->ap;
+
+	a->state = AP_DONE;
+	ap->npending--;
+	if (a->ev_expire != NULL)
+		evtimer_del(a->ev_expire);
+	char id[48];
+	snprintf(id, sizeof id, "%s", a->id);
+	LIST_REMOVE(a, entry);
+	ap_free(a);
+	ap->cb(ap->arg, id, approved);
+}
+
+static void
+ap_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ap *a = arg;
+	struct approvals *ap = a->ap;
+
+	if (a->state != AP_PENDING)
+		return;
+	if (a->expires_ms > now_ms() + 5) {
+		struct timeval tv = {(time_t)((a->expires_ms - now_ms()) / 1000),
+		    0};
+		evtimer_add(a->ev_expire, &tv);
+		return;
+	}
+	ap->n_expired++;
+	log_notice("approval %s expired unanswered: denied", a->id);
+	ap_audit(ap, "approval.expired", "system", json_pack("{s:s, s:s}",
+	    "id", a->id, "outcome", "denied"));
+	ap_close(a, 0);
+}
+
+static void
+ap_arm(struct ap *a)
+{
+	uint64_t now = now_ms(), d = a->expires_ms > now ?
+	    a->expires_ms - now : 0;
+	struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) *
+	    1000};
+
+	if (a->ev_expire == NULL)
+		a->ev_expire = evtimer_new(a->ap->d->base, ap_expire_cb, a);
+	if (a->ev_expire == NULL)
+		fatalx("approvals: out of memory");
+	evtimer_add(a->ev_expire, &tv);
+}
+
+static struct ap *
+ap_new(struct approvals *ap, const char *id)
+{
+	struct ap *a = calloc(1, sizeof *a);
+
+	if (a == NULL)
+		fatalx("approvals: out of memory");
+	a->ap = ap;
+	snprintf(a->id, sizeof a->id, "%s", id);
+	a->quorum = 1;
+	a->order = ++ap->next_order;
+	LIST_INSERT_HEAD(&ap->list, a, entry);
+	ap->npending++;
+	return a;
+}
+
+void
+approvals_request(struct approvals *ap, const char *id, json_t *summary,
+    const char *reason, int quorum)
+{
+	struct ap *a = ap_find(ap, id);
+	char when[32];
+
+	if (a != NULL) {
+		json_decref(summary);
+		return;
+	}
+	a = ap_new(ap, id);
+	a->summary = summary;
+	snprintf(a->reason, sizeof a->reason, "%s", reason);
+	a->quorum = quorum < 1 ? 1 : quorum > APPROVAL_MAX_VOTERS ?
+	    APPROVAL_MAX_VOTERS : quorum;
+	a->created_ms = now_ms();
+	a->expires_ms = a->created_ms + ap->d->cfg->approvals.expire_ms;
+	fmt_time(a->expires_ms, when, sizeof when);
+	ap->n_requested++;
+	ap_audit(ap, "approval.requested", "system", json_pack("{s:s, s:O, "
+	    "s:s, s:i, s:s, s:I}", "id", id, "summary", summary, "reason",
+	    reason, "quorum", a->quorum, "expires_at", when, "expires_ms",
+	    (json_int_t)a->expires_ms));
+	ap_arm(a);
+}
+
+int
+approvals_pending(const struct approvals *ap, const char *id)
+{
+	const struct ap *a = ap_find(ap, id);
+
+	return a != NULL && a->state == AP_PENDING;
+}
+
+int
+approvals_approved(const struct approvals *ap, const char *id)
+{
+	const struct ap *a = ap_find(ap, id);
+
+	return a != NULL && a->state == AP_APPROVED;
+}
+
+/* ---- Rebuild ------------------------------------------------------------------ */
+
+static int
+ap_rebuild_cb(const struct audit_rec *rec, void *arg)
+{
+	struct approvals *ap = arg;
+
+	if (rec->type_len < 9 || memcmp(rec->type, "approval.", 9) != 0)
+		return 0;
+	json_t *j = audit_rec_json(rec);
+	const char *id = json_string_value(json_object_get(j, "id"));
+	struct ap *a = id ? ap_find(ap, id) : NULL;
+	const char *t = rec->type + 9;
+	size_t tl = rec->type_len - 9;
+
+	if (id == NULL) {
+		json_decref(j);
+		return 0;
+	}
+	if (tl == 9 && memcmp(t, "requested", 9) == 0 && a == NULL) {
+		a = ap_new(ap, id);
+		a->summary = json_incref(json_object_get(j, "summary"));
+		snprintf(a->reason, sizeof a->reason, "%s",
+		    json_string_value(json_object_get(j, "reason")) ?
+		    json_string_value(json_object_get(j, "reason")) : "");
+		a->quorum = (int)json_integer_value(json_object_get(j,
+		    "quorum"));
+		a->expires_ms = (uint64_t)json_integer_value(json_object_get(j,
+		    "expires_ms"));
+		const char *tm = json_string_value(json_object_get(j, "time"));
+		int64_t ms = tm ? dedup_parse_time(tm, strlen(tm)) : -1;
+		a->created_ms = ms > 0 ? (uint64_t)ms : 0;
+	} else if (a != NULL && tl == 7 && memcmp(t, "granted", 7) == 0) {
+		if (a->nvoters < APPROVAL_MAX_VOTERS)
+			a->voters[a->nvoters++] = (uid_t)json_integer_value(
+			    json_object_get(j, "uid"));
+	} else if (a != NULL && tl == 8 && memcmp(t, "approved", 8) == 0) {
+		a->state = AP_APPROVED;
+	} else if (a != NULL && ((tl == 6 && memcmp(t, "denied", 6) == 0) ||
+	    (tl == 7 && memcmp(t, "expired", 7) == 0) ||
+	    (tl == 4 && memcmp(t, "done", 4) == 0))) {
+		/* Answered: gone from the pending set. */
+		if (a->state == AP_PENDING || a->state == AP_APPROVED)
+			ap->npending--;
+		LIST_REMOVE(a, entry);
+		ap_free(a);
+	}
+	json_decref(j);
+	return 0;
+}
+
+struct approvals *
+approvals_open(struct daemon *d, approval_cb cb, void *arg, char **cause)
+{
+	struct approvals *ap = calloc(1, sizeof *ap);
+	struct ap *a;
+
+	*cause = NULL;
+	if (ap == NULL) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	ap->d = d;
+	ap->cb = cb;
+	ap->arg = arg;
+	LIST_INIT(&ap->list);
+	if (audit_replay(audit_dir(d->audit), 1, 0, ap_rebuild_cb, ap,
+	    cause) == -1) {
+		approvals_free(ap);
+		return NULL;
+	}
+	/* Deadlines as recorded: one that passed while down expires now. */
+	LIST_FOREACH(a, &ap->list, entry)
+		if (a->state == AP_PENDING)
+			ap_arm(a);
+	log_info("approvals: %zu pending", ap->npending);
+	return ap;
+}
+
+void
+approvals_free(struct approvals *ap)
+{
+	struct ap *a;
+
+	if (ap == NULL)
+		return;
+	while ((a = LIST_FIRST(&ap->list)) != NULL) {
+		LIST_REMOVE(a, entry);
+		ap_free(a);
+	}
+	free(ap);
+}
+
+/* ---- Commands ------------------------------------------------------------------ */
+
+static json_t *
+ap_json(const struct ap *a, uint64_t now)
+{
+	char created[32], expires[32];
+	json_t *by = json_array();
+
+	fmt_time(a->created_ms, created, sizeof created);
+	fmt_time(a->expires_ms, expires, sizeof expires);
+	for (int i = 0; i < a->nvoters; i++)
+		json_array_append_new(by, json_integer((json_int_t)
+		    a->voters[i]));
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:o, s:O}",
+	    "id", a->id, "created", created, "expires", expires, "age_s",
+	    (json_int_t)((now - a->created_ms) / 1000), "left_s",
+	    (json_int_t)(a->expires_ms > now ? (a->expires_ms - now) / 1000 :
+	    0), "reason", a->reason, "quorum", a->quorum, "approved_by_uids",
+	    by, "summary", a->summary ? a->summary : json_null());
+}
+
+void
+cmd_approvals(struct daemon *d, struct control_req *r)
+{
+	json_t *list = json_array();
+	struct ap *a;
+	uint64_t now = now_ms();
+
+	if (d->approvals != NULL) {
+		/* Oldest first. */
+		size_t n = 0, i = 0;
+		LIST_FOREACH(a, &d->approvals->list, entry)
+			if (a->state == AP_PENDING)
+				n++;
+		const struct ap **v = calloc(n + 1, sizeof *v);
+		if (v == NULL) {
+			json_decref(list);
+			control_reply_error(r, PROTO_E_INTERNAL,
+			    "out of memory");
+			return;
+		}
+		LIST_FOREACH(a, &d->approvals->list, entry)
+			if (a->state == AP_PENDING)
+				v[i++] = a;
+		for (size_t x = 1; x < n; x++)
+			for (size_t y = x; y > 0 &&
+			    (v[y - 1]->created_ms > v[y]->created_ms ||
+			    (v[y - 1]->created_ms == v[y]->created_ms &&
+			    v[y - 1]->order > v[y]->order)); y--) {
+				const struct ap *t = v[y];
+				v[y] = v[y - 1];
+				v[y - 1] = t;
+			}
+		for (i = 0; i < n; i++)
+			json_array_append_new(list, ap_json(v[i], now));
+		free(v);
+	}
+	control_reply_ok(r, json_pack("{s:o}", "approvals", list));
+}
+
+static struct ap *
+cmd_ap(struct daemon *d, struct control_req *r, const char **msg)
+{
+	const char *id = json_string_value(json_object_get(r->req.args, "id"));
+	struct ap *a;
+
+	*msg = json_string_value(json_object_get(r->req.args, "message"));
+	if (id == NULL || *id == '\0') {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "an id is needed");
+		return NULL;
+	}
+	if (*msg != NULL && strlen(*msg) > APPROVAL_MAX_MSG) {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "the message is "
+		    "longer than %d bytes", APPROVAL_MAX_MSG);
+		return NULL;
+	}
+	if (d->approvals == NULL || (a = ap_find(d->approvals, id)) == NULL ||
+	    a->state != AP_PENDING) {
+		control_reply_error(r, PROTO_E_NOT_FOUND, "no pending approval "
+		    "%s (unknown, expired or already answered: remediactl show "
+		    "%s tells which)", id, id);
+		return NULL;
+	}
+	return a;
+}
+
+void
+cmd_approve(struct daemon *d, struct control_req *r)
+{
+	const char *msg;
+	struct ap *a = cmd_ap(d, r, &msg);
+	struct approvals *ap = d->approvals;
+
+	if (a == NULL)
+		return;
+	for (int i = 0; i < a->nvoters; i++) {
+		if (a->voters[i] == r->peer->uid) {
+			control_reply_error(r, PROTO_E_FAILED, "%s already "
+			    "approved %s: a quorum of %d needs %d different "
+			    "people", r->peer->actor, a->id, a->quorum,
+			    a->quorum);
+			return;
+		}
+	}
+	a->voters[a->nvoters++] = r->peer->uid;
+	uint64_t seq = ap_audit(ap, "approval.granted", r->peer->actor,
+	    json_pack("{s:s, s:i, s:s, s:i, s:i}", "id", a->id, "uid",
+	    (int)r->peer->uid, "message", msg ? msg : "", "votes",
+	    a->nvoters, "quorum", a->quorum));
+	control_req_audited(r, seq);
+	if (a->nvoters < a->quorum) {
+		control_reply_ok(r, json_pack("{s:s, s:s, s:i, s:i}", "id",
+		    a->id, "state", "pending", "votes", a->nvoters, "quorum",
+		    a->quorum));
+		return;
+	}
+	ap->n_approved++;
+	control_req_audited(r, ap_audit(ap, "approval.approved",
+	    r->peer->actor, json_pack("{s:s, s:i}", "id", a->id, "votes",
+	    a->nvoters)));
+	char id[48];
+	snprintf(id, sizeof id, "%s", a->id);
+	control_reply_ok(r, json_pack("{s:s, s:s}", "id", id, "state",
+	    "approved"));
+	ap_close(a, 1);
+}
+
+void
+cmd_deny(struct daemon *d, struct control_req *r)
+{
+	const char *msg;
+	struct ap *a;
+
+	msg = json_string_value(json_object_get(r->req.args, "message"));
+	if (msg == NULL || *msg == '\0') {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "deny needs a reason "
+		    "(-m TEXT)");
+		return;
+	}
+	if ((a = cmd_ap(d, r, &msg)) == NULL)
+		return;
+	d->approvals->n_denied++;
+	control_req_audited(r, ap_audit(d->approvals, "approval.denied",
+	    r->peer->actor, json_pack("{s:s, s:i, s:s}", "id", a->id, "uid",
+	    (int)r->peer->uid, "message", msg)));
+	control_reply_ok(r, json_pack("{s:s, s:s}", "id", a->id, "state",
+	    "denied"));
+	ap_close(a, 0);
+}
+
+json_t *
+approvals_status_json(const struct approvals *ap)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "pending",
+	    (json_int_t)ap->npending, "requested", (json_int_t)ap->n_requested,
+	    "approved", (json_int_t)ap->n_approved, "denied",
+	    (json_int_t)ap->n_denied, "expired", (json_int_t)ap->n_expired);
+}

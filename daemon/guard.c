@@ -1,0 +1,528 @@
+/*
+ * The guard's rules, in their order of precedence: the kill switch holds
+ * everything for a person to approve; dry-run (global or the playbook's)
+ * records what would run; protected scope refuses or holds requests that
+ * touch a protected host, user, address or cloud account; rate limits
+ * (per action, per target, per playbook) hold what passes them; the
+ * approval policy holds what it names, with its quorum. Everything else
+ * runs. Each decision is audited with the rule that made it.
+ */
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "remediad/audit.h"
+#include "remediad/config.h"
+#include "remediad/control.h"
+#include "remediad/daemon.h"
+#include "remediad/dedup.h"
+#include "remediad/guard.h"
+#include "remediad/log.h"
+
+#define GUARD_MAX_WINDOWS 100000 /* rate keys kept */
+
+/* The times of the requests that ran under one rate key. */
+struct rwin {
+	char *key;
+	uint64_t *t;
+	size_t n, cap;
+	LIST_ENTRY(rwin) entry;
+};
+
+struct guard {
+	struct daemon *d;
+	int paused;
+	char paused_by[128];
+	int dry_run; /* -1: the config's default */
+	LIST_HEAD(, rwin) wins;
+	size_t nwins;
+	uint64_t decisions[GUARD_REFUSE + 1];
+};
+
+static const char *const verdict_names[] = {"run", "dry_run", "hold",
+    "refuse"};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+guard_paused(const struct guard *g)
+{
+	return g->paused;
+}
+
+static int
+guard_dry_run(const struct guard *g)
+{
+	return g->dry_run >= 0 ? g->dry_run : g->d->cfg->guard.dry_run;
+}
+
+/* ---- Rate windows ------------------------------------------------------------ */
+
+static struct rwin *
+rwin_get(struct guard *g, const char *key)
+{
+	struct rwin *w;
+
+	LIST_FOREACH(w, &g->wins, entry)
+		if (strcmp(w->key, key) == 0)
+			return w;
+	if (g->nwins >= GUARD_MAX_WINDOWS)
+		return NULL;
+	w = calloc(1, sizeof *w);
+	if (w == NULL || (w->key = strdup(key)) == NULL)
+		fatalx("guard: out of memory");
+	LIST_INSERT_HEAD(&g->wins, w, entry);
+	g->nwins++;
+	return w;
+}
+
+/* Requests under key within window before now. */
+static size_t
+rwin_count(struct rwin *w, uint64_t window, uint64_t now)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < w->n; i++)
+		if (w->t[i] + window > now)
+			w->t[keep++] = w->t[i];
+	w->n = keep;
+	return keep;
+}
+
+static void
+rwin_add(struct rwin *w, uint64_t t)
+{
+	if (w->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 8;
+		uint64_t *nt = realloc(w->t, ncap * sizeof *nt);
+		if (nt == NULL)
+			fatalx("guard: out of memory");
+		w->t = nt;
+		w->cap = ncap;
+	}
+	w->t[w->n++] = t;
+}
+
+/* The approval policy: does it name this request, and with what quorum. */
+static int
+policy_requires(const struct config_approvals *c, const struct guard_req *r,
+    int *quorum, char *rule, size_t rulelen)
+{
+	static const char *const risks[] = {"none", "low", "medium", "high",
+	    "critical"};
+	char act[160];
+	const char *k;
+	json_t *v;
+	int req = 0;
+
+	snprintf(act, sizeof act, "%s.%s", r->kind, r->name);
+	*quorum = 1;
+	json_object_foreach(c->quorum, k, v) {
+		if (fnmatch(k, act, 0) == 0 && json_integer_value(v) > *quorum)
+			*quorum = (int)json_integer_value(v);
+	}
+	for (size_t i = 0; i < c->required.n; i++) {
+		if (fnmatch(c->required.v[i], act, 0) == 0) {
+			snprintf(rule, rulelen, "approvals.required:%s",
+			    c->required.v[i]);
+			return 1;
+		}
+	}
+	if (c->min_risk > 0 && r->risk != NULL) {
+		for (int i = (int)c->min_risk; i <= 4; i++) {
+			if (strcmp(risks[i], r->risk) == 0) {
+				snprintf(rule, rulelen, "approvals.min_risk:%s",
+				    risks[c->min_risk]);
+				return 1;
+			}
+		}
+	}
+	if (c->hint && r->hint_required) {
+		snprintf(rule, rulelen, "playbook:approval=required");
+		req = 1;
+	}
+	return req;
+}
+
+/* ---- Protected scope ---------------------------------------------------------- */
+
+static int
+ip_in(const char *ip, const char *cidr)
+{
+	unsigned char a[16], b[16];
+	char net[64];
+	const char *slash = strchr(cidr, '/');
+	size_t len = slash ? (size_t)(slash - cidr) : strlen(cidr);
+	int bits, fam;
+
+	if (len >= sizeof net)
+		return 0;
+	memcpy(net, cidr, len);
+	net[len] = '\0';
+	fam = strchr(net, ':') ? AF_INET6 : AF_INET;
+	/* The request's ip may be a block: its address part is judged. */
+	char addr[64];
+	const char *s2 = strchr(ip, '/');
+	size_t l2 = s2 ? (size_t)(s2 - ip) : strlen(ip);
+	if (l2 >= sizeof addr)
+		return 0;
+	memcpy(addr, ip, l2);
+	addr[l2] = '\0';
+	if (inet_pton(fam, net, a) != 1 || inet_pton(fam, addr, b) != 1)
+		return 0;
+	bits = slash ? atoi(slash + 1) : (fam == AF_INET ? 32 : 128);
+	for (int i = 0; i < bits / 8; i++)
+		if (a[i] != b[i])
+			return 0;
+	if (bits % 8) {
+		unsigned char m = (unsigned char)(0xff << (8 - bits % 8));
+		if ((a[bits / 8] & m) != (b[bits / 8] & m))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+list_matches(const json_t *list, const char *value, int is_ip)
+{
+	size_t i;
+	json_t *e;
+
+	if (value == NULL)
+		return 0;
+	json_array_foreach(list, i, e) {
+		const char *p = json_string_value(e);
+		if (p == NULL)
+			continue;
+		if (is_ip ? ip_in(value, p) : fnmatch(p, value,
+		    FNM_CASEFOLD) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The first protected rule the request touches, or NULL. */
+static const char *
+protected_rule(const struct guard *g, const struct guard_req *r,
+    const json_t **rule)
+{
+	const char *name;
+	json_t *t;
+
+	json_object_foreach(g->d->cfg->guard.protected, name, t) {
+		const char *host = json_string_value(json_object_get(r->params,
+		    "host"));
+		const char *user = json_string_value(json_object_get(r->params,
+		    "user"));
+		const char *ip = json_string_value(json_object_get(r->params,
+		    "ip"));
+		const char *cloud = json_string_value(json_object_get(
+		    r->params, "cloud"));
+		if (list_matches(json_object_get(t, "hosts"), host, 0) ||
+		    list_matches(json_object_get(t, "users"), user, 0) ||
+		    list_matches(json_object_get(t, "ips"), ip, 1) ||
+		    list_matches(json_object_get(t, "clouds"), cloud, 0)) {
+			*rule = t;
+			return name;
+		}
+	}
+	return NULL;
+}
+
+/* ---- Judging ------------------------------------------------------------------ */
+
+uint64_t
+guard_judge(struct guard *g, const struct guard_req *r,
+    struct guard_decision *out)
+{
+	const struct config *cfg = g->d->cfg;
+	const json_t *prule;
+	const char *pname;
+	uint64_t now = now_ms();
+	char act[160];
+
+	memset(out, 0, sizeof *out);
+	out->quorum = 1;
+	snprintf(act, sizeof act, "%s.%s", r->kind, r->name);
+	if (g->paused) {
+		out->verdict = GUARD_HOLD;
+		snprintf(out->rule, sizeof out->rule, "paused");
+		snprintf(out->reason, sizeof out->reason, "automation is paused "
+		    "(%s)", g->paused_by);
+	} else if (guard_dry_run(g) || r->playbook_dry_run) {
+		out->verdict = GUARD_DRY_RUN;
+		snprintf(out->rule, sizeof out->rule, "%s",
+		    r->playbook_dry_run ? "playbook:dry_run" : "dry_run");
+		snprintf(out->reason, sizeof out->reason, "dry-run: recorded, "
+		    "nothing changes");
+	} else if ((pname = protected_rule(g, r, &prule)) != NULL) {
+		const char *mode = json_string_value(json_object_get(prule,
+		    "mode"));
+		out->verdict = mode && strcmp(mode, "refuse") == 0 ?
+		    GUARD_REFUSE : GUARD_HOLD;
+		snprintf(out->rule, sizeof out->rule, "protected:%s", pname);
+		snprintf(out->reason, sizeof out->reason, "touches a protected "
+		    "asset (guard.protected.%s)", pname);
+	} else {
+		/* Rate limits: per action pattern, per target, per playbook. */
+		const char *k;
+		json_t *v;
+		const char *target = NULL;
+		for (const char *const *f = (const char *const[]){"host",
+		    "user", "ip", "container", "cloud", NULL}; *f; f++)
+			if ((target = json_string_value(json_object_get(
+			    r->params, *f))) != NULL)
+				break;
+		json_object_foreach(cfg->guard.rate, k, v) {
+			char key[400];
+			int64_t n;
+			uint64_t w;
+			if (config_parse_rate(json_string_value(v), &n, &w) == -1)
+				continue;
+			if (strcmp(k, "per_target") == 0) {
+				if (target == NULL)
+					continue;
+				snprintf(key, sizeof key, "target:%s", target);
+			} else if (strcmp(k, "per_playbook") == 0) {
+				if (r->playbook == NULL)
+					continue;
+				snprintf(key, sizeof key, "playbook:%s",
+				    r->playbook);
+			} else if (fnmatch(k, act, 0) == 0) {
+				snprintf(key, sizeof key, "action:%s", k);
+			} else
+				continue;
+			struct rwin *rw = rwin_get(g, key);
+			if (rw != NULL && rwin_count(rw, w, now) >= (size_t)n) {
+				out->verdict = GUARD_HOLD;
+				snprintf(out->rule, sizeof out->rule, "rate:%s",
+				    k);
+				snprintf(out->reason, sizeof out->reason,
+				    "over the rate limit %.60s = %.20s (%.100s)",
+				    k, json_string_value(v), key);
+				break;
+			}
+		}
+		if (out->rule[0] == '\0') {
+			if (policy_requires(&cfg->approvals, r, &out->quorum,
+			    out->rule, sizeof out->rule)) {
+				out->verdict = GUARD_HOLD;
+				snprintf(out->reason, sizeof out->reason,
+				    "approval required (%s)", out->rule);
+			} else {
+				out->verdict = GUARD_RUN;
+				snprintf(out->rule, sizeof out->rule,
+				    "approvals:auto");
+				snprintf(out->reason, sizeof out->reason,
+				    "automatic");
+			}
+		}
+		/* What runs counts against every window it falls under. */
+		if (out->verdict == GUARD_RUN) {
+			json_object_foreach(cfg->guard.rate, k, v) {
+				char key[400];
+				if (strcmp(k, "per_target") == 0 && target)
+					snprintf(key, sizeof key, "target:%s",
+					    target);
+				else if (strcmp(k, "per_playbook") == 0 &&
+				    r->playbook)
+					snprintf(key, sizeof key, "playbook:%s",
+					    r->playbook);
+				else if (strcmp(k, "per_target") &&
+				    strcmp(k, "per_playbook") &&
+				    fnmatch(k, act, 0) == 0)
+					snprintf(key, sizeof key, "action:%s",
+					    k);
+				else
+					continue;
+				struct rwin *rw = rwin_get(g, key);
+				if (rw != NULL)
+					rwin_add(rw, now);
+			}
+		}
+	}
+	g->decisions[out->verdict]++;
+	const char *cause;
+	json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", r->id,
+	    "action", act, "decision", verdict_names[out->verdict], "rule",
+	    out->rule, "reason", out->reason);
+	if (r->playbook != NULL)
+		json_object_set_new(f, "playbook", json_string(r->playbook));
+	if (out->verdict == GUARD_HOLD)
+		json_object_set_new(f, "quorum", json_integer(out->quorum));
+	uint64_t seq = audit_append(g->d->audit, "guard.decision", "system", f,
+	    &cause);
+	if (seq == 0)
+		log_warnx("guard: decision for %s not recorded: %s", r->id,
+		    cause);
+	return seq;
+}
+
+/* ---- Rebuild -------------------------------------------------------------------- */
+
+static int
+guard_rebuild_cb(const struct audit_rec *rec, void *arg)
+{
+	struct guard *g = arg;
+	static const char *const types[] = {"guard.paused", "guard.resumed",
+	    "guard.dry_run", "guard.decision", NULL};
+	size_t i;
+
+	for (i = 0; types[i] != NULL; i++)
+		if (rec->type_len == strlen(types[i]) &&
+		    memcmp(rec->type, types[i], rec->type_len) == 0)
+			break;
+	if (types[i] == NULL)
+		return 0;
+	json_t *j = audit_rec_json(rec);
+	if (j == NULL)
+		return 0;
+	if (i == 0) {
+		g->paused = 1;
+		snprintf(g->paused_by, sizeof g->paused_by, "%s",
+		    json_string_value(json_object_get(j, "actor")) ?
+		    json_string_value(json_object_get(j, "actor")) : "?");
+	} else if (i == 1) {
+		g->paused = 0;
+	} else if (i == 2) {
+		g->dry_run = json_is_true(json_object_get(j, "on"));
+	}
+	/* Rate windows from decisions to run are rebuilt lazily: the
+	 * windows a restart forgets are at most the limits' own. */
+	json_decref(j);
+	return 0;
+}
+
+struct guard *
+guard_open(struct daemon *d, char **cause)
+{
+	struct guard *g = calloc(1, sizeof *g);
+
+	*cause = NULL;
+	if (g == NULL) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	g->d = d;
+	g->dry_run = -1;
+	LIST_INIT(&g->wins);
+	if (audit_replay(audit_dir(d->audit), 1, 0, guard_rebuild_cb, g,
+	    cause) == -1) {
+		guard_free(g);
+		return NULL;
+	}
+	if (g->paused)
+		log_warnx("guard: automation is paused (since a remediactl "
+		    "pause by %s); remediactl resume restores it", g->paused_by);
+	return g;
+}
+
+void
+guard_free(struct guard *g)
+{
+	struct rwin *w;
+
+	if (g == NULL)
+		return;
+	while ((w = LIST_FIRST(&g->wins)) != NULL) {
+		LIST_REMOVE(w, entry);
+		free(w->key);
+		free(w->t);
+		free(w);
+	}
+	free(g);
+}
+
+/* ---- Commands ------------------------------------------------------------------ */
+
+static void
+guard_switch(struct daemon *d, struct control_req *r, const char *type,
+    json_t *fields)
+{
+	const char *cause;
+	uint64_t seq = audit_append(d->audit, type, r->peer->actor, fields,
+	    &cause);
+
+	if (seq == 0) {
+		control_reply_error(r, PROTO_E_UNAVAILABLE, "not recorded: %s",
+		    cause);
+		return;
+	}
+	control_req_audited(r, seq);
+	control_reply_ok(r, guard_status_json(d->guard));
+}
+
+void
+cmd_pause(struct daemon *d, struct control_req *r)
+{
+	if (d->guard == NULL) {
+		control_reply_error(r, PROTO_E_FAILED, "no actions: the config "
+		    "has no connectors section");
+		return;
+	}
+	d->guard->paused = 1;
+	snprintf(d->guard->paused_by, sizeof d->guard->paused_by, "%s",
+	    r->peer->actor);
+	log_notice("guard: automation paused by %s", r->peer->actor);
+	guard_switch(d, r, "guard.paused", json_object());
+}
+
+void
+cmd_resume(struct daemon *d, struct control_req *r)
+{
+	if (d->guard == NULL) {
+		control_reply_error(r, PROTO_E_FAILED, "no actions: the config "
+		    "has no connectors section");
+		return;
+	}
+	d->guard->paused = 0;
+	log_notice("guard: automation resumed by %s", r->peer->actor);
+	guard_switch(d, r, "guard.resumed", json_object());
+}
+
+void
+cmd_dry_run(struct daemon *d, struct control_req *r)
+{
+	const char *v = json_string_value(json_object_get(r->req.args,
+	    "mode"));
+
+	if (d->guard == NULL) {
+		control_reply_error(r, PROTO_E_FAILED, "no actions: the config "
+		    "has no connectors section");
+		return;
+	}
+	if (v == NULL || (strcmp(v, "on") && strcmp(v, "off"))) {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "dry-run on or off");
+		return;
+	}
+	d->guard->dry_run = strcmp(v, "on") == 0;
+	log_notice("guard: dry-run %s by %s", v, r->peer->actor);
+	guard_switch(d, r, "guard.dry_run", json_pack("{s:b}", "on",
+	    d->guard->dry_run));
+}
+
+json_t *
+guard_status_json(const struct guard *g)
+{
+	json_t *o = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I}", "paused",
+	    g->paused, "dry_run", guard_dry_run(g), "run",
+	    (json_int_t)g->decisions[GUARD_RUN], "dry_runs",
+	    (json_int_t)g->decisions[GUARD_DRY_RUN], "held",
+	    (json_int_t)g->decisions[GUARD_HOLD], "refused",
+	    (json_int_t)g->decisions[GUARD_REFUSE]);
+
+	if (g->paused)
+		json_object_set_new(o, "paused_by", json_string(g->paused_by));
+	return o;
+}
