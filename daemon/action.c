@@ -281,6 +281,8 @@ act_step_cb(void *arg, const struct connector_result *r)
 	struct act *x = arg;
 
 	x->step_running = 0;
+	if (x->a->d->guard != NULL && !x->dry_run)
+		guard_step_outcome(x->a->d->guard, r->status == CONN_OK);
 	act_result(x, r);
 }
 
@@ -663,6 +665,28 @@ act_summary(const struct act *x)
 	return s;
 }
 
+/* The distinct targets of the plan a request belongs to. */
+static int
+act_plan_targets(const struct act *x)
+{
+	const struct act *y, *z;
+	int n = 0;
+
+	LIST_FOREACH(y, &x->a->acts, entry) {
+		if (y->plan_seq != x->plan_seq || y->target_value == NULL)
+			continue;
+		/* Counted once: at its first request with that target. */
+		for (z = LIST_FIRST(&x->a->acts); z != y; z = LIST_NEXT(z,
+		    entry))
+			if (z->plan_seq == x->plan_seq && z->target_value &&
+			    strcmp(z->target_value, y->target_value) == 0)
+				break;
+		if (z == y)
+			n++;
+	}
+	return n;
+}
+
 /* Every request passes the guard before anything runs. */
 static void
 act_begin(struct act *x)
@@ -670,7 +694,8 @@ act_begin(struct act *x)
 	struct actions *a = x->a;
 	struct guard_decision gd;
 	struct guard_req gr = {x->id, x->kind, x->name, x->playbook,
-	    x->params, x->risk, x->approval_required, x->playbook_dry_run};
+	    x->params, x->risk, x->approval_required, x->playbook_dry_run,
+	    act_plan_targets(x)};
 
 	guard_judge(a->d->guard, &gr, &gd);
 	switch (gd.verdict) {
@@ -718,11 +743,16 @@ actions_plan(struct actions *a, uint64_t seq, const json_t *fields)
 
 	if (a == NULL || a->closing)
 		return;
-	json_array_foreach(reqs, i, req) {
-		struct act *x = act_new(a, seq, i, req, fields);
-		if (x != NULL)
-			act_begin(x);
-	}
+	/* All of the plan first: the guard looks at it as a whole. */
+	struct act **xs = calloc(json_array_size(reqs) + 1, sizeof *xs);
+	if (xs == NULL)
+		fatalx("actions: out of memory");
+	json_array_foreach(reqs, i, req)
+		xs[i] = act_new(a, seq, i, req, fields);
+	for (i = 0; i < json_array_size(reqs); i++)
+		if (xs[i] != NULL)
+			act_begin(xs[i]);
+	free(xs);
 }
 
 /* ---- Rebuild from the audit log ------------------------------------------------ */

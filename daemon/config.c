@@ -498,6 +498,16 @@ static const struct cfg_field guard_fields[] = {
     {"protected", T_TABLE_MAP, 0, OFF(guard.protected), NULL, 0, NOLIMIT,
 	NULL, NULL},
     {"rate", T_STRING_MAP, 0, OFF(guard.rate), NULL, 0, NOLIMIT, NULL, NULL},
+    {"max_targets", T_INT, 0, OFF(guard.max_targets), NULL, 0, 0, 100000,
+	NULL, NULL},
+    {"breaker", T_STRING, 0, OFF(guard.breaker), NULL, 0, NOLIMIT, NULL,
+	NULL},
+    {"breaker_failure_percent", T_INT, 0, OFF(guard.breaker_failure_percent),
+	NULL, 0, 0, 100, NULL, NULL},
+    {"breaker_min_steps", T_INT, 0, OFF(guard.breaker_min_steps), NULL, 10, 1,
+	1000000, NULL, NULL},
+    {"breaker_window", T_DURATION, 0, OFF(guard.breaker_window_ms), "5m", 0,
+	1000, INT64_MAX, NULL, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -1095,6 +1105,14 @@ cfg_check_guard(struct config *cfg, struct cfg_errors *errs)
 			cfg_error(errs, path, "\"%s\": expected COUNT/DURATION "
 			    "(e.g. \"20/1h\")", json_string_value(v));
 	}
+	if (cfg->guard.breaker != NULL) {
+		int64_t n;
+		uint64_t w;
+		if (config_parse_rate(cfg->guard.breaker, &n, &w) == -1)
+			cfg_error(errs, "guard.breaker", "\"%s\": expected "
+			    "COUNT/DURATION (e.g. \"50/5m\")",
+			    cfg->guard.breaker);
+	}
 	json_object_foreach(cfg->approvals.quorum, name, v) {
 		json_int_t q = json_integer_value(v);
 		snprintf(path, sizeof path, "approvals.quorum.%s", name);
@@ -1307,6 +1325,7 @@ config_free(struct config *cfg)
 	free(cfg->playbooks.assets);
 	free(cfg->connectors.dir);
 	json_decref(cfg->guard.protected);
+	free(cfg->guard.breaker);
 	json_decref(cfg->guard.rate);
 	json_decref(cfg->approvals.quorum);
 	for (size_t i = 0; i < cfg->approvals.required.n; i++)

@@ -40,6 +40,9 @@ struct guard {
 	int dry_run; /* -1: the config's default */
 	LIST_HEAD(, rwin) wins;
 	size_t nwins;
+	/* The breaker's windows: actions run, steps ended, steps failed. */
+	struct rwin runs, steps, fails;
+	int tripped;
 	uint64_t decisions[GUARD_REFUSE + 1];
 };
 
@@ -112,6 +115,47 @@ rwin_add(struct rwin *w, uint64_t t)
 		w->cap = ncap;
 	}
 	w->t[w->n++] = t;
+}
+
+/* Trips the breaker: automation pauses as with the kill switch. */
+static void
+guard_trip(struct guard *g, const char *why)
+{
+	const char *cause;
+
+	if (g->paused)
+		return;
+	g->paused = g->tripped = 1;
+	snprintf(g->paused_by, sizeof g->paused_by, "circuit breaker: %s",
+	    why);
+	log_warnx("guard: circuit breaker tripped: %s; automation paused "
+	    "until remediactl resume", why);
+	if (audit_append(g->d->audit, "guard.breaker_tripped", "system",
+	    json_pack("{s:s}", "reason", why), &cause) == 0)
+		log_warnx("guard: breaker trip not recorded: %s", cause);
+}
+
+void
+guard_step_outcome(struct guard *g, int ok)
+{
+	const struct config_guard *c = &g->d->cfg->guard;
+	uint64_t now = now_ms();
+	char why[160];
+
+	if (c->breaker_failure_percent <= 0)
+		return;
+	rwin_add(&g->steps, now);
+	if (!ok)
+		rwin_add(&g->fails, now);
+	size_t n = rwin_count(&g->steps, c->breaker_window_ms, now);
+	size_t f = rwin_count(&g->fails, c->breaker_window_ms, now);
+	if (n >= (size_t)c->breaker_min_steps &&
+	    f * 100 >= (size_t)c->breaker_failure_percent * n) {
+		snprintf(why, sizeof why, "%zu of the last %zu connector steps "
+		    "failed (guard.breaker_failure_percent = %lld)", f, n,
+		    (long long)c->breaker_failure_percent);
+		guard_trip(g, why);
+	}
 }
 
 /* The approval policy: does it name this request, and with what quorum. */
@@ -274,6 +318,14 @@ guard_judge(struct guard *g, const struct guard_req *r,
 		snprintf(out->rule, sizeof out->rule, "protected:%s", pname);
 		snprintf(out->reason, sizeof out->reason, "touches a protected "
 		    "asset (guard.protected.%s)", pname);
+	} else if (cfg->guard.max_targets > 0 &&
+	    r->plan_targets > cfg->guard.max_targets) {
+		/* Blast radius: a plan that reaches too far waits for people. */
+		out->verdict = GUARD_HOLD;
+		snprintf(out->rule, sizeof out->rule, "blast:max_targets");
+		snprintf(out->reason, sizeof out->reason, "its plan touches %d "
+		    "targets (guard.max_targets = %lld)", r->plan_targets,
+		    (long long)cfg->guard.max_targets);
 	} else {
 		/* Rate limits: per action pattern, per target, per playbook. */
 		const char *k;
@@ -328,6 +380,25 @@ guard_judge(struct guard *g, const struct guard_req *r,
 				    "automatic");
 			}
 		}
+		/* The breaker: more actions in its window than it allows. */
+		int64_t bn;
+		uint64_t bw;
+		if (out->verdict == GUARD_RUN && cfg->guard.breaker != NULL &&
+		    config_parse_rate(cfg->guard.breaker, &bn, &bw) == 0) {
+			if (rwin_count(&g->runs, bw, now) >= (size_t)bn) {
+				char why[160];
+				snprintf(why, sizeof why, "more than %lld actions "
+				    "within the window (guard.breaker = %s)",
+				    (long long)bn, cfg->guard.breaker);
+				guard_trip(g, why);
+				out->verdict = GUARD_HOLD;
+				snprintf(out->rule, sizeof out->rule,
+				    "breaker");
+				snprintf(out->reason, sizeof out->reason,
+				    "%s", g->paused_by);
+			} else
+				rwin_add(&g->runs, now);
+		}
 		/* What runs counts against every window it falls under. */
 		if (out->verdict == GUARD_RUN) {
 			json_object_foreach(cfg->guard.rate, k, v) {
@@ -376,7 +447,7 @@ guard_rebuild_cb(const struct audit_rec *rec, void *arg)
 {
 	struct guard *g = arg;
 	static const char *const types[] = {"guard.paused", "guard.resumed",
-	    "guard.dry_run", "guard.decision", NULL};
+	    "guard.dry_run", "guard.breaker_tripped", NULL};
 	size_t i;
 
 	for (i = 0; types[i] != NULL; i++)
@@ -394,9 +465,14 @@ guard_rebuild_cb(const struct audit_rec *rec, void *arg)
 		    json_string_value(json_object_get(j, "actor")) ?
 		    json_string_value(json_object_get(j, "actor")) : "?");
 	} else if (i == 1) {
-		g->paused = 0;
+		g->paused = g->tripped = 0;
 	} else if (i == 2) {
 		g->dry_run = json_is_true(json_object_get(j, "on"));
+	} else if (i == 3) {
+		g->paused = g->tripped = 1;
+		snprintf(g->paused_by, sizeof g->paused_by, "circuit breaker: "
+		    "%s", json_string_value(json_object_get(j, "reason")) ?
+		    json_string_value(json_object_get(j, "reason")) : "?");
 	}
 	/* Rate windows from decisions to run are rebuilt lazily: the
 	 * windows a restart forgets are at most the limits' own. */
@@ -435,6 +511,9 @@ guard_free(struct guard *g)
 
 	if (g == NULL)
 		return;
+	free(g->runs.t);
+	free(g->steps.t);
+	free(g->fails.t);
 	while ((w = LIST_FIRST(&g->wins)) != NULL) {
 		LIST_REMOVE(w, entry);
 		free(w->key);
@@ -486,7 +565,9 @@ cmd_resume(struct daemon *d, struct control_req *r)
 		    "has no connectors section");
 		return;
 	}
-	d->guard->paused = 0;
+	d->guard->paused = d->guard->tripped = 0;
+	/* The breaker counts afresh. */
+	d->guard->steps.n = d->guard->fails.n = d->guard->runs.n = 0;
 	log_notice("guard: automation resumed by %s", r->peer->actor);
 	guard_switch(d, r, "guard.resumed", json_object());
 }
@@ -524,5 +605,6 @@ guard_status_json(const struct guard *g)
 
 	if (g->paused)
 		json_object_set_new(o, "paused_by", json_string(g->paused_by));
+	json_object_set_new(o, "breaker_tripped", json_boolean(g->tripped));
 	return o;
 }

@@ -120,6 +120,11 @@ struct config {
 				       clouds, mode} */
 		json_t *rate;	    /* "kind.action" | "per_target" |
 				       "per_playbook" -> "N/duration" */
+		int64_t max_targets; /* a plan touching more is held; 0 off */
+		char *breaker;	     /* "N/duration" actions that trip it */
+		int64_t breaker_failure_percent; /* of connector steps; 0 off */
+		int64_t breaker_min_steps;	 /* before the ratio counts */
+		uint64_t breaker_window_ms;
 	} guard;
 
 	struct config_approvals {

@@ -32,6 +32,7 @@ struct guard_req {
 	const char *risk;     /* low .. critical */
 	int hint_required;    /* the request asked for approval */
 	int playbook_dry_run;
+	int plan_targets; /* distinct targets in its plan */
 };
 
 struct guard_decision {
@@ -49,6 +50,11 @@ void guard_free(struct guard *g);
 uint64_t guard_judge(struct guard *g, const struct guard_req *r,
     struct guard_decision *out);
 int guard_paused(const struct guard *g);
+/*
+ * A connector step ended (ok or not): the circuit breaker counts it and
+ * may trip, which pauses automation until remediactl resume.
+ */
+void guard_step_outcome(struct guard *g, int ok);
 
 void cmd_pause(struct daemon *d, struct control_req *r);
 void cmd_resume(struct daemon *d, struct control_req *r);

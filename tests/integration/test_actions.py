@@ -68,6 +68,9 @@ return playbook {
 #   hang_trap     records SIGTERM and goes on sleeping (only SIGKILL ends it)
 #   daemonize     leaves a helper (own session) holding stdout while
 #                 $HOLD exists, answers ok, exits
+#   sim           keeps $STATE/hosts.json as an EDR would: apply contains
+#                 the host, rollback lifts it (after $APPLY_SLEEP /
+#                 $ROLLBACK_SLEEP seconds)
 #   garbage       prints something that is not JSON, exits 0
 #   crash         prints nothing, exits 3
 #   retry         "retry" for the first $RETRY_N runs of a key and op, then ok
@@ -156,6 +159,25 @@ elif mode == "daemonize":
             time.sleep(0.05)
         os._exit(0)
     answer("ok", "done, helper left behind")
+elif mode == "sim":
+    # A host's isolation as an EDR would hold it: apply contains, the
+    # rollback lifts, each after its $APPLY_SLEEP / $ROLLBACK_SLEEP.
+    host = req["params"]["host"]
+    time.sleep(float(os.environ.get(op.upper() + "_SLEEP", "0")))
+    path = os.path.join(state, "hosts.json")
+    with open(path + ".lock", "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        try:
+            with open(path) as f:
+                hosts = json.load(f)
+        except FileNotFoundError:
+            hosts = {}
+        hosts[host] = "contained" if op == "apply" else "normal"
+        with open(path + ".tmp", "w") as f:
+            json.dump(hosts, f)
+        os.rename(path + ".tmp", path)
+    record(event="effect", key=key, op=op, host=host, now=hosts[host])
+    answer("ok", hosts[host])
 elif mode == "garbage":
     sys.stdout.write("this is not JSON {{{ <html>\n")
     sys.stdout.flush()
@@ -517,8 +539,9 @@ def lifecycle_ttl_expiry(tmp, daemons):
         "mitigation.rolled_back"], f"lifecycle {types_of(recs, aid)}")
     exp = for_id(of_type(recs, "mitigation.expired"), aid)[0]
     check(exp["by"] == "expiry", f"{exp}")
-    check(act["expires_ms"] == act["expires_ms"] and
-          "until_remediated" not in act, f"{act}")
+    check(isinstance(act.get("expires_ms"), int) and
+          "until_remediated" not in act and act["playbook"] == "acts" and
+          act["plan_seq"] == plan["seq"], f"{act}")
     # Not rolled back before its expiry (a correctness bound, not timing).
     t_exp = rec_time(exp)
     check(t_exp * 1000 >= act["expires_ms"] - 1000,
@@ -537,7 +560,8 @@ def lifecycle_ttl_expiry(tmp, daemons):
     for c in got:
         check(c["req"]["params"]["host"] == "web-1" and
               c["req"]["attempt"] == 1 and "deadline" in c["req"] and
-              c["req"]["dry_run"] is False, f"{c['req']}")
+              c["req"]["dry_run"] is False and
+              c["req"]["params"].get("ttl_ms") == 3000, f"{c['req']}")
         check(set(c["env"]) <= {"PATH", "LANG", "REC", "STATE", "HOLD",
                                 "MODE"}, f"clean environment: {c['env']}")
         check(c["fds"] == [0, 1, 2, 3] or c["fds"] == [0, 1, 2],
@@ -595,6 +619,39 @@ def repeat_extends(tmp, daemons):
     a3 = f"A{p3['seq']}.0"
     wait_type(e.d, "mitigation.active", a3)
     check(len(e.starts(op="apply")) == 2, "a new mitigation")
+
+
+def request_during_rollback(tmp, daemons):
+    """A new isolate of a host whose isolation is being rolled back: when
+    both are done the host must be isolated (the new mitigation is
+    active), not lifted by the old rollback finishing last."""
+    e = Env(tmp, daemons, EDR_ACTIONS,
+            {"edr": {"env": {"MODE": "sim", "ROLLBACK_SLEEP": "4"},
+                     "timeout": "30s"},
+             "log": {"env": {"MODE": "ok"}}})
+    e.d.start()
+    p1 = one_plan(e, "isolate", host="pc-1", rule="2s")
+    a1 = f"A{p1['seq']}.0"
+    wait_record(e.d, lambda r: r["type"] == "action.started" and
+                r.get("id") == a1 and r.get("op") == "rollback",
+                "the rollback to start")
+    p2 = one_plan(e, "isolate", host="pc-1", rule="1h")
+    a2 = f"A{p2['seq']}.0"
+    wait_type(e.d, "mitigation.rolled_back", a1)
+    wait_record(e.d, lambda r: r.get("id") == a2 and r["type"] in (
+        "mitigation.active", "mitigation.extended", "action.failed"),
+        f"{a2} to settle")
+    m = mitigations(e.d)
+    with open(os.path.join(e.state, "hosts.json")) as f:
+        hosts = json.load(f)
+    effects = [(c["key"], c["op"], c["now"]) for c in e.calls()
+               if c["event"] == "effect"]
+    listed = [x for x in m.values() if x["target"] == "pc-1" and
+              x["state"] == "active"]
+    check(not listed or hosts["pc-1"] == "contained",
+          f"{[x['id'] for x in listed]} is listed active for pc-1, but "
+          f"the EDR has pc-1 {hosts['pc-1']}: the effects landed in the "
+          f"order {effects}")
 
 
 def remediation_verified_rolls_back(tmp, daemons):
@@ -1153,6 +1210,7 @@ def crash_c_expired_while_down(tmp, daemons):
 CASES = {
     "lifecycle_ttl_expiry": lifecycle_ttl_expiry,
     "repeat_extends": repeat_extends,
+    "request_during_rollback": request_during_rollback,
     "remediation_verified_rolls_back": remediation_verified_rolls_back,
     "remediation_before_mitigation_active":
         remediation_before_mitigation_active,
