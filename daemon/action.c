@@ -85,6 +85,8 @@ struct act {
 	int dry_run, verify, until_remediated, approval_required;
 	int playbook_dry_run;
 	char *risk;
+	char *requested_by; /* a manual request: who asked */
+	int64_t requester_uid;
 	uint64_t ttl_ms, expires_ms; /* epoch ms; 0: none */
 	uint64_t since_ms;
 	enum act_state state;
@@ -181,6 +183,7 @@ act_free(struct act *x)
 	free(x->alert);
 	free(x->reason);
 	free(x->risk);
+	free(x->requested_by);
 	free(x);
 }
 
@@ -557,6 +560,12 @@ act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
 	x->alert = json_string_value(json_object_get(plan, "alert")) ?
 	    strdup(json_string_value(json_object_get(plan, "alert"))) : NULL;
 	x->playbook_dry_run = json_is_true(json_object_get(plan, "dry_run"));
+	x->requester_uid = json_is_integer(json_object_get(plan,
+	    "requester_uid")) ? json_integer_value(json_object_get(plan,
+	    "requester_uid")) : -1;
+	const char *rq = json_string_value(json_object_get(plan,
+	    "requested_by"));
+	x->requested_by = rq ? strdup(rq) : NULL;
 	/* The target: the action's first required parameter. */
 	const char *tk = NULL;
 	if ((cat = plan_action_find(kind, name)) != NULL)
@@ -662,6 +671,12 @@ act_summary(const struct act *x)
 		json_object_set_new(s, "risk", json_string(x->risk));
 	json_object_set_new(s, "plan_seq", json_integer((json_int_t)
 	    x->plan_seq));
+	if (x->requested_by != NULL) {
+		json_object_set_new(s, "requested_by", json_string(
+		    x->requested_by));
+		json_object_set_new(s, "requester_uid", json_integer(
+		    x->requester_uid));
+	}
 	return s;
 }
 
@@ -1203,4 +1218,85 @@ actions_status_json(struct actions *a)
 	    (json_int_t)a->n_rolled_back, "rollbacks_failing",
 	    (json_int_t)failing, "connectors",
 	    connectors_status_json(a->conn));
+}
+
+/*
+ * remediactl run ACTION key=value... -m TEXT: a person's request, recorded
+ * as a plan of one with who asked and why, judged by the guard like any.
+ */
+void
+cmd_run(struct daemon *d, struct control_req *r)
+{
+	const char *name = json_string_value(json_object_get(r->req.args,
+	    "action"));
+	const char *msg = json_string_value(json_object_get(r->req.args,
+	    "message"));
+	json_t *params = json_object_get(r->req.args, "params");
+	const json_t *map = d->cfg->connectors.actions;
+	const char *kind = NULL;
+	char err[512];
+
+	if (d->actions == NULL) {
+		control_reply_error(r, PROTO_E_FAILED, "no actions: the config "
+		    "has no connectors section");
+		return;
+	}
+	if (name == NULL || msg == NULL || *msg == '\0' ||
+	    !json_is_object(params)) {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "run needs an "
+		    "action, its parameters and a reason (-m TEXT)");
+		return;
+	}
+	for (const struct plan_action *c = plan_catalog(); c->kind; c++)
+		if (strcmp(c->name, name) == 0)
+			kind = c->kind;
+	if (kind == NULL)
+		kind = json_string_value(json_object_get(json_object_get(map,
+		    name), "kind"));
+	if (kind == NULL) {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "unknown action "
+		    "%s", name);
+		return;
+	}
+	json_t *reqs = json_pack("[{s:s, s:s, s:O}]", "kind", kind, "action",
+	    name, "params", params);
+	json_t *none = map == NULL ? json_object() : NULL;
+	json_t *plan = plan_validate_with(reqs, map ? map : none, err,
+	    sizeof err);
+	json_decref(none);
+	json_decref(reqs);
+	if (plan == NULL) {
+		control_reply_error(r, PROTO_E_INVALID_ARG, "%s", err);
+		return;
+	}
+	json_t *f = json_pack("{s:o, s:b, s:s, s:i, s:s}", "actions", plan,
+	    "manual", 1, "requested_by", r->peer->actor, "requester_uid",
+	    (int)r->peer->uid, "reason", msg);
+	const char *cause;
+	json_incref(f);
+	uint64_t seq = audit_append(d->audit, "plan.created", r->peer->actor,
+	    f, &cause);
+	if (seq == 0) {
+		json_decref(f);
+		control_reply_error(r, PROTO_E_UNAVAILABLE, "not recorded: %s",
+		    cause);
+		return;
+	}
+	control_req_audited(r, seq);
+	actions_plan(d->actions, seq, f);
+	json_decref(f);
+	char id[ACT_ID_MAX];
+	snprintf(id, sizeof id, "A%llu.0", (unsigned long long)seq);
+	struct act *x = act_find(d->actions, id);
+	control_reply_ok(r, json_pack("{s:s, s:s}", "id", id, "state", x ?
+	    state_names[x->state] : "unknown"));
+}
+
+/* The uid that asked for a manual request, or -1. */
+int64_t
+actions_requester(const struct actions *a, const char *id)
+{
+	struct act *x = act_find((struct actions *)a, id);
+
+	return x ? x->requester_uid : -1;
 }

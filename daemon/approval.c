@@ -404,6 +404,16 @@ cmd_approve(struct daemon *d, struct control_req *r)
 
 	if (a == NULL)
 		return;
+	/* Four eyes: who asked for an action does not approve it. */
+	int64_t asker = json_is_integer(json_object_get(a->summary,
+	    "requester_uid")) ? json_integer_value(json_object_get(a->summary,
+	    "requester_uid")) : -1;
+	if (asker >= 0 && (uid_t)asker == r->peer->uid) {
+		control_reply_error(r, PROTO_E_FORBIDDEN, "%s requested %s and "
+		    "cannot approve it: four eyes (another approver must)",
+		    r->peer->actor, a->id);
+		return;
+	}
 	for (int i = 0; i < a->nvoters; i++) {
 		if (a->voters[i] == r->peer->uid) {
 			control_reply_error(r, PROTO_E_FAILED, "%s already "

@@ -125,6 +125,7 @@ const struct control_cmd control_commands[] = {
     {"approvals", ROLE_VIEWER, cmd_approvals, 0},
     {"approve", ROLE_APPROVER, cmd_approve, CMD_CHANGES_STATE},
     {"deny", ROLE_APPROVER, cmd_deny, CMD_CHANGES_STATE},
+    {"run", ROLE_ADMIN, cmd_run, CMD_CHANGES_STATE},
     {"audit.verify", ROLE_VIEWER, cmd_audit_verify, 0},
     {"audit.tail", ROLE_VIEWER, cmd_audit_tail, 0},
     {"audit.search", ROLE_VIEWER, cmd_audit_search, 0},

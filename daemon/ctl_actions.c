@@ -203,3 +203,50 @@ ctl_show_approvals(FILE *out, const json_t *data)
 	ctl_print_table(out, rows, cols);
 	json_decref(rows);
 }
+
+/* run ACTION key=value... -m TEXT */
+int
+ctl_run_parse(int argc, char **argv, json_t *args)
+{
+	json_t *params = json_object();
+	const char *action = NULL, *msg = NULL;
+
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		if (strcmp(argv[i], "-m") == 0) {
+			if (++i == argc)
+				goto usage;
+			msg = argv[i];
+		} else if (action == NULL && eq == NULL) {
+			action = argv[i];
+		} else if (eq != NULL && eq != argv[i]) {
+			char *k = strndup(argv[i], (size_t)(eq - argv[i]));
+			json_t *v = json_string(eq + 1);
+			if (k == NULL || v == NULL) {
+				free(k);
+				json_decref(v);
+				goto usage;
+			}
+			/* true/false are booleans (until_remediated=true). */
+			if (strcmp(eq + 1, "true") == 0 ||
+			    strcmp(eq + 1, "false") == 0) {
+				json_decref(v);
+				v = json_boolean(strcmp(eq + 1, "true") == 0);
+			}
+			json_object_set_new(params, k, v);
+			free(k);
+		} else
+			goto usage;
+	}
+	if (action == NULL || msg == NULL || *msg == '\0')
+		goto usage;
+	json_object_set_new(args, "action", json_string(action));
+	json_object_set_new(args, "params", params);
+	json_object_set_new(args, "message", json_string(msg));
+	return 0;
+usage:
+	fprintf(stderr, "remediactl: run: expected ACTION key=value... -m "
+	    "TEXT (a reason is required)\n");
+	json_decref(params);
+	return -1;
+}

@@ -50,6 +50,9 @@ static const struct ctl_command commands[] = {
 	"approve", ctl_approve_parse, ctl_show_kv, NULL, NULL},
     {"deny", "ID -m TEXT", "deny a held request (a reason is required)",
 	ROLE_APPROVER, "deny", ctl_deny_parse, ctl_show_kv, NULL, NULL},
+    {"run", "ACTION key=value... -m TEXT", "request an action by hand, "
+	"through the guard and approvals", ROLE_ADMIN, "run", ctl_run_parse,
+	ctl_show_kv, NULL, NULL},
     {"audit verify", "[DIR] [--anchor SEQ:HASH]",
 	"check the audit chain (offline on DIR, else online)",
 	ROLE_VIEWER, "audit.verify", ctl_audit_verify_parse,

@@ -47,6 +47,9 @@ void cmd_mitigations(struct daemon *d, struct control_req *r);
 void cmd_rollback(struct daemon *d, struct control_req *r);
 void cmd_extend(struct daemon *d, struct control_req *r);
 void cmd_show(struct daemon *d, struct control_req *r);
+void cmd_run(struct daemon *d, struct control_req *r);
+/* The uid that asked for a manual request (four-eyes), or -1. */
+int64_t actions_requester(const struct actions *a, const char *id);
 json_t *actions_status_json(struct actions *a);
 
 #endif
