@@ -36,6 +36,7 @@ struct follower {
 	struct control_req *r;
 	uint64_t sent; /* last seq sent */
 	int streaming; /* the first reply went out */
+	int watch;     /* only what people act on (watch_type()) */
 	TAILQ_HEAD(, follow_rec) queue;
 	size_t queued;
 	LIST_ENTRY(follower) entry;
@@ -68,6 +69,24 @@ follower_closed(void *arg)
 	follower_free(arg);
 }
 
+/*
+ * What `remediactl watch` shows: approvals, guard decisions and switches,
+ * plans, action steps and lifecycles.
+ */
+static int
+watch_type(const char *type, size_t len)
+{
+	static const char *const prefixes[] = {"approval.", "guard.",
+	    "action.", "mitigation.", "remediation.", "plan.", NULL};
+
+	for (size_t i = 0; prefixes[i] != NULL; i++) {
+		size_t pl = strlen(prefixes[i]);
+		if (len > pl && memcmp(type, prefixes[i], pl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 audit_ctl_tap(void *arg, uint64_t seq, const char *line, size_t len)
 {
@@ -84,6 +103,12 @@ audit_ctl_tap(void *arg, uint64_t seq, const char *line, size_t len)
 		next = LIST_NEXT(f, entry);
 		if (seq <= f->sent)
 			continue;
+		if (f->watch) {
+			const char *t = json_string_value(json_object_get(rec,
+			    "type"));
+			if (t == NULL || !watch_type(t, strlen(t)))
+				continue;
+		}
 		if (f->queued >= FOLLOW_MAX_QUEUE) {
 			if (!f->streaming)
 				continue; /* bounded: the job ends soon */
@@ -187,6 +212,7 @@ struct scan {
 	json_t *filters; /* owns keys/values */
 	json_t *extra;	 /* more members for the reply, or NULL */
 	json_t *ring;	 /* the last `limit` matches */
+	int watch;	 /* a tail of what watch_type() takes only */
 	size_t ringpos;
 	uint64_t matched;
 	uint64_t scanned;
@@ -222,6 +248,8 @@ scan_cb(const struct audit_rec *rec, void *arg)
 	if (rec->seq > s->upto)
 		return 1;
 	s->scanned++;
+	if (s->watch && !watch_type(rec->type, rec->type_len))
+		return 0;
 	if (s->kind == SCAN_SEARCH) {
 		/* Cheap pre-filter: a string value must appear in the line. */
 		for (size_t i = 0; i < s->nfilters; i++) {
@@ -459,9 +487,11 @@ cmd_audit_tail(struct daemon *d, struct control_req *r)
 		return;
 	}
 	s->limit = n;
+	s->watch = json_is_true(json_object_get(r->req.args, "watch"));
 	/* Up to the last record appended: the scan waits until it is durable. */
 	s->upto = audit_last_seq(d->audit);
-	s->from = s->upto > n ? s->upto - n + 1 : 1;
+	/* watch keeps the last n of its kinds: it reads the whole log. */
+	s->from = s->watch ? 1 : s->upto > n ? s->upto - n + 1 : 1;
 	if (json_is_true(follow) && d->audit_ctl != NULL) {
 		struct follower *f = calloc(1, sizeof *f);
 		if (f == NULL) {
@@ -472,6 +502,7 @@ cmd_audit_tail(struct daemon *d, struct control_req *r)
 		}
 		f->ctl = d->audit_ctl;
 		f->r = r;
+		f->watch = s->watch;
 		f->sent = s->upto;
 		TAILQ_INIT(&f->queue);
 		LIST_INSERT_HEAD(&d->audit_ctl->followers, f, entry);

@@ -79,5 +79,6 @@ int ctl_approve_parse(int argc, char **argv, json_t *args);
 int ctl_deny_parse(int argc, char **argv, json_t *args);
 void ctl_show_approvals(FILE *out, const json_t *data);
 int ctl_run_parse(int argc, char **argv, json_t *args);
+int ctl_watch_parse(int argc, char **argv, json_t *args);
 
 #endif

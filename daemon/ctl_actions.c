@@ -250,3 +250,16 @@ usage:
 	json_decref(params);
 	return -1;
 }
+
+int
+ctl_watch_parse(int argc, char **argv, json_t *args)
+{
+	if (argc != 0) {
+		fprintf(stderr, "remediactl: watch takes no arguments\n");
+		return -1;
+	}
+	json_object_set_new(args, "follow", json_true());
+	json_object_set_new(args, "watch", json_true());
+	json_object_set_new(args, "n", json_integer(10));
+	return 0;
+}

@@ -53,6 +53,9 @@ static const struct ctl_command commands[] = {
     {"run", "ACTION key=value... -m TEXT", "request an action by hand, "
 	"through the guard and approvals", ROLE_ADMIN, "run", ctl_run_parse,
 	ctl_show_kv, NULL, NULL},
+    {"watch", "", "stream approvals, guard decisions and action outcomes as "
+	"they happen, one line each", ROLE_VIEWER, "audit.tail",
+	ctl_watch_parse, ctl_audit_records_show, NULL, NULL},
     {"audit verify", "[DIR] [--anchor SEQ:HASH]",
 	"check the audit chain (offline on DIR, else online)",
 	ROLE_VIEWER, "audit.verify", ctl_audit_verify_parse,
