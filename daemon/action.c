@@ -733,6 +733,40 @@ act_begin(struct act *x)
 	}
 }
 
+/*
+ * An approval expired and is escalated: a notification to the next tier,
+ * through the guard like any request (a notify the policy holds would
+ * wait, so keep notify automatic).
+ */
+static void
+act_escalate(struct actions *a, const struct act *x)
+{
+	const char *to = a->d->cfg->approvals.escalate_to;
+	char msg[512];
+
+	snprintf(msg, sizeof msg, "approval %s (%s.%s%s%s) is still waiting; "
+	    "remediactl approvals", x->id, x->kind, x->name,
+	    x->target_value ? " on " : "", x->target_value ? x->target_value :
+	    "");
+	json_t *f = json_pack("{s:[{s:s, s:s, s:{s:s, s:s}, s:s, s:s}], s:s, "
+	    "s:s}", "actions", "kind", "notify", "action", "notify", "params",
+	    "message", msg, "to", to ? to : "", "approval", "auto", "risk",
+	    "low", "escalation_of", x->id, "reason", "approval escalated");
+	const char *cause;
+	json_incref(f);
+	uint64_t seq = audit_append(a->d->audit, "plan.created", "system", f,
+	    &cause);
+	if (seq == 0)
+		log_warnx("actions: escalation of %s not recorded: %s", x->id,
+		    cause);
+	else if (actions_connector_of(a, "notify") != NULL)
+		actions_plan(a, seq, f);
+	else
+		log_warnx("actions: escalation of %s: no connector maps "
+		    "notify", x->id);
+	json_decref(f);
+}
+
 /* An approval was answered. */
 static void
 act_approval_cb(void *arg, const char *id, int approved)
@@ -742,6 +776,10 @@ act_approval_cb(void *arg, const char *id, int approved)
 
 	if (x == NULL || x->state != ST_HELD)
 		return;
+	if (approved == -1) {
+		act_escalate(a, x);
+		return;
+	}
 	if (!approved) {
 		x->state = ST_DENIED;
 		return;

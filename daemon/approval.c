@@ -38,6 +38,7 @@ struct ap {
 	uint64_t order; /* ties of created_ms keep the order of requests */
 	uid_t voters[APPROVAL_MAX_VOTERS];
 	int nvoters;
+	int escalated;
 	enum ap_state state;
 	struct event *ev_expire;
 	LIST_ENTRY(ap) entry;
@@ -121,6 +122,8 @@ ap_close(struct ap *a, int approved)
 	ap->cb(ap->arg, id, approved);
 }
 
+static void ap_arm(struct ap *a);
+
 static void
 ap_expire_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -133,6 +136,22 @@ ap_expire_cb(evutil_socket_t fd, short what, void *arg)
 		struct timeval tv = {(time_t)((a->expires_ms - now_ms()) / 1000),
 		    0};
 		evtimer_add(a->ev_expire, &tv);
+		return;
+	}
+	const char *to = ap->d->cfg->approvals.escalate_to;
+	if (to != NULL && !a->escalated) {
+		/* Once: the next tier is told and gets a fresh window. */
+		a->escalated = 1;
+		a->expires_ms = now_ms() + ap->d->cfg->approvals.expire_ms;
+		char when[32];
+		fmt_time(a->expires_ms, when, sizeof when);
+		log_notice("approval %s expired unanswered: escalated to %s",
+		    a->id, to);
+		ap_audit(ap, "approval.escalated", "system", json_pack("{s:s, "
+		    "s:s, s:s, s:I}", "id", a->id, "to", to, "expires_at", when,
+		    "expires_ms", (json_int_t)a->expires_ms));
+		ap_arm(a);
+		ap->cb(ap->arg, a->id, -1);
 		return;
 	}
 	ap->n_expired++;
@@ -252,6 +271,10 @@ ap_rebuild_cb(const struct audit_rec *rec, void *arg)
 		if (a->nvoters < APPROVAL_MAX_VOTERS)
 			a->voters[a->nvoters++] = (uid_t)json_integer_value(
 			    json_object_get(j, "uid"));
+	} else if (a != NULL && tl == 9 && memcmp(t, "escalated", 9) == 0) {
+		a->escalated = 1;
+		a->expires_ms = (uint64_t)json_integer_value(json_object_get(j,
+		    "expires_ms"));
 	} else if (a != NULL && tl == 8 && memcmp(t, "approved", 8) == 0) {
 		a->state = AP_APPROVED;
 	} else if (a != NULL && ((tl == 6 && memcmp(t, "denied", 6) == 0) ||
@@ -322,12 +345,13 @@ ap_json(const struct ap *a, uint64_t now)
 	for (int i = 0; i < a->nvoters; i++)
 		json_array_append_new(by, json_integer((json_int_t)
 		    a->voters[i]));
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:o, s:O}",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:o, s:O, s:b}",
 	    "id", a->id, "created", created, "expires", expires, "age_s",
 	    (json_int_t)((now - a->created_ms) / 1000), "left_s",
 	    (json_int_t)(a->expires_ms > now ? (a->expires_ms - now) / 1000 :
 	    0), "reason", a->reason, "quorum", a->quorum, "approved_by_uids",
-	    by, "summary", a->summary ? a->summary : json_null());
+	    by, "summary", a->summary ? a->summary : json_null(), "escalated",
+	    a->escalated);
 }
 
 void

@@ -521,6 +521,8 @@ static const struct cfg_field approvals_fields[] = {
 	INT64_MAX, NULL, NULL},
     {"quorum", T_INT_MAP, 0, OFF(approvals.quorum), NULL, 0, NOLIMIT,
 	NULL, NULL},
+    {"escalate_to", T_STRING, 0, OFF(approvals.escalate_to), NULL, 0,
+	NOLIMIT, NULL, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -1328,6 +1330,7 @@ config_free(struct config *cfg)
 	free(cfg->guard.breaker);
 	json_decref(cfg->guard.rate);
 	json_decref(cfg->approvals.quorum);
+	free(cfg->approvals.escalate_to);
 	for (size_t i = 0; i < cfg->approvals.required.n; i++)
 		free(cfg->approvals.required.v[i]);
 	free(cfg->approvals.required.v);

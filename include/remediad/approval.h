@@ -16,7 +16,11 @@ struct daemon;
 struct approvals;
 struct control_req;
 
-/* Called once per approval: approved (1) or denied/expired (0). */
+/*
+ * Called once per approval: approved (1) or denied/expired (0); and with
+ * -1 when it expired and is escalated (it stays pending): the owner sends
+ * the notification to approvals.escalate_to.
+ */
 typedef void (*approval_cb)(void *arg, const char *id, int approved);
 
 struct approvals *approvals_open(struct daemon *d, approval_cb cb,

@@ -133,6 +133,8 @@ struct config {
 		bool hint;		 /* a playbook's approval = required */
 		uint64_t expire_ms;
 		json_t *quorum;		 /* pattern -> N approvers */
+		char *escalate_to; /* an expired approval notifies them once
+				      and gets a fresh window; NULL: denied */
 	} approvals;
 
 	struct {
