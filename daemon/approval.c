@@ -35,22 +35,20 @@ struct ap {
 	char reason[256];
 	int quorum;
 	uint64_t created_ms, expires_ms;
-	uint64_t order; /* ties of created_ms keep the order of requests */
 	uid_t voters[APPROVAL_MAX_VOTERS];
 	int nvoters;
 	int escalated;
 	enum ap_state state;
 	struct event *ev_expire;
-	LIST_ENTRY(ap) entry;
+	TAILQ_ENTRY(ap) entry;
 };
 
 struct approvals {
 	struct daemon *d;
 	approval_cb cb;
 	void *arg;
-	LIST_HEAD(, ap) list;
+	TAILQ_HEAD(, ap) list; /* in the order they were requested */
 	size_t npending;
-	uint64_t next_order;
 	uint64_t n_requested, n_approved, n_denied, n_expired;
 };
 
@@ -78,7 +76,7 @@ ap_find(const struct approvals *ap, const char *id)
 {
 	struct ap *a;
 
-	LIST_FOREACH(a, &ap->list, entry)
+	TAILQ_FOREACH(a, &ap->list, entry)
 		if (strcmp(a->id, id) == 0)
 			return a;
 	return NULL;
@@ -117,7 +115,7 @@ ap_close(struct ap *a, int approved)
 		evtimer_del(a->ev_expire);
 	char id[48];
 	snprintf(id, sizeof id, "%s", a->id);
-	LIST_REMOVE(a, entry);
+	TAILQ_REMOVE(&ap->list, a, entry);
 	ap_free(a);
 	ap->cb(ap->arg, id, approved);
 }
@@ -186,8 +184,7 @@ ap_new(struct approvals *ap, const char *id)
 	a->ap = ap;
 	snprintf(a->id, sizeof a->id, "%s", id);
 	a->quorum = 1;
-	a->order = ++ap->next_order;
-	LIST_INSERT_HEAD(&ap->list, a, entry);
+	TAILQ_INSERT_TAIL(&ap->list, a, entry);
 	ap->npending++;
 	return a;
 }
@@ -283,7 +280,7 @@ ap_rebuild_cb(const struct audit_rec *rec, void *arg)
 		/* Answered: gone from the pending set. */
 		if (a->state == AP_PENDING || a->state == AP_APPROVED)
 			ap->npending--;
-		LIST_REMOVE(a, entry);
+		TAILQ_REMOVE(&ap->list, a, entry);
 		ap_free(a);
 	}
 	json_decref(j);
@@ -304,14 +301,14 @@ approvals_open(struct daemon *d, approval_cb cb, void *arg, char **cause)
 	ap->d = d;
 	ap->cb = cb;
 	ap->arg = arg;
-	LIST_INIT(&ap->list);
+	TAILQ_INIT(&ap->list);
 	if (audit_replay(audit_dir(d->audit), 1, 0, ap_rebuild_cb, ap,
 	    cause) == -1) {
 		approvals_free(ap);
 		return NULL;
 	}
 	/* Deadlines as recorded: one that passed while down expires now. */
-	LIST_FOREACH(a, &ap->list, entry)
+	TAILQ_FOREACH(a, &ap->list, entry)
 		if (a->state == AP_PENDING)
 			ap_arm(a);
 	log_info("approvals: %zu pending", ap->npending);
@@ -325,8 +322,8 @@ approvals_free(struct approvals *ap)
 
 	if (ap == NULL)
 		return;
-	while ((a = LIST_FIRST(&ap->list)) != NULL) {
-		LIST_REMOVE(a, entry);
+	while ((a = TAILQ_FIRST(&ap->list)) != NULL) {
+		TAILQ_REMOVE(&ap->list, a, entry);
 		ap_free(a);
 	}
 	free(ap);
@@ -334,24 +331,34 @@ approvals_free(struct approvals *ap)
 
 /* ---- Commands ------------------------------------------------------------------ */
 
+/* A row of the list: what it takes to decide to look closer. */
 static json_t *
-ap_json(const struct ap *a, uint64_t now)
+ap_row(const struct ap *a, uint64_t now)
 {
-	char created[32], expires[32];
-	json_t *by = json_array();
+	char created[32], expires[32], target[160] = "";
+	const json_t *sum = a->summary, *tgt = json_object_get(sum, "target");
+	const char *k;
+	json_t *v;
 
 	fmt_time(a->created_ms, created, sizeof created);
 	fmt_time(a->expires_ms, expires, sizeof expires);
-	for (int i = 0; i < a->nvoters; i++)
-		json_array_append_new(by, json_integer((json_int_t)
-		    a->voters[i]));
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:o, s:O, s:b}",
-	    "id", a->id, "created", created, "expires", expires, "age_s",
-	    (json_int_t)((now - a->created_ms) / 1000), "left_s",
+	json_object_foreach((json_t *)tgt, k, v)
+		snprintf(target, sizeof target, "%s=%s", k,
+		    json_string_value(v) ? json_string_value(v) : "");
+	json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:i, "
+	    "s:s, s:b}", "id", a->id, "created", created, "expires", expires,
+	    "age_s", (json_int_t)((now - a->created_ms) / 1000), "left_s",
 	    (json_int_t)(a->expires_ms > now ? (a->expires_ms - now) / 1000 :
-	    0), "reason", a->reason, "quorum", a->quorum, "approved_by_uids",
-	    by, "summary", a->summary ? a->summary : json_null(), "escalated",
-	    a->escalated);
+	    0), "reason", a->reason, "quorum", a->quorum, "votes", a->nvoters,
+	    "target", target, "escalated", a->escalated);
+	const char *kind = json_string_value(json_object_get(sum, "kind"));
+	const char *act = json_string_value(json_object_get(sum, "action"));
+	if (kind != NULL && act != NULL)
+		json_object_set_new(row, "action", json_pack("s++", kind, ".",
+		    act));
+	const char *pb = json_string_value(json_object_get(sum, "playbook"));
+	json_object_set_new(row, "playbook", json_string(pb ? pb : ""));
+	return row;
 }
 
 void
@@ -361,35 +368,11 @@ cmd_approvals(struct daemon *d, struct control_req *r)
 	struct ap *a;
 	uint64_t now = now_ms();
 
-	if (d->approvals != NULL) {
-		/* Oldest first. */
-		size_t n = 0, i = 0;
-		LIST_FOREACH(a, &d->approvals->list, entry)
+	/* Oldest first: the list is kept in the order of the requests. */
+	if (d->approvals != NULL)
+		TAILQ_FOREACH(a, &d->approvals->list, entry)
 			if (a->state == AP_PENDING)
-				n++;
-		const struct ap **v = calloc(n + 1, sizeof *v);
-		if (v == NULL) {
-			json_decref(list);
-			control_reply_error(r, PROTO_E_INTERNAL,
-			    "out of memory");
-			return;
-		}
-		LIST_FOREACH(a, &d->approvals->list, entry)
-			if (a->state == AP_PENDING)
-				v[i++] = a;
-		for (size_t x = 1; x < n; x++)
-			for (size_t y = x; y > 0 &&
-			    (v[y - 1]->created_ms > v[y]->created_ms ||
-			    (v[y - 1]->created_ms == v[y]->created_ms &&
-			    v[y - 1]->order > v[y]->order)); y--) {
-				const struct ap *t = v[y];
-				v[y] = v[y - 1];
-				v[y - 1] = t;
-			}
-		for (i = 0; i < n; i++)
-			json_array_append_new(list, ap_json(v[i], now));
-		free(v);
-	}
+				json_array_append_new(list, ap_row(a, now));
 	control_reply_ok(r, json_pack("{s:o}", "approvals", list));
 }
 

@@ -164,6 +164,7 @@ ctl_show_approvals(FILE *out, const json_t *data)
 	    {"age_s", "AGE S"},
 	    {"left_s", "LEFT S"},
 	    {"quorum", "QUORUM"},
+	    {"votes", "VOTES"},
 	    {"action", "ACTION"},
 	    {"target", "TARGET"},
 	    {"playbook", "PLAYBOOK"},
@@ -171,37 +172,12 @@ ctl_show_approvals(FILE *out, const json_t *data)
 	    {NULL, NULL},
 	};
 	const json_t *list = json_object_get(data, "approvals");
-	json_t *rows = json_array(), *a;
-	size_t i;
 
 	if (json_array_size(list) == 0) {
 		fprintf(out, "no pending approvals\n");
-		json_decref(rows);
 		return;
 	}
-	json_array_foreach(list, i, a) {
-		json_t *row = json_deep_copy(a);
-		json_t *sum = json_object_get(a, "summary");
-		json_t *tgt = json_object_get(sum, "target");
-		const char *k;
-		json_t *v;
-		char t[256] = "";
-		json_object_foreach(tgt, k, v)
-			snprintf(t, sizeof t, "%s=%s", k, json_string_value(v) ?
-			    json_string_value(v) : "");
-		json_object_set_new(row, "action", json_pack("s++",
-		    json_string_value(json_object_get(sum, "kind")) ?
-		    json_string_value(json_object_get(sum, "kind")) : "?", ".",
-		    json_string_value(json_object_get(sum, "action")) ?
-		    json_string_value(json_object_get(sum, "action")) : "?"));
-		json_object_set_new(row, "target", json_string(t));
-		json_object_set_new(row, "playbook", json_string(
-		    json_string_value(json_object_get(sum, "playbook")) ?
-		    json_string_value(json_object_get(sum, "playbook")) : ""));
-		json_array_append_new(rows, row);
-	}
-	ctl_print_table(out, rows, cols);
-	json_decref(rows);
+	ctl_print_table(out, list, cols);
 }
 
 /* run ACTION key=value... -m TEXT */

@@ -2,8 +2,9 @@
 # Runs the benchmarks: builds an optimized, non-sanitized tree in build-bench
 # (release, tests on) and runs each benchmark with this script's arguments
 # (bench_audit [N] [DIR]), then bench_intake.py [N] (intake, and with
-# playbooks) and bench_actions.py (mitigation bursts and expiries) on the
-# binaries built here. It prints figures; nothing is asserted.
+# playbooks), bench_actions.py (mitigation bursts and expiries) and
+# bench_guard.py (guard decisions/s, remediactl approvals with 10000
+# pending) on the binaries built here. It prints figures; nothing is asserted.
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -36,3 +37,6 @@ REMEDIAD="$BUILD/daemon/remediad" REMEDIACTL="$BUILD/daemon/remediactl" \
 REMEDIAD="$BUILD/daemon/remediad" REMEDIACTL="$BUILD/daemon/remediactl" \
     MOCKBROKER="$BUILD/tests/tools/mockbroker" \
     python3 tests/bench/bench_actions.py
+REMEDIAD="$BUILD/daemon/remediad" REMEDIACTL="$BUILD/daemon/remediactl" \
+    MOCKBROKER="$BUILD/tests/tools/mockbroker" \
+    python3 tests/bench/bench_guard.py

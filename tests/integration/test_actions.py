@@ -1008,9 +1008,8 @@ def stop_while_running_resumes(tmp, daemons):
     e.d.start()
     plan = one_plan(e, "isolate", host="srv-5", rule="1h")
     aid = f"A{plan['seq']}.0"
-    held = wait_for(lambda: [c for c in e.calls()
-                             if c["event"] == "holding"],
-                    "the connector to be running")
+    wait_for(lambda: [c for c in e.calls() if c["event"] == "holding"],
+             "the connector to be running")
     pid = [c for c in e.starts() if c["req"]["idempotency_key"] == aid][0][
         "pid"]
     e.d.stop()
