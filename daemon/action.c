@@ -52,6 +52,7 @@ enum act_state {
 	ST_REFUSED,	  /* the guard refused it */
 	ST_DENIED,	  /* its approval was denied or expired */
 	ST_JUDGED,	  /* allowed (or approved), not started yet */
+	ST_WAITING,	  /* behind the rollback of the same action+target */
 };
 
 static const char *const state_names[] = {
@@ -71,6 +72,7 @@ static const char *const state_names[] = {
     [ST_REFUSED] = "refused",
     [ST_DENIED] = "denied",
     [ST_JUDGED] = "allowed",
+    [ST_WAITING] = "waiting",
 };
 
 struct act {
@@ -112,7 +114,9 @@ struct actions {
 };
 
 static void act_step(struct act *x, const char *op);
-static void act_expire(struct act *x, const char *by);
+static uint64_t act_expire(struct act *x, const char *by);
+static void act_go(struct act *x);
+static void act_release_waiting(struct actions *a, const struct act *done);
 
 /* ---- Small helpers -------------------------------------------------------- */
 
@@ -383,6 +387,22 @@ act_activate(struct act *x)
 	json_object_set_new(f, "plan_seq", json_integer((json_int_t)
 	    x->plan_seq));
 	audit_rec(x->a, "mitigation.active", "system", f);
+	/* Its remediation may have finished while it was being applied. */
+	if (x->until_remediated && x->target_key != NULL) {
+		struct act *r;
+		LIST_FOREACH(r, &x->a->acts, entry) {
+			if (is_remediation(r) && r->plan_seq >= x->plan_seq &&
+			    (r->state == ST_VERIFIED || (r->state == ST_APPLIED &&
+			    !r->verify)) && r->target_key != NULL &&
+			    strcmp(r->target_key, x->target_key) == 0 &&
+			    strcmp(r->target_value, x->target_value) == 0) {
+				char by[80];
+				snprintf(by, sizeof by, "remediation %s", r->id);
+				act_expire(x, by);
+				return;
+			}
+		}
+	}
 }
 
 /* Rolls back the until_remediated mitigations of a verified target. */
@@ -440,6 +460,7 @@ act_result(struct act *x, const struct connector_result *r)
 			a->n_rolled_back++;
 			audit_rec(a, "mitigation.rolled_back", "system",
 			    act_fields(x));
+			act_release_waiting(a, x);
 		} else if (verify) {
 			x->state = ST_VERIFIED;
 			audit_rec(a, "remediation.verified", "system",
@@ -497,19 +518,20 @@ act_result(struct act *x, const struct connector_result *r)
 }
 
 /* The mitigation goes: recorded, then its rollback runs. */
-static void
+static uint64_t
 act_expire(struct act *x, const char *by)
 {
 	json_t *f = act_fields(x);
 
 	json_object_set_new(f, "by", json_string(by));
-	audit_rec(x->a, strcmp(by, "expiry") == 0 ? "mitigation.expired" :
-	    "mitigation.rolling_back", "system", f);
+	uint64_t seq = audit_rec(x->a, strcmp(by, "expiry") == 0 ?
+	    "mitigation.expired" : "mitigation.rolling_back", "system", f);
 	if (x->ev_timer != NULL)
 		evtimer_del(x->ev_timer);
 	x->state = ST_ROLLING_BACK;
 	x->attempt = 0;
 	act_step(x, "rollback");
+	return seq;
 }
 
 /* ---- Plans ------------------------------------------------------------------ */
@@ -604,12 +626,57 @@ act_same_active(struct actions *a, const struct act *n)
 	return NULL;
 }
 
+/* A mitigation of the same action and target being rolled back. */
+static struct act *
+act_same_rolling_back(struct actions *a, const struct act *n)
+{
+	struct act *x;
+
+	if (n->target_key == NULL)
+		return NULL;
+	LIST_FOREACH(x, &a->acts, entry)
+		if (x != n && x->state == ST_ROLLING_BACK &&
+		    strcmp(x->name, n->name) == 0 && x->target_key != NULL &&
+		    strcmp(x->target_key, n->target_key) == 0 &&
+		    strcmp(x->target_value, n->target_value) == 0)
+			return x;
+	return NULL;
+}
+
+/* A rollback finished: what waited behind it goes now. */
+static void
+act_release_waiting(struct actions *a, const struct act *done)
+{
+	struct act *y, *next;
+
+	for (y = LIST_FIRST(&a->acts); y != NULL; y = next) {
+		next = LIST_NEXT(y, entry);
+		if (y->state == ST_WAITING && strcmp(y->name, done->name) == 0 &&
+		    y->target_key != NULL && done->target_key != NULL &&
+		    strcmp(y->target_value, done->target_value) == 0)
+			act_go(y);
+	}
+}
+
 /* Runs a request the guard let through: or extends the one it repeats. */
 static void
 act_go(struct act *x)
 {
 	struct actions *a = x->a;
 	struct act *same;
+
+	/*
+	 * Not while the same mitigation is being rolled back: the two would
+	 * race at the connector and the target could end unprotected.
+	 */
+	if (is_mitigation(x) && !x->dry_run &&
+	    (same = act_same_rolling_back(a, x)) != NULL) {
+		x->state = ST_WAITING;
+		json_t *f = act_fields(x);
+		json_object_set_new(f, "behind", json_string(same->id));
+		audit_rec(a, "action.waiting", "system", f);
+		return;
+	}
 
 	if (is_mitigation(x) && x->rollback != NULL && !x->dry_run &&
 	    (same = act_same_active(a, x)) != NULL) {
@@ -630,8 +697,12 @@ act_go(struct act *x)
 			if (same->state == ST_ACTIVE)
 				act_timer_at(same, want);
 		} else if (same->state == ST_APPLYING && !same->until_remediated &&
-		    x->ttl_ms > same->ttl_ms)
+		    x->ttl_ms > same->ttl_ms) {
 			same->ttl_ms = x->ttl_ms;
+			/* Recorded: a restart while applying keeps it. */
+			json_object_set_new(f, "ttl_ms", json_integer((json_int_t)
+			    same->ttl_ms));
+		}
 		char when[32];
 		if (same->expires_ms != 0) {
 			fmt_time(same->expires_ms, when, sizeof when);
@@ -906,6 +977,8 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 			x->state = ST_DONE;
 		if (x->state == ST_APPLYING && x->dry_run)
 			x->state = ST_DONE;
+	} else if (type_is(rec, "action.waiting")) {
+		x->state = ST_WAITING;
 	} else if (type_is(rec, "action.retrying")) {
 		x->step_running = 0;
 	} else if (type_is(rec, "action.failed")) {
@@ -928,6 +1001,11 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		} else if (json_is_integer(json_object_get(j, "expires_ms")))
 			x->expires_ms = (uint64_t)json_integer_value(
 			    json_object_get(j, "expires_ms"));
+		if (json_is_integer(json_object_get(j, "ttl_ms")) &&
+		    (uint64_t)json_integer_value(json_object_get(j, "ttl_ms")) >
+		    x->ttl_ms)
+			x->ttl_ms = (uint64_t)json_integer_value(json_object_get(
+			    j, "ttl_ms"));
 		const char *req = json_string_value(json_object_get(j,
 		    "request"));
 		struct act *m = req ? act_find(a, req) : NULL;
@@ -978,6 +1056,11 @@ actions_resume(struct actions *a)
 			break;
 		case ST_HELD:
 			/* Waits for its approval (rebuilt by approvals). */
+			break;
+		case ST_WAITING:
+			/* Goes now, or waits again behind the rollback. */
+			resumed++;
+			act_go(x);
 			break;
 		case ST_APPLYING:
 		case ST_ROLLING_BACK:
@@ -1173,7 +1256,7 @@ cmd_rollback(struct daemon *d, struct control_req *r)
 		return;
 	char by[300];
 	snprintf(by, sizeof by, "%s", r->peer->actor);
-	act_expire(x, by);
+	control_req_audited(r, act_expire(x, by));
 	control_reply_ok(r, json_pack("{s:s, s:s}", "id", x->id, "state",
 	    state_names[x->state]));
 }
@@ -1234,13 +1317,13 @@ cmd_show(struct daemon *d, struct control_req *r)
 json_t *
 actions_status_json(struct actions *a)
 {
-	size_t counts[ST_JUDGED + 1] = {0};
+	size_t counts[ST_WAITING + 1] = {0};
 	struct act *x;
 	json_t *states = json_object();
 
 	LIST_FOREACH(x, &a->acts, entry)
 		counts[x->state]++;
-	for (int s = 0; s <= ST_JUDGED; s++)
+	for (int s = 0; s <= ST_WAITING; s++)
 		if (counts[s])
 			json_object_set_new(states, state_names[s],
 			    json_integer((json_int_t)counts[s]));

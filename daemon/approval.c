@@ -273,12 +273,15 @@ ap_rebuild_cb(const struct audit_rec *rec, void *arg)
 		a->expires_ms = (uint64_t)json_integer_value(json_object_get(j,
 		    "expires_ms"));
 	} else if (a != NULL && tl == 8 && memcmp(t, "approved", 8) == 0) {
+		/* Answered: no longer pending (nor counted as such). */
+		if (a->state == AP_PENDING)
+			ap->npending--;
 		a->state = AP_APPROVED;
 	} else if (a != NULL && ((tl == 6 && memcmp(t, "denied", 6) == 0) ||
 	    (tl == 7 && memcmp(t, "expired", 7) == 0) ||
 	    (tl == 4 && memcmp(t, "done", 4) == 0))) {
 		/* Answered: gone from the pending set. */
-		if (a->state == AP_PENDING || a->state == AP_APPROVED)
+		if (a->state == AP_PENDING)
 			ap->npending--;
 		TAILQ_REMOVE(&ap->list, a, entry);
 		ap_free(a);

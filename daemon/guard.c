@@ -423,6 +423,19 @@ guard_judge(struct guard *g, const struct guard_req *r,
 			}
 		}
 	}
+	/*
+	 * Whichever rule held it (paused, protected, blast radius, rate, the
+	 * breaker), the policy's quorum for the action stands: a request
+	 * held by a stricter rule never needs fewer people.
+	 */
+	if (out->verdict == GUARD_HOLD) {
+		char unused[128];
+		int q;
+		(void)policy_requires(&cfg->approvals, r, &q, unused,
+		    sizeof unused);
+		if (q > out->quorum)
+			out->quorum = q;
+	}
 	g->decisions[out->verdict]++;
 	const char *cause;
 	json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", r->id,
