@@ -539,6 +539,51 @@ lua_rd_asset(lua_State *L)
 	return 1;
 }
 
+/* Tier "critical" or tagged "protected" in the inventory. */
+static int
+lua_rd_protected(lua_State *L)
+{
+	struct pbstate *st = rd_running(L, "rd.protected");
+	const char *name = luaL_optstring(L, 1, NULL);
+	json_t *e, *tags, *t;
+	size_t i;
+	int yes = 0;
+
+	if (name != NULL && st->h->assets != NULL &&
+	    (e = asset_find(st->h->assets, name)) != NULL) {
+		const char *tier = json_string_value(json_object_get(e, "tier"));
+		yes = tier != NULL && strcmp(tier, "critical") == 0;
+		tags = json_object_get(e, "tags");
+		json_array_foreach(tags, i, t)
+			if (json_is_string(t) &&
+			    strcmp(json_string_value(t), "protected") == 0)
+				yes = 1;
+	}
+	lua_pushboolean(L, yes);
+	return 1;
+}
+
+/* At most n bytes of s, cut at a UTF-8 character boundary. */
+static int
+lua_rd_cut(lua_State *L)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	lua_Integer n = luaL_checkinteger(L, 2);
+
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= len) {
+		lua_settop(L, 1);
+		return 1;
+	}
+	len = (size_t)n;
+	while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+		len--;
+	lua_pushlstring(L, s, len);
+	return 1;
+}
+
 /* Builds the functions of rd once per state, kept in the registry. */
 static void
 rd_register(lua_State *L)
@@ -570,6 +615,10 @@ rd_register(lua_State *L)
 	lua_setfield(L, -2, "log");
 	lua_pushcfunction(L, lua_rd_asset);
 	lua_setfield(L, -2, "asset");
+	lua_pushcfunction(L, lua_rd_protected);
+	lua_setfield(L, -2, "protected");
+	lua_pushcfunction(L, lua_rd_cut);
+	lua_setfield(L, -2, "cut");
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_rdlib);
 }
 
