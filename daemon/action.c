@@ -120,25 +120,6 @@ static void act_release_waiting(struct actions *a, const struct act *done);
 
 /* ---- Small helpers -------------------------------------------------------- */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-fmt_time(uint64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int
 is_mitigation(const struct act *x)
 {
@@ -230,7 +211,7 @@ static void act_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void
 act_timer_at(struct act *x, uint64_t when_ms)
 {
-	uint64_t now = now_ms(), d = when_ms > now ? when_ms - now : 0;
+	uint64_t now = units_now_ms(), d = when_ms > now ? when_ms - now : 0;
 	struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) *
 	    1000};
 
@@ -262,7 +243,7 @@ act_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	switch (x->state) {
 	case ST_ACTIVE:
-		if (x->expires_ms != 0 && x->expires_ms <= now_ms())
+		if (x->expires_ms != 0 && x->expires_ms <= units_now_ms())
 			act_expire(x, "expiry");
 		else if (x->expires_ms != 0)
 			act_timer_at(x, x->expires_ms);
@@ -354,7 +335,7 @@ act_step(struct act *x, const char *op)
 	if (seq == 0) {
 		/* The log refuses for now: try again later. */
 		x->attempt--;
-		act_timer_at(x, now_ms() + 1000);
+		act_timer_at(x, units_now_ms() + 1000);
 		return;
 	}
 	a->n_started++;
@@ -370,10 +351,10 @@ act_activate(struct act *x)
 	json_t *f = act_fields(x);
 
 	x->state = ST_ACTIVE;
-	x->since_ms = now_ms();
+	x->since_ms = units_now_ms();
 	if (x->ttl_ms != 0) {
 		x->expires_ms = x->since_ms + x->ttl_ms;
-		fmt_time(x->expires_ms, when, sizeof when);
+		units_format_time(x->expires_ms, when, sizeof when);
 		json_object_set_new(f, "expires_at", json_string(when));
 		json_object_set_new(f, "expires_ms",
 		    json_integer((json_int_t)x->expires_ms));
@@ -476,7 +457,7 @@ act_result(struct act *x, const struct connector_result *r)
 			    act_fields(x));
 			if (x->verify) {
 				x->state = ST_VERIFYING;
-				x->verify_until_ms = now_ms() +
+				x->verify_until_ms = units_now_ms() +
 				    c->verify_window_ms;
 				act_step(x, "verify");
 			} else
@@ -487,11 +468,11 @@ act_result(struct act *x, const struct connector_result *r)
 	}
 	/* A verification that says no is tried again over its window. */
 	if (verify) {
-		if (now_ms() + c->verify_interval_ms <= x->verify_until_ms) {
+		if (units_now_ms() + c->verify_interval_ms <= x->verify_until_ms) {
 			json_object_set_new(f, "retry_in_ms", json_integer(
 			    (json_int_t)c->verify_interval_ms));
 			audit_rec(a, "action.retrying", "system", f);
-			act_timer_at(x, now_ms() + c->verify_interval_ms);
+			act_timer_at(x, units_now_ms() + c->verify_interval_ms);
 			return;
 		}
 		audit_rec(a, "action.failed", "system", f);
@@ -509,7 +490,7 @@ act_result(struct act *x, const struct connector_result *r)
 		json_object_set_new(f, "retry_in_ms", json_integer((json_int_t)
 		    delay));
 		audit_rec(a, "action.retrying", "system", f);
-		act_timer_at(x, now_ms() + delay);
+		act_timer_at(x, units_now_ms() + delay);
 		return;
 	}
 	a->n_failed++;
@@ -684,7 +665,7 @@ act_go(struct act *x)
 		x->state = ST_MERGED;
 		json_t *f = act_fields(same);
 		json_object_set_new(f, "request", json_string(x->id));
-		uint64_t want = x->ttl_ms ? now_ms() + x->ttl_ms : 0;
+		uint64_t want = x->ttl_ms ? units_now_ms() + x->ttl_ms : 0;
 		if (x->until_remediated) {
 			same->until_remediated = 1;
 			same->expires_ms = 0;
@@ -705,7 +686,7 @@ act_go(struct act *x)
 		}
 		char when[32];
 		if (same->expires_ms != 0) {
-			fmt_time(same->expires_ms, when, sizeof when);
+			units_format_time(same->expires_ms, when, sizeof when);
 			json_object_set_new(f, "expires_at", json_string(when));
 			json_object_set_new(f, "expires_ms", json_integer(
 			    (json_int_t)same->expires_ms));
@@ -1022,7 +1003,7 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		x->state = x->verify ? ST_VERIFYING : ST_APPLIED;
 		x->op = "verify";
 		x->attempt = 0;
-		x->verify_until_ms = now_ms() +
+		x->verify_until_ms = units_now_ms() +
 		    a->d->cfg->connectors.verify_window_ms;
 	} else if (type_is(rec, "remediation.verified")) {
 		x->state = ST_VERIFIED;
@@ -1038,7 +1019,7 @@ static void
 actions_resume(struct actions *a)
 {
 	struct act *x, *next;
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 	size_t resumed = 0, active = 0;
 
 	for (x = LIST_FIRST(&a->acts); x != NULL; x = next) {
@@ -1112,7 +1093,7 @@ actions_open(struct daemon *d, char **cause)
 		actions_close(a);
 		return NULL;
 	}
-	srandom((unsigned)now_ms());
+	srandom((unsigned)units_now_ms());
 	d->guard = guard_open(d, cause);
 	if (d->guard == NULL) {
 		actions_close(a);
@@ -1191,9 +1172,9 @@ act_json(const struct act *x)
 	json_t *o;
 
 	if (x->since_ms)
-		fmt_time(x->since_ms, since, sizeof since);
+		units_format_time(x->since_ms, since, sizeof since);
 	if (x->expires_ms)
-		fmt_time(x->expires_ms, expires, sizeof expires);
+		units_format_time(x->expires_ms, expires, sizeof expires);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", x->id,
 	    "kind", x->kind, "action", x->name, "state", state_names[x->state],
 	    "target", x->target_key ? x->target_value : "", "since", since,
@@ -1286,7 +1267,7 @@ cmd_extend(struct daemon *d, struct control_req *r)
 	}
 	x->expires_ms += ms;
 	act_timer_at(x, x->expires_ms);
-	fmt_time(x->expires_ms, when, sizeof when);
+	units_format_time(x->expires_ms, when, sizeof when);
 	json_t *f = act_fields(x);
 	json_object_set_new(f, "expires_at", json_string(when));
 	json_object_set_new(f, "expires_ms", json_integer((json_int_t)

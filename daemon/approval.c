@@ -22,6 +22,7 @@
 #include "remediad/daemon.h"
 #include "remediad/dedup.h"
 #include "remediad/log.h"
+#include "remediad/units.h"
 
 #define APPROVAL_MAX_VOTERS 10
 #define APPROVAL_MAX_MSG    1024
@@ -51,25 +52,6 @@ struct approvals {
 	size_t npending;
 	uint64_t n_requested, n_approved, n_denied, n_expired;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-fmt_time(uint64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static struct ap *
 ap_find(const struct approvals *ap, const char *id)
@@ -130,8 +112,8 @@ ap_expire_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (a->state != AP_PENDING)
 		return;
-	if (a->expires_ms > now_ms() + 5) {
-		struct timeval tv = {(time_t)((a->expires_ms - now_ms()) / 1000),
+	if (a->expires_ms > units_now_ms() + 5) {
+		struct timeval tv = {(time_t)((a->expires_ms - units_now_ms()) / 1000),
 		    0};
 		evtimer_add(a->ev_expire, &tv);
 		return;
@@ -140,9 +122,9 @@ ap_expire_cb(evutil_socket_t fd, short what, void *arg)
 	if (to != NULL && !a->escalated) {
 		/* Once: the next tier is told and gets a fresh window. */
 		a->escalated = 1;
-		a->expires_ms = now_ms() + ap->d->cfg->approvals.expire_ms;
+		a->expires_ms = units_now_ms() + ap->d->cfg->approvals.expire_ms;
 		char when[32];
-		fmt_time(a->expires_ms, when, sizeof when);
+		units_format_time(a->expires_ms, when, sizeof when);
 		log_notice("approval %s expired unanswered: escalated to %s",
 		    a->id, to);
 		ap_audit(ap, "approval.escalated", "system", json_pack("{s:s, "
@@ -162,7 +144,7 @@ ap_expire_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ap_arm(struct ap *a)
 {
-	uint64_t now = now_ms(), d = a->expires_ms > now ?
+	uint64_t now = units_now_ms(), d = a->expires_ms > now ?
 	    a->expires_ms - now : 0;
 	struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) *
 	    1000};
@@ -205,9 +187,9 @@ approvals_request(struct approvals *ap, const char *id, json_t *summary,
 	snprintf(a->reason, sizeof a->reason, "%s", reason);
 	a->quorum = quorum < 1 ? 1 : quorum > APPROVAL_MAX_VOTERS ?
 	    APPROVAL_MAX_VOTERS : quorum;
-	a->created_ms = now_ms();
+	a->created_ms = units_now_ms();
 	a->expires_ms = a->created_ms + ap->d->cfg->approvals.expire_ms;
-	fmt_time(a->expires_ms, when, sizeof when);
+	units_format_time(a->expires_ms, when, sizeof when);
 	ap->n_requested++;
 	ap_audit(ap, "approval.requested", "system", json_pack("{s:s, s:O, "
 	    "s:s, s:i, s:s, s:I}", "id", id, "summary", summary, "reason",
@@ -343,8 +325,8 @@ ap_row(const struct ap *a, uint64_t now)
 	const char *k;
 	json_t *v;
 
-	fmt_time(a->created_ms, created, sizeof created);
-	fmt_time(a->expires_ms, expires, sizeof expires);
+	units_format_time(a->created_ms, created, sizeof created);
+	units_format_time(a->expires_ms, expires, sizeof expires);
 	json_object_foreach((json_t *)tgt, k, v)
 		snprintf(target, sizeof target, "%s=%s", k,
 		    json_string_value(v) ? json_string_value(v) : "");
@@ -369,7 +351,7 @@ cmd_approvals(struct daemon *d, struct control_req *r)
 {
 	json_t *list = json_array();
 	struct ap *a;
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 
 	/* Oldest first: the list is kept in the order of the requests. */
 	if (d->approvals != NULL)

@@ -19,6 +19,7 @@
 #include <lua.h>
 
 #include "remediad/config.h"
+#include "remediad/fsutil.h"
 #include "remediad/log.h"
 #include "remediad/units.h"
 
@@ -1248,46 +1249,12 @@ struct config *
 config_load(const char *path, char **cause)
 {
 	struct config *cfg;
-	struct stat st;
-	char *text;
-	ssize_t n;
-	size_t off = 0;
-	int fd;
+	size_t len;
+	char *text = fs_read_file(path, CONFIG_MAX_FILE, &len, cause);
 
-	*cause = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1) {
-		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
-			*cause = NULL;
+	if (text == NULL)
 		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CONFIG_MAX_FILE) {
-		if (asprintf(cause, "%s: %s", path,
-			!S_ISREG(st.st_mode) ? "not a regular file"
-					     : "larger than 1 MiB") == -1)
-			*cause = NULL;
-		close(fd);
-		return NULL;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (text == NULL) {
-		close(fd);
-		*cause = strdup("out of memory");
-		return NULL;
-	}
-	/* Read up to the size seen; a file growing meanwhile is cut there. */
-	while (off < (size_t)st.st_size) {
-		n = read(fd, text + off, (size_t)st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	text[off] = '\0';
-	cfg = config_load_buffer(path, text, off, cause);
+	cfg = config_load_buffer(path, text, len, cause);
 	free(text);
 	return cfg;
 }

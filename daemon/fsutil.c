@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -79,4 +80,49 @@ fs_unmap(struct fs_map *m)
 		munmap((void *)m->base, m->size);
 	m->base = NULL;
 	m->size = 0;
+}
+
+char *
+fs_read_file(const char *path, size_t max, size_t *len, char **cause)
+{
+	struct stat st;
+	char *buf;
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	*cause = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > max) {
+		if (asprintf(cause, "%s: %s", path, !S_ISREG(st.st_mode) ?
+		    "not a regular file" : "too large") == -1)
+			*cause = NULL;
+		close(fd);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	/* Read up to the size seen; a file growing meanwhile is cut there. */
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*len = off;
+	return buf;
 }

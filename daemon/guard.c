@@ -22,6 +22,7 @@
 #include "remediad/dedup.h"
 #include "remediad/guard.h"
 #include "remediad/log.h"
+#include "remediad/units.h"
 
 #define GUARD_MAX_WINDOWS 100000 /* rate keys kept */
 
@@ -48,15 +49,6 @@ struct guard {
 
 static const char *const verdict_names[] = {"run", "dry_run", "hold",
     "refuse"};
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int
 guard_paused(const struct guard *g)
@@ -139,7 +131,7 @@ void
 guard_step_outcome(struct guard *g, int ok)
 {
 	const struct config_guard *c = &g->d->cfg->guard;
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 	char why[160];
 
 	if (c->breaker_failure_percent <= 0)
@@ -293,7 +285,7 @@ guard_judge(struct guard *g, const struct guard_req *r,
 	const struct config *cfg = g->d->cfg;
 	const json_t *prule;
 	const char *pname;
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 	char act[160];
 
 	memset(out, 0, sizeof *out);

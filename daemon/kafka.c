@@ -101,15 +101,6 @@ struct kafka {
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* `sha` is fetched once at open: an implicit fetch per digest costs more. */
 static void
 sha256_hex(EVP_MD *sha, const void *data, size_t len, char out[65])
@@ -599,7 +590,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 	}
 
 	const char *id = json_string_value(json_object_get(alert, "id"));
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 	struct playbooks *pb = k->d->playbooks;
 	struct pb_match match = {0};
 	if (dedup_seen(k->dedup, id, now, &first)) {
@@ -960,7 +951,7 @@ kafka_tick_cb(evutil_socket_t fd, short what, void *arg)
 		m->retrying = 0;
 		kafka_dlq_produce(k, m);
 	}
-	dedup_expire(k->dedup, now_ms());
+	dedup_expire(k->dedup, units_now_ms());
 	if (audit_stalled(k->d->audit))
 		kafka_pause(k, "the audit log is not writable");
 	else if (k->paused && k->inflight <=
@@ -1126,7 +1117,7 @@ kafka_open(struct daemon *d, char **cause)
 		goto fail;
 	}
 	long long loaded = dedup_rebuild(k->dedup, audit_dir(d->audit),
-	    now_ms(), cause);
+	    units_now_ms(), cause);
 	if (loaded < 0)
 		goto fail;
 	log_info("kafka: dedup window rebuilt from the audit log: %lld ids",

@@ -167,15 +167,6 @@ static void pbset_unref(struct pbset *set);
 /* ---- Small helpers -------------------------------------------------------- */
 
 static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t
 str_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -622,7 +613,7 @@ pb_count_failure(struct playbooks *pb, struct pbstats *st)
 {
 	const struct config_playbooks *c = &pb->d->cfg->playbooks;
 	size_t k = (size_t)c->quarantine_failures;
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 
 	st->failed++;
 	pb->failures++;
@@ -686,7 +677,7 @@ pbrun_failed(struct pbrun *run, const char *reason, const char *error)
 	    run->job->id, reason, error);
 	/* A failed run counts for dedup: it is not retried by itself. */
 	if (run->key != NULL && run->def->dedup_key != NULL)
-		run->key->last_run_ms = now_ms();
+		run->key->last_run_ms = units_now_ms();
 	pb_count_failure(pb, run->def->st);
 	outcome_append(pb, run->job, run->def->name, "playbook.failed", f);
 	pbrun_finish(run);
@@ -750,7 +741,7 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 		pbrun_failed(run, "invalid_plan", err);
 		return;
 	}
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 	if (run->key != NULL && run->def->dedup_key != NULL)
 		run->key->last_run_ms = now;
 	f = outcome_fields(run);
@@ -792,7 +783,7 @@ pbrun_dispatch(struct pbrun *run)
 {
 	struct pbdef *def = run->def;
 	struct pbstats *st = def->st;
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 	const char *keyval = run->dedup_value ? run->dedup_value :
 	    run->escalate_value;
 
@@ -1224,7 +1215,7 @@ pb_rebuild_cb(const struct audit_rec *rec, void *arg)
 static int
 pb_rebuild(struct playbooks *pb, char **cause)
 {
-	struct pb_rebuild r = {pb, now_ms(), 0, 0};
+	struct pb_rebuild r = {pb, units_now_ms(), 0, 0};
 	uint64_t longest = pb->d->cfg->dedup.window_ms;
 	struct pbset *set = pb->cur;
 
@@ -1254,7 +1245,7 @@ pb_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct playbooks *pb = arg;
 	struct pbset *set = pb->cur;
-	uint64_t now = now_ms();
+	uint64_t now = units_now_ms();
 
 	for (size_t i = 0; set != NULL && i < set->n; i++) {
 		struct pbdef *d = &set->defs[i];

@@ -17,6 +17,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "remediad/fsutil.h"
 #include "remediad/playbook_host.h"
 #include "remediad/units.h"
 
@@ -81,49 +82,6 @@ mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static char *
-read_file(const char *path, size_t max, size_t *len, char **cause)
-{
-	struct stat st;
-	char *buf;
-	size_t off = 0;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1) {
-		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
-			*cause = NULL;
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > max) {
-		if (asprintf(cause, "%s: %s", path, !S_ISREG(st.st_mode) ?
-			"not a regular file" : "too large") == -1)
-			*cause = NULL;
-		close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		*cause = strdup("out of memory");
-		return NULL;
-	}
-	while (off < (size_t)st.st_size) {
-		n = read(fd, buf + off, (size_t)st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	*len = off;
-	return buf;
 }
 
 /* ---- playbook{}: the spec, checked where it is written ------------------ */
@@ -851,7 +809,7 @@ pbsources_read(const char *dir, const char *assets, struct pbsources *out,
 	for (size_t i = 0; i < nfiles; i++) {
 		struct pbsource *s = &out->v[out->n];
 		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		s->text = read_file(path, PLAYBOOK_MAX_FILE, &s->len, cause);
+		s->text = fs_read_file(path, PLAYBOOK_MAX_FILE, &s->len, cause);
 		if (s->text == NULL)
 			goto fail;
 		s->name = files[i];
@@ -859,7 +817,7 @@ pbsources_read(const char *dir, const char *assets, struct pbsources *out,
 		out->n++;
 	}
 	if (assets != NULL) {
-		out->assets.text = read_file(assets, 64 * 1024 * 1024,
+		out->assets.text = fs_read_file(assets, 64 * 1024 * 1024,
 		    &out->assets.len, cause);
 		if (out->assets.text == NULL)
 			goto fail;

@@ -218,3 +218,22 @@ units_now_rfc3339(struct units_clock *c, char *buf, size_t len)
 	snprintf(buf, len, "%.20s.%06dZ", c->base,
 	    (int)(ts.tv_nsec / 1000) % 1000000);
 }
+
+uint64_t
+units_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+units_format_time(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

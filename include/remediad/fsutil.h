@@ -1,6 +1,7 @@
 /*
  * Small file-system helpers shared by the daemon and remediactl: making a
- * directory path, and mapping a whole file read-only.
+ * directory path, reading a bounded file, and mapping a whole file
+ * read-only.
  */
 #ifndef REMEDIAD_FSUTIL_H
 #define REMEDIAD_FSUTIL_H
@@ -19,6 +20,13 @@ struct fs_map {
 	const char *base; /* NULL for an empty file */
 	size_t size;
 };
+
+/*
+ * Reads a whole regular file of at most max bytes, NUL-terminated (caller
+ * frees); *len is its length. NULL with *cause ("PATH: reason", freed by
+ * the caller) when it cannot.
+ */
+char *fs_read_file(const char *path, size_t max, size_t *len, char **cause);
 
 /* Maps `path` read-only. -1 with errno; fs_unmap() undoes it. */
 int fs_map(const char *path, struct fs_map *m);

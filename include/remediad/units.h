@@ -32,6 +32,11 @@ struct units_clock {
 };
 void units_now_rfc3339(struct units_clock *c, char *buf, size_t len);
 
+/* Wall-clock milliseconds since the epoch. */
+uint64_t units_now_ms(void);
+/* An epoch time in ms as "2026-11-22T13:27:45Z" (whole seconds, UTC). */
+void units_format_time(uint64_t ms, char *buf, size_t len);
+
 /* Formats milliseconds as the shortest exact duration ("1h30m", "250ms"). */
 void units_format_duration(uint64_t ms, char *buf, size_t len);
 
