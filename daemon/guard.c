@@ -44,6 +44,7 @@ struct guard {
 	/* The breaker's windows: actions run, steps ended, steps failed. */
 	struct rwin runs, steps, fails;
 	int tripped;
+	uint64_t rebuild_since; /* older runs count in no window */
 	uint64_t decisions[GUARD_REFUSE + 1];
 };
 
@@ -107,6 +108,50 @@ rwin_add(struct rwin *w, uint64_t t)
 		w->cap = ncap;
 	}
 	w->t[w->n++] = t;
+}
+
+/* What a request acts on, for the per-target limit. */
+static const char *
+guard_target(const struct guard_req *r)
+{
+	static const char *const fields[] = {"host", "user", "ip", "container",
+	    "cloud", NULL};
+	const char *t;
+
+	for (size_t i = 0; fields[i] != NULL; i++)
+		if ((t = json_string_value(json_object_get(r->params,
+		    fields[i]))) != NULL)
+			return t;
+	return NULL;
+}
+
+/*
+ * A request ran at t: it counts in every rate window it falls under (also
+ * when the audit log is replayed at startup, so a restart is no way
+ * around a limit).
+ */
+static void
+guard_count_run(struct guard *g, const char *act, const char *target,
+    const char *playbook, uint64_t t)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(g->d->cfg->guard.rate, k, v) {
+		char key[400];
+		if (strcmp(k, "per_target") == 0 && target)
+			snprintf(key, sizeof key, "target:%s", target);
+		else if (strcmp(k, "per_playbook") == 0 && playbook)
+			snprintf(key, sizeof key, "playbook:%s", playbook);
+		else if (strcmp(k, "per_target") && strcmp(k, "per_playbook") &&
+		    fnmatch(k, act, 0) == 0)
+			snprintf(key, sizeof key, "action:%s", k);
+		else
+			continue;
+		struct rwin *rw = rwin_get(g, key);
+		if (rw != NULL)
+			rwin_add(rw, t);
+	}
 }
 
 /* Trips the breaker: automation pauses as with the kill switch. */
@@ -322,12 +367,7 @@ guard_judge(struct guard *g, const struct guard_req *r,
 		/* Rate limits: per action pattern, per target, per playbook. */
 		const char *k;
 		json_t *v;
-		const char *target = NULL;
-		for (const char *const *f = (const char *const[]){"host",
-		    "user", "ip", "container", "cloud", NULL}; *f; f++)
-			if ((target = json_string_value(json_object_get(
-			    r->params, *f))) != NULL)
-				break;
+		const char *target = guard_target(r);
 		json_object_foreach(cfg->guard.rate, k, v) {
 			char key[400];
 			int64_t n;
@@ -392,28 +432,8 @@ guard_judge(struct guard *g, const struct guard_req *r,
 				rwin_add(&g->runs, now);
 		}
 		/* What runs counts against every window it falls under. */
-		if (out->verdict == GUARD_RUN) {
-			json_object_foreach(cfg->guard.rate, k, v) {
-				char key[400];
-				if (strcmp(k, "per_target") == 0 && target)
-					snprintf(key, sizeof key, "target:%s",
-					    target);
-				else if (strcmp(k, "per_playbook") == 0 &&
-				    r->playbook)
-					snprintf(key, sizeof key, "playbook:%s",
-					    r->playbook);
-				else if (strcmp(k, "per_target") &&
-				    strcmp(k, "per_playbook") &&
-				    fnmatch(k, act, 0) == 0)
-					snprintf(key, sizeof key, "action:%s",
-					    k);
-				else
-					continue;
-				struct rwin *rw = rwin_get(g, key);
-				if (rw != NULL)
-					rwin_add(rw, now);
-			}
-		}
+		if (out->verdict == GUARD_RUN)
+			guard_count_run(g, act, target, r->playbook, now);
 	}
 	/*
 	 * Whichever rule held it (paused, protected, blast radius, rate, the
@@ -435,6 +455,9 @@ guard_judge(struct guard *g, const struct guard_req *r,
 	    out->rule, "reason", out->reason);
 	if (r->playbook != NULL)
 		json_object_set_new(f, "playbook", json_string(r->playbook));
+	const char *tgt = guard_target(r);
+	if (tgt != NULL)
+		json_object_set_new(f, "target", json_string(tgt));
 	if (out->verdict == GUARD_HOLD)
 		json_object_set_new(f, "quorum", json_integer(out->quorum));
 	uint64_t seq = audit_append(g->d->audit, "guard.decision", "system", f,
@@ -452,7 +475,7 @@ guard_rebuild_cb(const struct audit_rec *rec, void *arg)
 {
 	struct guard *g = arg;
 	static const char *const types[] = {"guard.paused", "guard.resumed",
-	    "guard.dry_run", "guard.breaker_tripped", NULL};
+	    "guard.dry_run", "guard.breaker_tripped", "guard.decision", NULL};
 	size_t i;
 
 	for (i = 0; types[i] != NULL; i++)
@@ -478,9 +501,20 @@ guard_rebuild_cb(const struct audit_rec *rec, void *arg)
 		snprintf(g->paused_by, sizeof g->paused_by, "circuit breaker: "
 		    "%s", json_string_value(json_object_get(j, "reason")) ?
 		    json_string_value(json_object_get(j, "reason")) : "?");
+	} else if (i == 4 && json_string_value(json_object_get(j,
+	    "decision")) != NULL && strcmp(json_string_value(json_object_get(j,
+	    "decision")), "run") == 0) {
+		const char *tm = json_string_value(json_object_get(j, "time"));
+		int64_t ms = tm ? dedup_parse_time(tm, strlen(tm)) : -1;
+		const char *act = json_string_value(json_object_get(j,
+		    "action"));
+		if (ms > 0 && (uint64_t)ms >= g->rebuild_since && act != NULL) {
+			guard_count_run(g, act, json_string_value(
+			    json_object_get(j, "target")), json_string_value(
+			    json_object_get(j, "playbook")), (uint64_t)ms);
+			rwin_add(&g->runs, (uint64_t)ms);
+		}
 	}
-	/* Rate windows from decisions to run are rebuilt lazily: the
-	 * windows a restart forgets are at most the limits' own. */
 	json_decref(j);
 	return 0;
 }
@@ -498,6 +532,20 @@ guard_open(struct daemon *d, char **cause)
 	g->d = d;
 	g->dry_run = -1;
 	LIST_INIT(&g->wins);
+	/* Only the runs the longest window still holds are counted again. */
+	uint64_t longest = d->cfg->guard.breaker_window_ms, w;
+	int64_t n;
+	const char *k;
+	json_t *v;
+	json_object_foreach(d->cfg->guard.rate, k, v)
+		if (config_parse_rate(json_string_value(v), &n, &w) == 0 &&
+		    w > longest)
+			longest = w;
+	if (d->cfg->guard.breaker != NULL &&
+	    config_parse_rate(d->cfg->guard.breaker, &n, &w) == 0 && w > longest)
+		longest = w;
+	g->rebuild_since = units_now_ms() > longest ? units_now_ms() - longest :
+	    0;
 	if (audit_replay(audit_dir(d->audit), 1, 0, guard_rebuild_cb, g,
 	    cause) == -1) {
 		guard_free(g);

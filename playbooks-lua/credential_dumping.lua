@@ -9,45 +9,6 @@
 -- "credential" or "mimikatz": edr_malware_workstation.lua leaves those
 -- alerts to this playbook.
 
--- ---- shared helpers (each playbook has its own state: no require) ----
-
--- The inventory entry of a host: by the name the alert gives, else by its
--- short name (Wazuh agent names are short, ECS/Falco give FQDNs).
-local function asset_of(rd, host)
-  if host == nil then return nil end
-  host = host:lower()
-  local a = rd.asset(host)
-  if a == nil then
-    local short = host:match("^([^.]+)%.")
-    if short then a = rd.asset(short) end
-  end
-  if type(a) ~= "table" then return nil end
-  return a
-end
-
--- Tier "critical" or tagged "protected": protected_assets.lua tickets it.
-local function is_protected(a)
-  if a == nil then return false end
-  if a.tier == "critical" then return true end
-  if type(a.tags) == "table" then
-    for _, t in ipairs(a.tags) do
-      if t == "protected" then return true end
-    end
-  end
-  return false
-end
-
--- At most max bytes, cut at a UTF-8 character boundary.
-local function cut(s, max)
-  s = tostring(s or "")
-  if #s <= max then return s end
-  local i = max + 1
-  while i > 1 and (s:byte(i) & 0xC0) == 0x80 do i = i - 1 end
-  return s:sub(1, i - 1)
-end
-
--- ---- this playbook ----
-
 local PRIVILEGED = {
   ["administrator"] = true, ["admin"] = true, ["root"] = true,
   ["krbtgt"] = true, ["domain admins"] = true,
@@ -84,19 +45,19 @@ return playbook {
   -- One revoke + rotation per user per hour.
   dedup = { key = "user", window = "1h" },
   run = function(alert, rd)
-    if alert.host ~= nil and is_protected(asset_of(rd, alert.host)) then
+    if rd.protected(alert.host) then
       rd.log("info", alert.host .. " is protected: left to "
         .. "protected-asset-ticket")
       return
     end
     local user = alert.user
     local where = alert.host or "unknown host"
-    local why = cut(("%s on %s by %s (process %s, severity %d, alert %s)")
+    local why = rd.cut(("%s on %s by %s (process %s, severity %d, alert %s)")
       :format(alert.title or alert.rule, where, user, alert.process or "?",
         alert.severity, alert.id), 1000)
     if MACHINE[user:lower()] or user:sub(-1) == "$" then
       rd.ticket {
-        summary = cut(("Credential dumping on %s as %s: find the accounts "
+        summary = rd.cut(("Credential dumping on %s as %s: find the accounts "
           .. "logged on there"):format(where, user), 250),
         priority = "P2",
         alert_id = alert.id,

@@ -6,45 +6,6 @@
 -- finding seldom names a host; when it names a protected one (tier
 -- "critical" or tag "protected") it is left to protected_assets.lua.
 
--- ---- shared helpers (each playbook has its own state: no require) ----
-
--- The inventory entry of a host: by the name the alert gives, else by its
--- short name (Wazuh agent names are short, ECS/Falco give FQDNs).
-local function asset_of(rd, host)
-  if host == nil then return nil end
-  host = host:lower()
-  local a = rd.asset(host)
-  if a == nil then
-    local short = host:match("^([^.]+)%.")
-    if short then a = rd.asset(short) end
-  end
-  if type(a) ~= "table" then return nil end
-  return a
-end
-
--- Tier "critical" or tagged "protected": protected_assets.lua tickets it.
-local function is_protected(a)
-  if a == nil then return false end
-  if a.tier == "critical" then return true end
-  if type(a.tags) == "table" then
-    for _, t in ipairs(a.tags) do
-      if t == "protected" then return true end
-    end
-  end
-  return false
-end
-
--- At most max bytes, cut at a UTF-8 character boundary.
-local function cut(s, max)
-  s = tostring(s or "")
-  if #s <= max then return s end
-  local i = max + 1
-  while i > 1 and (s:byte(i) & 0xC0) == 0x80 do i = i - 1 end
-  return s:sub(1, i - 1)
-end
-
--- ---- this playbook ----
-
 -- Titles identity providers give the finding (lower case, plain text).
 local TITLES = { "impossible travel", "atypical travel" }
 
@@ -76,7 +37,7 @@ return playbook {
   -- One revocation per user per hour.
   dedup = { key = "user", window = "1h" },
   run = function(alert, rd)
-    if alert.host ~= nil and is_protected(asset_of(rd, alert.host)) then
+    if rd.protected(alert.host) then
       rd.log("info", alert.host .. " is protected: left to "
         .. "protected-asset-ticket")
       return
@@ -87,9 +48,10 @@ return playbook {
     rd.mitigate.revoke_sessions {
       user = alert.user,
       risk = "low",
-      reason = cut(("%s: %s signed in from %s (%s, severity %d, finding %s)")
-        :format(alert.title, alert.user, from, alert.rule or "identity "
-          .. "provider", alert.severity, alert.id), 1000),
+      reason = rd.cut(("%s: %s signed in from %s (%s, severity %d, "
+        .. "finding %s)"):format(alert.title, alert.user, from,
+          alert.rule or "identity provider", alert.severity, alert.id),
+        1000),
     }
   end,
 }

@@ -8,45 +8,6 @@
 -- never blocked. Protected assets (tier "critical" or tag "protected")
 -- are left to protected_assets.lua.
 
--- ---- shared helpers (each playbook has its own state: no require) ----
-
--- The inventory entry of a host: by the name the alert gives, else by its
--- short name (Wazuh agent names are short, ECS/Falco give FQDNs).
-local function asset_of(rd, host)
-  if host == nil then return nil end
-  host = host:lower()
-  local a = rd.asset(host)
-  if a == nil then
-    local short = host:match("^([^.]+)%.")
-    if short then a = rd.asset(short) end
-  end
-  if type(a) ~= "table" then return nil end
-  return a
-end
-
--- Tier "critical" or tagged "protected": protected_assets.lua tickets it.
-local function is_protected(a)
-  if a == nil then return false end
-  if a.tier == "critical" then return true end
-  if type(a.tags) == "table" then
-    for _, t in ipairs(a.tags) do
-      if t == "protected" then return true end
-    end
-  end
-  return false
-end
-
--- At most max bytes, cut at a UTF-8 character boundary.
-local function cut(s, max)
-  s = tostring(s or "")
-  if #s <= max then return s end
-  local i = max + 1
-  while i > 1 and (s:byte(i) & 0xC0) == 0x80 do i = i - 1 end
-  return s:sub(1, i - 1)
-end
-
--- ---- this playbook ----
-
 local BASE_HOURS = 1
 local CAP_HOURS = 7 * 24
 
@@ -104,7 +65,7 @@ return playbook {
   -- rd.prior: the blocks of this address in the last 7 days.
   escalate = { key = "ip", window = "7d" },
   run = function(alert, rd)
-    if is_protected(asset_of(rd, alert.host)) then
+    if rd.protected(alert.host) then
       rd.log("info", tostring(alert.host) .. " is protected: left to "
         .. "protected-asset-ticket")
       return
@@ -116,7 +77,7 @@ return playbook {
       ip = alert.ip,
       ttl = hours .. "h",
       risk = rd.prior >= 3 and "medium" or "low",
-      reason = cut(("SSH brute force on %s from %s (Wazuh rule %s, "
+      reason = rd.cut(("SSH brute force on %s from %s (Wazuh rule %s, "
         .. "severity %d, alert %s): offence %d in 7 days, blocked %dh")
         :format(alert.host or "?", alert.ip, alert.rule, alert.severity,
           alert.id, rd.prior + 1, hours), 1000),

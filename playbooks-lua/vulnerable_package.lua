@@ -12,45 +12,6 @@
 -- Protected assets (tier "critical" or tag "protected") are left to
 -- protected_assets.lua.
 
--- ---- shared helpers (each playbook has its own state: no require) ----
-
--- The inventory entry of a host: by the name the alert gives, else by its
--- short name (Wazuh agent names are short, ECS/Falco give FQDNs).
-local function asset_of(rd, host)
-  if host == nil then return nil end
-  host = host:lower()
-  local a = rd.asset(host)
-  if a == nil then
-    local short = host:match("^([^.]+)%.")
-    if short then a = rd.asset(short) end
-  end
-  if type(a) ~= "table" then return nil end
-  return a
-end
-
--- Tier "critical" or tagged "protected": protected_assets.lua tickets it.
-local function is_protected(a)
-  if a == nil then return false end
-  if a.tier == "critical" then return true end
-  if type(a.tags) == "table" then
-    for _, t in ipairs(a.tags) do
-      if t == "protected" then return true end
-    end
-  end
-  return false
-end
-
--- At most max bytes, cut at a UTF-8 character boundary.
-local function cut(s, max)
-  s = tostring(s or "")
-  if #s <= max then return s end
-  local i = max + 1
-  while i > 1 and (s:byte(i) & 0xC0) == 0x80 do i = i - 1 end
-  return s:sub(1, i - 1)
-end
-
--- ---- this playbook ----
-
 -- t at a dotted path; each step takes the nested key or the flattened
 -- rest ("package.name" as one key), digits index arrays from 1.
 local function get(t, path)
@@ -175,7 +136,7 @@ return playbook {
     has = { "host" },
   },
   run = function(alert, rd)
-    if is_protected(asset_of(rd, alert.host)) then
+    if rd.protected(alert.host) then
       rd.log("info", alert.host .. " is protected: left to "
         .. "protected-asset-ticket")
       return
@@ -185,7 +146,7 @@ return playbook {
     if f.package == nil then
       rd.log("warn", "no package in finding " .. alert.id)
       rd.ticket {
-        summary = cut(("Vulnerability on %s: %s (no package named)"):format(
+        summary = rd.cut(("Vulnerability on %s: %s (no package named)"):format(
           alert.host, alert.title or cve), 250),
         priority = "P3",
         alert_id = alert.id,
@@ -210,7 +171,7 @@ return playbook {
         .. os.date("!%Y-%m-%dT%H:%M:%SZ", stop),
       approval = "required",
       risk = critical and "high" or "medium",
-      reason = cut(("%s in %s%s on %s (severity %d, alert %s): patch%s in "
+      reason = rd.cut(("%s in %s%s on %s (severity %d, alert %s): patch%s in "
         .. "the change window %s (%s)"):format(cve, f.package,
           f.version and (" " .. f.version) or "", alert.host, alert.severity,
           alert.id, f.fixed and (" to " .. f.fixed) or "", window,

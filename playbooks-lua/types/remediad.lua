@@ -91,7 +91,7 @@
 -- strings up to 4096 bytes).
 
 ---@class Request
----@field reason? string Why, for the approver and the audit log (at most 1024 bytes).
+---@field reason? string Why, for the approver and the audit log (a longer one is cut to 1024 bytes at a character boundary).
 ---@field approval? Approval Default "auto".
 ---@field risk? Risk Default "medium".
 ---@field [string] string|number|boolean|nil Extra parameters for the connector.
@@ -230,11 +230,23 @@ function Rd.ticket(p) end
 ---@param p NotifyParams
 function Rd.notify(p) end
 
----The inventory entry named `name` (exact, case-sensitive), or nil when
----there is none or no inventory is configured.
+---The inventory entry for `name`: exact, else case-insensitive, else by the
+---first label ("DC01.corp.example" finds "dc01"); nil when there is none or
+---no inventory is configured.
 ---@param name? string
 ---@return Asset?
 function Rd.asset(name) end
+
+---Whether rd.asset(name) has tier "critical" or the tag "protected".
+---@param name? string
+---@return boolean
+function Rd.protected(name) end
+
+---At most `n` bytes of `s`, cut at a UTF-8 character boundary.
+---@param s string
+---@param n integer
+---@return string
+function Rd.cut(s, n) end
 
 ---Log a line with the run's outcome (16 lines per run kept, 1024 bytes each;
 ---control characters become spaces).

@@ -11,7 +11,6 @@ usage: bench_guard.py [N]
 
 tests/bench/run.sh points REMEDIAD, REMEDIACTL and MOCKBROKER at the
 release build. Standard library only."""
-import datetime
 import json
 import os
 import shutil
@@ -20,20 +19,9 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-BUILD = os.path.join(REPO, "build-bench")
-os.environ.setdefault("REMEDIAD", os.path.join(BUILD, "daemon", "remediad"))
-os.environ.setdefault("REMEDIACTL", os.path.join(BUILD, "daemon",
-                                                 "remediactl"))
-os.environ.setdefault("MOCKBROKER", os.path.join(BUILD, "tests", "tools",
-                                                 "mockbroker"))
-from brokerlib import MockBroker, produce  # noqa: E402
-
-REMEDIAD = os.environ["REMEDIAD"]
-REMEDIACTL = os.environ["REMEDIACTL"]
-WAIT = 600.0
+from benchlib import (REMEDIAD, REMEDIACTL, TRIVIAL_CONNECTOR, WAIT,
+                      audit_records, ts)
+from brokerlib import MockBroker, produce
 
 PLAYBOOK = """return playbook {
   name = "bench-k",
@@ -45,23 +33,12 @@ PLAYBOOK = """return playbook {
   end,
 }
 """
-CONNECTOR = "#!/bin/sh\ncat >/dev/null\necho '{\"status\":\"ok\"}'\n"
-
-
-def ts(s):
-    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
+CONNECTOR = TRIVIAL_CONNECTOR
 
 
 def decisions(state):
-    out = []
-    audit = os.path.join(state, "audit")
-    for name in sorted(os.listdir(audit)):
-        with open(os.path.join(audit, name), "rb") as f:
-            for line in f:
-                if b'"guard.decision"' in line:
-                    out.append(ts(json.loads(line)["time"]))
-    return out
+    return [ts(r["time"]) for r in audit_records(
+        state, (b'"guard.decision"',))]
 
 
 def ctl_wall(sock, *args, runs=5):
