@@ -459,25 +459,27 @@ lua_rd_log(lua_State *L)
 static json_t *
 asset_find(json_t *assets, const char *name)
 {
-	char low[256];
 	size_t i, n = strlen(name);
 	json_t *e;
+	char *low;
 
-	if ((e = json_object_get(assets, name)) != NULL || n >= sizeof low)
+	if ((e = json_object_get(assets, name)) != NULL)
 		return e;
+	if ((low = malloc(n + 1)) == NULL)
+		return NULL;
 	for (i = 0; i < n; i++)
 		low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 :
 		    name[i]);
 	low[n] = '\0';
-	if ((e = json_object_get(assets, low)) != NULL)
-		return e;
-	char *dot = strchr(low, '.');
-	if (dot != NULL && dot != low) {
-		*dot = '\0';
-		if ((e = json_object_get(assets, low)) != NULL)
-			return e;
+	if ((e = json_object_get(assets, low)) == NULL) {
+		char *dot = strchr(low, '.');
+		if (dot != NULL && dot != low) {
+			*dot = '\0';
+			e = json_object_get(assets, low);
+		}
 	}
-	return NULL;
+	free(low);
+	return e;
 }
 
 static int
