@@ -317,14 +317,14 @@ approvals_free(struct approvals *ap)
 /* ---- Commands ------------------------------------------------------------------ */
 
 /*
- * A row of the list: what it takes to decide to look closer (the dates,
- * the parameters and the alert are in `remediactl show ID`). Kept small:
- * the list may hold thousands.
+ * A row of the list: what it takes to decide to look closer (the
+ * parameters and the alert are in `remediactl show ID`). Kept small: the
+ * list may hold thousands.
  */
 static json_t *
 ap_row(const struct ap *a, uint64_t now)
 {
-	char target[160] = "";
+	char target[160] = "", created[32], expires[32];
 	const json_t *sum = a->summary, *tgt = json_object_get(sum, "target");
 	const char *k;
 	json_t *v;
@@ -332,12 +332,14 @@ ap_row(const struct ap *a, uint64_t now)
 	json_object_foreach((json_t *)tgt, k, v)
 		snprintf(target, sizeof target, "%s=%s", k,
 		    json_string_value(v) ? json_string_value(v) : "");
-	json_t *row = json_pack("{s:s, s:I, s:I, s:s, s:i, s:s}", "id", a->id,
-	    "age_s", (json_int_t)((now - a->created_ms) / 1000), "left_s",
+	units_format_time(a->created_ms, created, sizeof created);
+	units_format_time(a->expires_ms, expires, sizeof expires);
+	json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:s}",
+	    "id", a->id, "created", created, "expires", expires, "age_s",
+	    (json_int_t)((now - a->created_ms) / 1000), "left_s",
 	    (json_int_t)(a->expires_ms > now ? (a->expires_ms - now) / 1000 :
-	    0), "reason", a->reason, "quorum", a->quorum, "target", target);
-	if (a->nvoters > 0)
-		json_object_set_new(row, "votes", json_integer(a->nvoters));
+	    0), "reason", a->reason, "quorum", a->quorum, "votes", a->nvoters,
+	    "target", target);
 	if (a->escalated)
 		json_object_set_new(row, "escalated", json_true());
 	const char *kind = json_string_value(json_object_get(sum, "kind"));
