@@ -97,6 +97,7 @@ struct act {
 	int step_running; /* a connector process runs it */
 	uint64_t handle;
 	uint64_t verify_until_ms;
+	uint64_t finished_ms; /* first seen in a final state by the sweep */
 	char last_error[256];
 	struct event *ev_timer; /* retry, expiry, verify interval */
 	LIST_ENTRY(act) entry;
@@ -109,9 +110,15 @@ struct actions {
 	LIST_HEAD(, act) acts;
 	size_t nacts;
 	int closing;
+	struct event *ev_sweep; /* forgets finished actions */
 	uint64_t n_started, n_succeeded, n_failed, n_retries, n_extended;
 	uint64_t n_rolled_back;
 };
+
+#define ACT_SWEEP_MS	   10000
+#define ACT_KEEP_DONE_MS   60000	 /* a finished action, for status/show */
+#define ACT_KEEP_REMEDY_MS (3600 * 1000) /* a remediation, for late
+					    until_remediated mitigations */
 
 static void act_step(struct act *x, const char *op);
 static uint64_t act_expire(struct act *x, const char *by);
@@ -1071,6 +1078,59 @@ actions_resume(struct actions *a)
 	    active, resumed);
 }
 
+/* ---- Forgetting finished actions ------------------------------------------- */
+
+static int
+act_final(const struct act *x)
+{
+	switch (x->state) {
+	case ST_ROLLED_BACK:
+	case ST_APPLIED:
+	case ST_VERIFIED:
+	case ST_VERIFY_FAILED:
+	case ST_DONE:
+	case ST_FAILED:
+	case ST_MERGED:
+	case ST_REFUSED:
+	case ST_DENIED:
+		return !x->step_running;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * What is finished leaves memory after a while (its history is in the
+ * audit log, which `show` reads): the list every request scans stays the
+ * size of what is in flight or active, not of everything ever done.
+ */
+static void
+actions_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct actions *a = arg;
+	struct act *x, *next;
+	uint64_t now = units_now_ms();
+
+	for (x = LIST_FIRST(&a->acts); x != NULL; x = next) {
+		next = LIST_NEXT(x, entry);
+		if (!act_final(x)) {
+			x->finished_ms = 0;
+			continue;
+		}
+		if (x->finished_ms == 0) {
+			x->finished_ms = now;
+			continue;
+		}
+		uint64_t keep = is_remediation(x) ? ACT_KEEP_REMEDY_MS :
+		    ACT_KEEP_DONE_MS;
+		if (now - x->finished_ms < keep)
+			continue;
+		LIST_REMOVE(x, entry);
+		a->nacts--;
+		act_free(x);
+	}
+}
+
 /* ---- Open and close --------------------------------------------------------- */
 
 struct actions *
@@ -1115,6 +1175,14 @@ actions_open(struct daemon *d, char **cause)
 		return NULL;
 	}
 	actions_resume(a);
+	a->ev_sweep = event_new(d->base, -1, EV_PERSIST, actions_sweep_cb, a);
+	if (a->ev_sweep == NULL) {
+		*cause = strdup("out of memory");
+		actions_close(a);
+		return NULL;
+	}
+	struct timeval sweep = {ACT_SWEEP_MS / 1000, 0};
+	event_add(a->ev_sweep, &sweep);
 	return a;
 }
 
@@ -1151,6 +1219,8 @@ actions_close(struct actions *a)
 			event_base_loop(a->d->base, EVLOOP_ONCE);
 		}
 	}
+	if (a->ev_sweep != NULL)
+		event_free(a->ev_sweep);
 	connectors_free(a->conn);
 	approvals_free(a->d->approvals);
 	a->d->approvals = NULL;
