@@ -1350,6 +1350,26 @@ cmd_extend(struct daemon *d, struct control_req *r)
 	    when));
 }
 
+struct show_plan {
+	uint64_t seq;
+	uint64_t alert_seq;
+};
+
+/* The first record of the replay: the plan.created of an action. */
+static int
+show_plan_cb(const struct audit_rec *rec, void *arg)
+{
+	struct show_plan *sp = arg;
+
+	if (rec->seq == sp->seq && type_is(rec, "plan.created")) {
+		json_t *j = audit_rec_json(rec);
+		sp->alert_seq = (uint64_t)json_integer_value(json_object_get(j,
+		    "alert_seq"));
+		json_decref(j);
+	}
+	return 1; /* one record is all it needs */
+}
+
 void
 cmd_show(struct daemon *d, struct control_req *r)
 {
@@ -1361,8 +1381,26 @@ cmd_show(struct daemon *d, struct control_req *r)
 		return;
 	}
 	x = d->actions ? act_find(d->actions, id) : NULL;
-	audit_ctl_search(d, r, json_pack("{s:s}", "id", id), 1000,
-	    x ? json_pack("{s:o}", "state", act_json(x)) : NULL);
+	/* An action's id names its plan: A<seq of plan.created>.<index>. */
+	uint64_t plan_seq = 0, alert_seq = 0;
+	char *end;
+	if (id[0] == 'A' && id[1] >= '0' && id[1] <= '9') {
+		plan_seq = strtoull(id + 1, &end, 10);
+		if (*end != '.' || plan_seq > audit_last_seq(d->audit))
+			plan_seq = 0;
+	}
+	if (plan_seq != 0) {
+		/* The plan tells the alert it came from (its alert.received). */
+		struct show_plan sp = {plan_seq, 0};
+		char *cause = NULL;
+		if (audit_replay(audit_dir(d->audit), plan_seq, 0, show_plan_cb,
+		    &sp, &cause) == -1)
+			free(cause);
+		alert_seq = sp.alert_seq;
+	}
+	audit_ctl_search_also(d, r, json_pack("{s:s}", "id", id), 1000,
+	    x ? json_pack("{s:o}", "state", act_json(x)) : NULL, plan_seq,
+	    alert_seq);
 }
 
 json_t *

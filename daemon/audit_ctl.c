@@ -211,6 +211,7 @@ struct scan {
 	size_t nfilters;
 	json_t *filters; /* owns keys/values */
 	json_t *extra;	 /* more members for the reply, or NULL */
+	uint64_t also[2]; /* records matched by seq too (0: none) */
 	json_t *ring;	 /* the last `limit` matches */
 	int watch;	 /* a tail of what watch_type() takes only */
 	size_t ringpos;
@@ -250,7 +251,9 @@ scan_cb(const struct audit_rec *rec, void *arg)
 	s->scanned++;
 	if (s->watch && !watch_type(rec->type, rec->type_len))
 		return 0;
-	if (s->kind == SCAN_SEARCH) {
+	int by_seq = s->kind == SCAN_SEARCH && rec->seq != 0 &&
+	    (rec->seq == s->also[0] || rec->seq == s->also[1]);
+	if (s->kind == SCAN_SEARCH && !by_seq) {
 		/* Cheap pre-filter: a string value must appear in the line. */
 		for (size_t i = 0; i < s->nfilters; i++) {
 			const char *v = json_string_value(s->values[i]);
@@ -263,7 +266,7 @@ scan_cb(const struct audit_rec *rec, void *arg)
 	if (j == NULL)
 		return 0;
 	if (s->kind == SCAN_SEARCH) {
-		for (size_t i = 0; i < s->nfilters; i++) {
+		for (size_t i = 0; i < s->nfilters && !by_seq; i++) {
 			if (!scan_value_matches(json_object_get(j, s->keys[i]),
 			    s->values[i])) {
 				json_decref(j);
@@ -555,6 +558,14 @@ void
 audit_ctl_search(struct daemon *d, struct control_req *r, json_t *filters,
     size_t limit, json_t *extra)
 {
+	audit_ctl_search_also(d, r, filters, limit, extra, 0, 0);
+}
+
+void
+audit_ctl_search_also(struct daemon *d, struct control_req *r,
+    json_t *filters, size_t limit, json_t *extra, uint64_t seq1,
+    uint64_t seq2)
+{
 	struct scan *s = scan_new(d, r, SCAN_SEARCH);
 	const char *key;
 	json_t *v;
@@ -568,6 +579,8 @@ audit_ctl_search(struct daemon *d, struct control_req *r, json_t *filters,
 	s->limit = limit;
 	s->filters = filters;
 	s->extra = extra;
+	s->also[0] = seq1;
+	s->also[1] = seq2;
 	json_object_foreach(filters, key, v) {
 		if (s->nfilters == SEARCH_FILTERS)
 			break;

@@ -35,8 +35,9 @@ static const struct ctl_command commands[] = {
 	"rollback", ctl_rollback_parse, ctl_show_kv, NULL, NULL},
     {"extend", "ID DURATION", "push an active mitigation's expiry later",
 	ROLE_APPROVER, "extend", ctl_extend_parse, ctl_show_kv, NULL, NULL},
-    {"show", "ID", "an action or mitigation: its state and its history "
-	"from the audit log", ROLE_VIEWER, "show", ctl_show_parse,
+    {"show", "ID", "an action or mitigation: its state, its alert, its "
+	"plan and its history from the audit log", ROLE_VIEWER, "show",
+	ctl_show_parse,
 	ctl_show_action, NULL, NULL},
     {"pause", "", "the kill switch: hold every new action for approval",
 	ROLE_APPROVER, "pause", NULL, ctl_show_kv, NULL, NULL},

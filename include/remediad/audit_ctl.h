@@ -23,5 +23,9 @@ void cmd_audit_search(struct daemon *d, struct control_req *r);
  */
 void audit_ctl_search(struct daemon *d, struct control_req *r,
     json_t *filters, size_t limit, json_t *extra);
+/* The same, and the records at seq1 and seq2 (0: none) whatever they hold. */
+void audit_ctl_search_also(struct daemon *d, struct control_req *r,
+    json_t *filters, size_t limit, json_t *extra, uint64_t seq1,
+    uint64_t seq2);
 
 #endif
