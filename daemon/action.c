@@ -303,6 +303,21 @@ act_started_durable_cb(void *arg, int ok)
 	 * picks the connector instance. The params are a copy: ttl_ms is for
 	 * the connector, not for the action's own state.
 	 */
+	/*
+	 * A dry run reaches only a connector that declares it can do one
+	 * (connectors.settings.<name>.dry_run = true); otherwise it is
+	 * recorded as it would have run, and nothing is called.
+	 */
+	const json_t *set = json_object_get(a->d->cfg->connectors.settings,
+	    inst ? inst : "");
+	if (x->dry_run && !json_is_true(json_object_get(set, "dry_run"))) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "dry run: connector %s does not "
+		    "declare dry_run support; not called", inst ? inst : "?");
+		struct connector_result r = {CONN_OK, msg, NULL, 0, ""};
+		act_step_cb(x, &r);
+		return;
+	}
 	json_t *in = json_pack("{s:s, s:s, s:o, s:s, s:i, s:b}", "op", op,
 	    "action", x->name, "params", json_deep_copy(x->params),
 	    "idempotency_key", x->id, "attempt", x->attempt, "dry_run",

@@ -905,7 +905,7 @@ static void
 cfg_check_connector_settings(struct config *cfg, struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"program", "env", "secrets",
-	    "concurrency", "timeout", NULL};
+	    "concurrency", "timeout", "dry_run", NULL};
 	const char *name, *k;
 	json_t *t, *v;
 	char path[256];
@@ -957,6 +957,10 @@ cfg_check_connector_settings(struct config *cfg, struct cfg_errors *errs)
 					    strerror(errno));
 			}
 		}
+		v = json_object_get(t, "dry_run");
+		if (v != NULL && !json_is_boolean(v))
+			cfg_error(errs, path, "dry_run: a boolean (whether the "
+			    "program supports dry runs)");
 		v = json_object_get(t, "concurrency");
 		if (v != NULL && (!json_is_integer(v) ||
 		    json_integer_value(v) < 1 || json_integer_value(v) > 1024))

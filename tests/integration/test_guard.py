@@ -132,7 +132,7 @@ class Env:
                  f'connectors = {{ dir = "{self.cdir}", timeout = "20s", '
                  f'retries = 1, backoff = "200ms", concurrency = 8, '
                  f'actions = {ACTIONS},\n'
-                 f'  settings = {{ c = {{ program = "rec", '
+                 f'  settings = {{ c = {{ program = "rec", dry_run = true, '
                  f'env = {{ REC = "{self.rec}" }} }} }} }}\n'
                  f'guard = {guard}\n'
                  f'approvals = {approvals}\n' + more)
@@ -724,6 +724,20 @@ def dry_run_switch(tmp, daemons):
     e.settle()
 
 
+def dry_run_undeclared(tmp, daemons):
+    """A connector that does not declare dry_run support is not called for
+    a dry run: the request is recorded as it would have run."""
+    e = Env(tmp, daemons, guard="{ dry_run = true }",
+            more="connectors.settings.c.dry_run = false\n")
+    e.d.start()
+    a = e.plan("reimage", host="h1")
+    decision(e, a, "dry_run", "dry_run")
+    ok = wait_type(e.d, "action.succeeded", a)
+    check("does not declare dry_run support" in json.dumps(ok), f"{ok}")
+    check(e.calls_of(a) == [], f"the connector was called: {e.calls_of(a)}")
+    e.settle()
+
+
 def dry_run_config_default(tmp, daemons):
     """guard.dry_run = true in the config is the default; remediactl
     dry-run off overrides it, and the override survives a restart."""
@@ -1218,6 +1232,7 @@ CASES = {
     "blast_radius_and_breaker": blast_radius_and_breaker,
     "dry_run_switch": dry_run_switch,
     "dry_run_config_default": dry_run_config_default,
+    "dry_run_undeclared": dry_run_undeclared,
     "pause_resume": pause_resume,
     "approve_deny": approve_deny,
     "approval_expires": approval_expires,
