@@ -1205,6 +1205,8 @@ void
 actions_reload(struct actions *a)
 {
 	connectors_set_config(a->conn, &a->d->cfg->connectors);
+	if (a->d->guard != NULL)
+		guard_reload(a->d->guard);
 }
 
 void

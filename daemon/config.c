@@ -517,6 +517,8 @@ static const struct cfg_field approvals_fields[] = {
 	NULL, NULL},
     {"min_risk", T_ENUM, 0, OFF(approvals.min_risk), NULL, 0, NOLIMIT,
 	risk_choices, NULL},
+    {"tiers", T_STRING_LIST, 0, OFF(approvals.tiers), NULL, 0, NOLIMIT,
+	NULL, NULL},
     {"hint", T_BOOL, 0, OFF(approvals.hint), NULL, 1, NOLIMIT, NULL, NULL},
     {"expire", T_DURATION, 0, OFF(approvals.expire_ms), "1h", 0, 1000,
 	INT64_MAX, NULL, NULL},
@@ -1305,6 +1307,9 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->approvals.required.n; i++)
 		free(cfg->approvals.required.v[i]);
 	free(cfg->approvals.required.v);
+	for (size_t i = 0; i < cfg->approvals.tiers.n; i++)
+		free(cfg->approvals.tiers.v[i]);
+	free(cfg->approvals.tiers.v);
 	json_decref(cfg->connectors.actions);
 	json_decref(cfg->connectors.settings);
 	free(cfg->audit.dir);

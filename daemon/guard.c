@@ -22,6 +22,7 @@
 #include "remediad/dedup.h"
 #include "remediad/guard.h"
 #include "remediad/log.h"
+#include "remediad/playbook_host.h"
 #include "remediad/units.h"
 
 #define GUARD_MAX_WINDOWS 100000 /* rate keys kept */
@@ -45,6 +46,7 @@ struct guard {
 	struct rwin runs, steps, fails;
 	int tripped;
 	uint64_t rebuild_since; /* older runs count in no window */
+	json_t *assets; /* the inventory (playbooks.assets), or NULL */
 	uint64_t decisions[GUARD_REFUSE + 1];
 };
 
@@ -197,8 +199,8 @@ guard_step_outcome(struct guard *g, int ok)
 
 /* The approval policy: does it name this request, and with what quorum. */
 static int
-policy_requires(const struct config_approvals *c, const struct guard_req *r,
-    int *quorum, char *rule, size_t rulelen)
+policy_requires(const struct guard *g, const struct config_approvals *c,
+    const struct guard_req *r, int *quorum, char *rule, size_t rulelen)
 {
 	static const char *const risks[] = {"none", "low", "medium", "high",
 	    "critical"};
@@ -227,6 +229,18 @@ policy_requires(const struct config_approvals *c, const struct guard_req *r,
 				    risks[c->min_risk]);
 				return 1;
 			}
+		}
+	}
+	/* The tier of the asset it touches, from the inventory. */
+	const char *host = json_string_value(json_object_get(r->params,
+	    "host"));
+	const json_t *asset = host && g->assets ? pbhost_asset_find(g->assets,
+	    host) : NULL;
+	const char *tier = json_string_value(json_object_get(asset, "tier"));
+	for (size_t i = 0; tier != NULL && i < c->tiers.n; i++) {
+		if (strcmp(c->tiers.v[i], tier) == 0) {
+			snprintf(rule, rulelen, "approvals.tiers:%s", tier);
+			return 1;
 		}
 	}
 	if (c->hint && r->hint_required) {
@@ -399,7 +413,7 @@ guard_judge(struct guard *g, const struct guard_req *r,
 			}
 		}
 		if (out->rule[0] == '\0') {
-			if (policy_requires(&cfg->approvals, r, &out->quorum,
+			if (policy_requires(g, &cfg->approvals, r, &out->quorum,
 			    out->rule, sizeof out->rule)) {
 				out->verdict = GUARD_HOLD;
 				snprintf(out->reason, sizeof out->reason,
@@ -443,7 +457,7 @@ guard_judge(struct guard *g, const struct guard_req *r,
 	if (out->verdict == GUARD_HOLD) {
 		char unused[128];
 		int q;
-		(void)policy_requires(&cfg->approvals, r, &q, unused,
+		(void)policy_requires(g, &cfg->approvals, r, &q, unused,
 		    sizeof unused);
 		if (q > out->quorum)
 			out->quorum = q;
@@ -546,6 +560,7 @@ guard_open(struct daemon *d, char **cause)
 		longest = w;
 	g->rebuild_since = units_now_ms() > longest ? units_now_ms() - longest :
 	    0;
+	guard_reload(g);
 	if (audit_replay(audit_dir(d->audit), 1, 0, guard_rebuild_cb, g,
 	    cause) == -1) {
 		guard_free(g);
@@ -558,12 +573,30 @@ guard_open(struct daemon *d, char **cause)
 }
 
 void
+guard_reload(struct guard *g)
+{
+	char *cause = NULL;
+
+	json_decref(g->assets);
+	g->assets = NULL;
+	if (g->d->cfg->playbooks.assets == NULL)
+		return;
+	g->assets = pbhost_load_assets(g->d->cfg->playbooks.assets, &cause);
+	if (g->assets == NULL) {
+		log_warnx("guard: the asset inventory does not load (asset "
+		    "tiers are not judged): %s", cause ? cause : "?");
+		free(cause);
+	}
+}
+
+void
 guard_free(struct guard *g)
 {
 	struct rwin *w;
 
 	if (g == NULL)
 		return;
+	json_decref(g->assets);
 	free(g->runs.t);
 	free(g->steps.t);
 	free(g->fails.t);

@@ -456,6 +456,14 @@ lua_rd_log(lua_State *L)
  * The inventory entry for a name: exact, else case-insensitive, else by the
  * first label (Wazuh says "dc01" where ECS says "DC01.corp.example").
  */
+static json_t *asset_find(json_t *assets, const char *name);
+
+json_t *
+pbhost_asset_find(const json_t *assets, const char *name)
+{
+	return asset_find((json_t *)assets, name);
+}
+
 static json_t *
 asset_find(json_t *assets, const char *name)
 {
@@ -1159,4 +1167,21 @@ done:
 	json_object_set_new(out, "us", json_integer((json_int_t)(mono_us() -
 	    t0)));
 	return out;
+}
+
+json_t *
+pbhost_load_assets(const char *path, char **cause)
+{
+	struct pbsource src = {0};
+	struct sandbox_limits lim = {0};
+	json_t *assets;
+
+	*cause = NULL;
+	src.text = fs_read_file(path, 64 * 1024 * 1024, &src.len, cause);
+	if (src.text == NULL)
+		return NULL;
+	src.name = (char *)path;
+	assets = assets_load(&src, &lim, cause);
+	free(src.text);
+	return assets;
 }

@@ -45,6 +45,8 @@ struct guard_decision {
 /* Rebuilds the switches and the rate windows from the audit log. */
 struct guard *guard_open(struct daemon *d, char **cause);
 void guard_free(struct guard *g);
+/* Reads the asset inventory again (after a config reload). */
+void guard_reload(struct guard *g);
 
 /* Judges one request and records guard.decision (0 if not recorded). */
 uint64_t guard_judge(struct guard *g, const struct guard_req *r,

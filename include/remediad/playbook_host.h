@@ -87,6 +87,14 @@ int pbhost_find(const struct pbhost *h, const char *name);
 json_t *pbhost_run(struct pbhost *h, size_t idx, const json_t *fields,
     const char *raw, size_t rawlen, int64_t prior);
 
+/*
+ * The asset inventory file (JSON, or Lua returning a table) as JSON, for
+ * the main process's guard; NULL with *cause.
+ */
+json_t *pbhost_load_assets(const char *path, char **cause);
+/* An inventory entry as rd.asset finds it (exact, lowercase, short). */
+json_t *pbhost_asset_find(const json_t *assets, const char *name);
+
 /* The sandbox of playbook idx (for the test runner). */
 struct sandbox *pbhost_sandbox(struct pbhost *h, size_t idx);
 

@@ -724,6 +724,25 @@ def dry_run_switch(tmp, daemons):
     e.settle()
 
 
+def policy_asset_tier(tmp, daemons):
+    """approvals.tiers: a request on an asset whose inventory tier is
+    listed is held (found as rd.asset finds it: case and short name)."""
+    inv = os.path.join(tmp, "assets.json")
+    with open(inv, "w") as f:
+        json.dump({"dc01": {"tier": "critical"},
+                   "ws-9": {"tier": "workstation"}}, f)
+    e = Env(tmp, daemons, approvals='{ tiers = { "critical" } }',
+            more=f'playbooks.assets = "{inv}"\n')
+    e.d.start()
+    a = e.plan("reimage", host="DC01.corp.example")
+    decision(e, a, "hold", "approvals.tiers:critical")
+    never_ran(e, a)
+    b = e.plan("reimage", host="ws-9")
+    decision(e, b, "run", "approvals:auto")
+    ran(e, b)
+    e.settle()
+
+
 def dry_run_undeclared(tmp, daemons):
     """A connector that does not declare dry_run support is not called for
     a dry run: the request is recorded as it would have run."""
@@ -1233,6 +1252,7 @@ CASES = {
     "dry_run_switch": dry_run_switch,
     "dry_run_config_default": dry_run_config_default,
     "dry_run_undeclared": dry_run_undeclared,
+    "policy_asset_tier": policy_asset_tier,
     "pause_resume": pause_resume,
     "approve_deny": approve_deny,
     "approval_expires": approval_expires,
