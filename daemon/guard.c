@@ -47,6 +47,8 @@ struct guard {
 	int tripped;
 	uint64_t rebuild_since; /* older runs count in no window */
 	json_t *assets; /* the inventory (playbooks.assets), or NULL */
+	json_t *group_size; /* group -> assets in it */
+	json_t *group_hits; /* group -> {host: last ms it was acted on} */
 	uint64_t decisions[GUARD_REFUSE + 1];
 };
 
@@ -154,6 +156,55 @@ guard_count_run(struct guard *g, const char *act, const char *target,
 		if (rw != NULL)
 			rwin_add(rw, t);
 	}
+}
+
+/* The inventory group of a host, or NULL. */
+static const char *
+guard_group(const struct guard *g, const char *host)
+{
+	const json_t *a = host && g->assets ? pbhost_asset_find(g->assets,
+	    host) : NULL;
+
+	return json_string_value(json_object_get(a, "group"));
+}
+
+/* Distinct hosts of group acted on within the window before now. */
+static size_t
+group_count(struct guard *g, const char *group, const char *also,
+    uint64_t now)
+{
+	json_t *hits = json_object_get(g->group_hits, group), *v;
+	const char *h;
+	void *tmp;
+	size_t n = 0;
+	int seen = 0;
+
+	json_object_foreach_safe(hits, tmp, h, v) {
+		if ((uint64_t)json_integer_value(v) +
+		    g->d->cfg->guard.group_window_ms <= now) {
+			json_object_del(hits, h);
+			continue;
+		}
+		n++;
+		if (also != NULL && strcmp(h, also) == 0)
+			seen = 1;
+	}
+	return n + (also != NULL && !seen);
+}
+
+static void
+group_hit(struct guard *g, const char *host, uint64_t t)
+{
+	const char *group = guard_group(g, host);
+
+	if (group == NULL || g->group_hits == NULL)
+		return;
+	json_t *hits = json_object_get(g->group_hits, group);
+	if (hits == NULL) {
+		hits = json_object();
+		json_object_set_new(g->group_hits, group, hits);
+	}
+	json_object_set_new(hits, host, json_integer((json_int_t)t));
 }
 
 /* Trips the breaker: automation pauses as with the kill switch. */
@@ -377,6 +428,23 @@ guard_judge(struct guard *g, const struct guard_req *r,
 		snprintf(out->reason, sizeof out->reason, "its plan touches %d "
 		    "targets (guard.max_targets = %lld)", r->plan_targets,
 		    (long long)cfg->guard.max_targets);
+	} else if (cfg->guard.group_percent > 0 && g->group_size != NULL &&
+	    guard_group(g, json_string_value(json_object_get(r->params,
+	    "host"))) != NULL && group_count(g, guard_group(g,
+	    json_string_value(json_object_get(r->params, "host"))),
+	    json_string_value(json_object_get(r->params, "host")), now) * 100 >
+	    (size_t)cfg->guard.group_percent * (size_t)json_integer_value(
+	    json_object_get(g->group_size, guard_group(g, json_string_value(
+	    json_object_get(r->params, "host")))))) {
+		/* Blast radius: too much of one asset group in the window. */
+		const char *grp = guard_group(g, json_string_value(
+		    json_object_get(r->params, "host")));
+		out->verdict = GUARD_HOLD;
+		snprintf(out->rule, sizeof out->rule, "blast:group:%.100s", grp);
+		snprintf(out->reason, sizeof out->reason, "more than %lld%% of "
+		    "asset group %.100s within %llu s", (long long)
+		    cfg->guard.group_percent, grp, (unsigned long long)
+		    (cfg->guard.group_window_ms / 1000));
 	} else {
 		/* Rate limits: per action pattern, per target, per playbook. */
 		const char *k;
@@ -446,8 +514,11 @@ guard_judge(struct guard *g, const struct guard_req *r,
 				rwin_add(&g->runs, now);
 		}
 		/* What runs counts against every window it falls under. */
-		if (out->verdict == GUARD_RUN)
+		if (out->verdict == GUARD_RUN) {
 			guard_count_run(g, act, target, r->playbook, now);
+			group_hit(g, json_string_value(json_object_get(r->params,
+			    "host")), now);
+		}
 	}
 	/*
 	 * Whichever rule held it (paused, protected, blast radius, rate, the
@@ -526,6 +597,10 @@ guard_rebuild_cb(const struct audit_rec *rec, void *arg)
 			guard_count_run(g, act, json_string_value(
 			    json_object_get(j, "target")), json_string_value(
 			    json_object_get(j, "playbook")), (uint64_t)ms);
+			if ((uint64_t)ms + g->d->cfg->guard.group_window_ms >
+			    units_now_ms())
+				group_hit(g, json_string_value(json_object_get(j,
+				    "target")), (uint64_t)ms);
 			rwin_add(&g->runs, (uint64_t)ms);
 		}
 	}
@@ -546,6 +621,7 @@ guard_open(struct daemon *d, char **cause)
 	g->d = d;
 	g->dry_run = -1;
 	LIST_INIT(&g->wins);
+	guard_reload(g); /* the inventory first: the replay reads groups */
 	/* Only the runs the longest window still holds are counted again. */
 	uint64_t longest = d->cfg->guard.breaker_window_ms, w;
 	int64_t n;
@@ -560,7 +636,6 @@ guard_open(struct daemon *d, char **cause)
 		longest = w;
 	g->rebuild_since = units_now_ms() > longest ? units_now_ms() - longest :
 	    0;
-	guard_reload(g);
 	if (audit_replay(audit_dir(d->audit), 1, 0, guard_rebuild_cb, g,
 	    cause) == -1) {
 		guard_free(g);
@@ -578,14 +653,30 @@ guard_reload(struct guard *g)
 	char *cause = NULL;
 
 	json_decref(g->assets);
-	g->assets = NULL;
+	json_decref(g->group_size);
+	g->assets = g->group_size = NULL;
+	if (g->group_hits == NULL)
+		g->group_hits = json_object();
 	if (g->d->cfg->playbooks.assets == NULL)
 		return;
 	g->assets = pbhost_load_assets(g->d->cfg->playbooks.assets, &cause);
 	if (g->assets == NULL) {
 		log_warnx("guard: the asset inventory does not load (asset "
-		    "tiers are not judged): %s", cause ? cause : "?");
+		    "tiers and groups are not judged): %s", cause ? cause : "?");
 		free(cause);
+		return;
+	}
+	/* How many assets each group has: the blast radius' denominator. */
+	const char *k;
+	json_t *v;
+	g->group_size = json_object();
+	json_object_foreach(g->assets, k, v) {
+		const char *grp = json_string_value(json_object_get(v, "group"));
+		if (grp == NULL)
+			continue;
+		json_t *n = json_object_get(g->group_size, grp);
+		json_object_set_new(g->group_size, grp, json_integer(n ?
+		    json_integer_value(n) + 1 : 1));
 	}
 }
 
@@ -597,6 +688,8 @@ guard_free(struct guard *g)
 	if (g == NULL)
 		return;
 	json_decref(g->assets);
+	json_decref(g->group_size);
+	json_decref(g->group_hits);
 	free(g->runs.t);
 	free(g->steps.t);
 	free(g->fails.t);

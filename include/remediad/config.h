@@ -121,6 +121,8 @@ struct config {
 		json_t *rate;	    /* "kind.action" | "per_target" |
 				       "per_playbook" -> "N/duration" */
 		int64_t max_targets; /* a plan touching more is held; 0 off */
+		int64_t group_percent; /* of an asset group within the window */
+		uint64_t group_window_ms;
 		char *breaker;	     /* "N/duration" actions that trip it */
 		int64_t breaker_failure_percent; /* of connector steps; 0 off */
 		int64_t breaker_min_steps;	 /* before the ratio counts */

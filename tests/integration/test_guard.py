@@ -743,6 +743,28 @@ def policy_asset_tier(tmp, daemons):
     e.settle()
 
 
+def blast_group_share(tmp, daemons):
+    """guard.group_percent: acting on more than that share of an asset
+    group's hosts within the window holds the request."""
+    inv = os.path.join(tmp, "assets.json")
+    with open(inv, "w") as f:
+        json.dump({f"br-{i}": {"group": "branch"} for i in range(4)}, f)
+    e = Env(tmp, daemons, guard="{ group_percent = 50 }",
+            more=f'playbooks.assets = "{inv}"\n')
+    e.d.start()
+    for i in range(2):
+        a = e.plan("reimage", host=f"br-{i}")
+        decision(e, a, "run", "approvals:auto")
+        ran(e, a)
+    # Acting on the same host again does not widen the share.
+    a = e.plan("reimage", host="br-1")
+    decision(e, a, "run", "approvals:auto")
+    c = e.plan("reimage", host="br-2")
+    decision(e, c, "hold", "blast:group:branch")
+    never_ran(e, c)
+    e.settle()
+
+
 def dry_run_undeclared(tmp, daemons):
     """A connector that does not declare dry_run support is not called for
     a dry run: the request is recorded as it would have run."""
@@ -1253,6 +1275,7 @@ CASES = {
     "dry_run_config_default": dry_run_config_default,
     "dry_run_undeclared": dry_run_undeclared,
     "policy_asset_tier": policy_asset_tier,
+    "blast_group_share": blast_group_share,
     "pause_resume": pause_resume,
     "approve_deny": approve_deny,
     "approval_expires": approval_expires,
