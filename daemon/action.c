@@ -776,17 +776,37 @@ act_plan_targets(const struct act *x)
 	return n;
 }
 
-/* Every request passes the guard before anything runs. */
+/* The guard's decision on a request, recorded. */
 static void
-act_begin(struct act *x)
+act_judge(struct act *x, struct guard_decision *gd)
 {
-	struct actions *a = x->a;
-	struct guard_decision gd;
 	struct guard_req gr = {x->id, x->kind, x->name, x->playbook,
 	    x->params, x->risk, x->approval_required, x->playbook_dry_run,
 	    act_plan_targets(x)};
 
-	guard_judge(a->d->guard, &gr, &gd);
+	guard_judge(x->a->d->guard, &gr, gd);
+}
+
+/* Carries out a decision. */
+static void
+act_decided(struct act *x, const struct guard_decision *gd);
+
+/* Every request passes the guard before anything runs. */
+static void
+act_begin(struct act *x)
+{
+	struct guard_decision gd;
+
+	act_judge(x, &gd);
+	act_decided(x, &gd);
+}
+
+static void
+act_decided(struct act *x, const struct guard_decision *gd_)
+{
+	struct actions *a = x->a;
+	const struct guard_decision gd = *gd_;
+
 	switch (gd.verdict) {
 	case GUARD_DRY_RUN:
 		x->dry_run = 1;
@@ -848,6 +868,25 @@ act_approval_cb(void *arg, const char *id, int approved)
 	struct actions *a = arg;
 	struct act *x = act_find(a, id);
 
+	if (id[0] == 'P') {
+		/* A whole plan: each of its held requests, as shown. */
+		uint64_t seq = strtoull(id + 1, NULL, 10);
+		struct act *y, *next;
+		int escalated = 0;
+		for (y = LIST_FIRST(&a->acts); y != NULL; y = next) {
+			next = LIST_NEXT(y, entry);
+			if (y->plan_seq != seq || y->state != ST_HELD)
+				continue;
+			if (approved == -1) {
+				if (!escalated++)
+					act_escalate(a, y);
+			} else if (!approved)
+				y->state = ST_DENIED;
+			else
+				act_go(y);
+		}
+		return;
+	}
 	if (x == NULL || x->state != ST_HELD)
 		return;
 	if (approved == -1) {
@@ -876,9 +915,72 @@ actions_plan(struct actions *a, uint64_t seq, const json_t *fields)
 		fatalx("actions: out of memory");
 	json_array_foreach(reqs, i, req)
 		xs[i] = act_new(a, seq, i, req, fields);
-	for (i = 0; i < json_array_size(reqs); i++)
-		if (xs[i] != NULL)
-			act_begin(xs[i]);
+	size_t n = json_array_size(reqs);
+	if (!a->d->cfg->approvals.whole_plan || n < 2) {
+		for (i = 0; i < n; i++)
+			if (xs[i] != NULL)
+				act_begin(xs[i]);
+		free(xs);
+		return;
+	}
+	/*
+	 * approvals.whole_plan: if the guard holds any request, the plan is
+	 * held whole under one approval (P<seq>); approving it runs exactly
+	 * the requests shown, nothing is judged again.
+	 */
+	struct guard_decision *gd = calloc(n, sizeof *gd);
+	if (gd == NULL)
+		fatalx("actions: out of memory");
+	int held = 0, quorum = 1;
+	char reason[256] = "";
+	for (i = 0; i < n; i++) {
+		if (xs[i] == NULL)
+			continue;
+		act_judge(xs[i], &gd[i]);
+		if (gd[i].verdict == GUARD_HOLD) {
+			if (!held)
+				snprintf(reason, sizeof reason, "%s: %s",
+				    xs[i]->id, gd[i].reason);
+			held = 1;
+			if (gd[i].quorum > quorum)
+				quorum = gd[i].quorum;
+		}
+	}
+	if (!held) {
+		for (i = 0; i < n; i++)
+			if (xs[i] != NULL)
+				act_decided(xs[i], &gd[i]);
+		free(gd);
+		free(xs);
+		return;
+	}
+	char pid[ACT_ID_MAX];
+	snprintf(pid, sizeof pid, "P%llu", (unsigned long long)seq);
+	json_t *reqsum = json_array();
+	for (i = 0; i < n; i++) {
+		if (xs[i] == NULL || gd[i].verdict == GUARD_REFUSE) {
+			if (xs[i] != NULL)
+				act_decided(xs[i], &gd[i]);
+			continue;
+		}
+		if (gd[i].verdict != GUARD_HOLD) {
+			char act[160];
+			snprintf(act, sizeof act, "%s.%s", xs[i]->kind,
+			    xs[i]->name);
+			guard_record_hold(a->d->guard, xs[i]->id, act,
+			    "its plan is approved as a whole", quorum);
+		}
+		xs[i]->state = ST_HELD;
+		xs[i]->dry_run = gd[i].verdict == GUARD_DRY_RUN;
+		json_array_append_new(reqsum, act_summary(xs[i]));
+	}
+	json_t *sum = json_pack("{s:s, s:s, s:o, s:I}", "kind", "plan",
+	    "action", "plan", "requests", reqsum, "plan_seq", (json_int_t)seq);
+	const char *pb = json_string_value(json_object_get(fields, "playbook"));
+	if (pb != NULL)
+		json_object_set_new(sum, "playbook", json_string(pb));
+	approvals_request(a->d->approvals, pid, sum, reason, quorum);
+	free(gd);
 	free(xs);
 }
 
@@ -930,9 +1032,16 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		json_t *g = audit_rec_json(rec);
 		const char *gid = json_string_value(json_object_get(g, "id"));
 		struct act *gx = gid ? act_find(a, gid) : NULL;
+		enum act_state to = type_is(rec, "approval.approved") ?
+		    ST_JUDGED : ST_DENIED;
 		if (gx != NULL && gx->state == ST_HELD)
-			gx->state = type_is(rec, "approval.approved") ?
-			    ST_JUDGED : ST_DENIED;
+			gx->state = to;
+		else if (gid != NULL && gid[0] == 'P') {
+			uint64_t pseq = strtoull(gid + 1, NULL, 10);
+			LIST_FOREACH(gx, &a->acts, entry)
+				if (gx->plan_seq == pseq && gx->state == ST_HELD)
+					gx->state = to;
+		}
 		json_decref(g);
 		return 0;
 	}

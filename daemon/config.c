@@ -524,6 +524,8 @@ static const struct cfg_field approvals_fields[] = {
     {"tiers", T_STRING_LIST, 0, OFF(approvals.tiers), NULL, 0, NOLIMIT,
 	NULL, NULL},
     {"hint", T_BOOL, 0, OFF(approvals.hint), NULL, 1, NOLIMIT, NULL, NULL},
+    {"whole_plan", T_BOOL, 0, OFF(approvals.whole_plan), NULL, 0, NOLIMIT,
+	NULL, NULL},
     {"expire", T_DURATION, 0, OFF(approvals.expire_ms), "1h", 0, 1000,
 	INT64_MAX, NULL, NULL},
     {"quorum", T_INT_MAP, 0, OFF(approvals.quorum), NULL, 0, NOLIMIT,

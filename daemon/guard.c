@@ -553,6 +553,23 @@ guard_judge(struct guard *g, const struct guard_req *r,
 	return seq;
 }
 
+uint64_t
+guard_record_hold(struct guard *g, const char *id, const char *act,
+    const char *reason, int quorum)
+{
+	const char *cause;
+	uint64_t seq;
+
+	g->decisions[GUARD_HOLD]++;
+	seq = audit_append(g->d->audit, "guard.decision", "system", json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "action", act,
+	    "decision", "hold", "rule", "approvals.whole_plan", "reason",
+	    reason, "quorum", quorum), &cause);
+	if (seq == 0)
+		log_warnx("guard: decision for %s not recorded: %s", id, cause);
+	return seq;
+}
+
 /* ---- Rebuild -------------------------------------------------------------------- */
 
 static int

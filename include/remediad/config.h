@@ -132,6 +132,7 @@ struct config {
 	struct config_approvals {
 		struct strlist required; /* "kind.action" patterns */
 		struct strlist tiers;	 /* asset tiers that need approval */
+		bool whole_plan;	 /* one approval for a plan's requests */
 		int64_t min_risk;	 /* 0 none, 1 low .. 4 critical */
 		bool hint;		 /* a playbook's approval = required */
 		uint64_t expire_ms;

@@ -52,6 +52,9 @@ void guard_reload(struct guard *g);
 uint64_t guard_judge(struct guard *g, const struct guard_req *r,
     struct guard_decision *out);
 int guard_paused(const struct guard *g);
+/* Records a decision made for a whole plan (rule "approvals.whole_plan"). */
+uint64_t guard_record_hold(struct guard *g, const char *id, const char *act,
+    const char *reason, int quorum);
 /*
  * A connector step ended (ok or not): the circuit breaker counts it and
  * may trip, which pauses automation until remediactl resume.

@@ -765,6 +765,33 @@ def blast_group_share(tmp, daemons):
     e.settle()
 
 
+def whole_plan_approval(tmp, daemons):
+    """approvals.whole_plan: one held request holds its whole plan under
+    one approval, P<seq>; approving it runs exactly those requests."""
+    e = Env(tmp, daemons, approvals='{ whole_plan = true, required = '
+            '{ "remediate.reimage" } }',
+            guard='{ protected = { p = { hosts = { "w-2" }, '
+            'mode = "refuse" } } }')
+    e.d.start()
+    a = e.plan("many", host="w", rule="3")
+    seq = int(a[1:].split(".")[0])
+    pid = f"P{seq}"
+    ids = [f"A{seq}.{i}" for i in range(3)]
+    appr = wait_for(lambda: [x for x in e.d.ctl("approvals", json_out=True)
+                             ["approvals"] if x["id"] == pid],
+                    "the plan's approval")
+    check(len(appr) == 1, f"{appr}")
+    # w-2 is protected: refused, not part of what is approved.
+    decision(e, ids[1], "refuse", "protected:p")
+    for i in (0, 2):
+        never_ran(e, ids[i])
+    e.d.ctl("approve", pid, "-m", "the whole plan")
+    for i in (0, 2):
+        ran(e, ids[i])
+    never_ran(e, ids[1])
+    e.settle()
+
+
 def dry_run_undeclared(tmp, daemons):
     """A connector that does not declare dry_run support is not called for
     a dry run: the request is recorded as it would have run."""
@@ -1276,6 +1303,7 @@ CASES = {
     "dry_run_undeclared": dry_run_undeclared,
     "policy_asset_tier": policy_asset_tier,
     "blast_group_share": blast_group_share,
+    "whole_plan_approval": whole_plan_approval,
     "pause_resume": pause_resume,
     "approve_deny": approve_deny,
     "approval_expires": approval_expires,
