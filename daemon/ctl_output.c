@@ -81,12 +81,42 @@ ctl_print_kv(FILE *out, const json_t *obj)
 	ctl_print_kv_indent(out, obj, 0);
 }
 
+/*
+ * A cell's text: strings as they are (no copy), the rest formatted into
+ * buf. Tables of thousands of rows are printed, so strings take no
+ * snprintf.
+ */
+static const char *
+ctl_cell(const json_t *v, char *buf, size_t len, size_t *n)
+{
+	if (json_is_string(v)) {
+		*n = json_string_length(v);
+		return json_string_value(v);
+	}
+	ctl_format_value(v ? v : json_null(), buf, len);
+	*n = strlen(buf);
+	return buf;
+}
+
+static void
+ctl_pad(FILE *out, size_t n)
+{
+	static const char spaces[] = "                                ";
+
+	while (n > 0) {
+		size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
+		fwrite(spaces, 1, k, out);
+		n -= k;
+	}
+}
+
 void
 ctl_print_table(FILE *out, const json_t *rows, const struct ctl_column *cols)
 {
-	size_t ncols = 0, i, c;
+	size_t ncols = 0, i, c, n;
 	size_t width[32];
 	char val[1024];
+	const char *t;
 	json_t *row;
 
 	while (cols[ncols].key != NULL && ncols < 32)
@@ -95,21 +125,28 @@ ctl_print_table(FILE *out, const json_t *rows, const struct ctl_column *cols)
 		width[c] = strlen(cols[c].title);
 	json_array_foreach(rows, i, row) {
 		for (c = 0; c < ncols; c++) {
-			json_t *v = json_object_get(row, cols[c].key);
-			ctl_format_value(v ? v : json_null(), val, sizeof val);
-			if (strlen(val) > width[c])
-				width[c] = strlen(val);
+			ctl_cell(json_object_get(row, cols[c].key), val,
+			    sizeof val, &n);
+			if (n > width[c])
+				width[c] = n;
 		}
 	}
-	for (c = 0; c < ncols; c++)
-		fprintf(out, "%-*s%s", c + 1 < ncols ? (int)width[c] : 0,
-		    cols[c].title, c + 1 < ncols ? "  " : "\n");
+	for (c = 0; c < ncols; c++) {
+		fputs(cols[c].title, out);
+		if (c + 1 < ncols) {
+			ctl_pad(out, width[c] - strlen(cols[c].title) + 2);
+		} else
+			fputc('\n', out);
+	}
 	json_array_foreach(rows, i, row) {
 		for (c = 0; c < ncols; c++) {
-			json_t *v = json_object_get(row, cols[c].key);
-			ctl_format_value(v ? v : json_null(), val, sizeof val);
-			fprintf(out, "%-*s%s", c + 1 < ncols ? (int)width[c] : 0,
-			    val, c + 1 < ncols ? "  " : "\n");
+			t = ctl_cell(json_object_get(row, cols[c].key), val,
+			    sizeof val, &n);
+			fwrite(t, 1, n, out);
+			if (c + 1 < ncols)
+				ctl_pad(out, width[c] - n + 2);
+			else
+				fputc('\n', out);
 		}
 	}
 }
