@@ -96,6 +96,7 @@ ACTIONS = '''{
     enable_account = { connector = "c" },
     revoke_sessions = { connector = "c" },
     ticket = { connector = "c" },
+    notify = { connector = "c" },
   }'''
 
 
@@ -792,6 +793,28 @@ def whole_plan_approval(tmp, daemons):
     e.settle()
 
 
+def approval_escalates(tmp, daemons):
+    """approvals.escalate_to: an unanswered approval is escalated once (a
+    notify request to the next tier, through the guard, and a fresh
+    window), then expires as denied."""
+    e = Env(tmp, daemons, approvals='{ required = { "remediate.*" }, '
+            'expire = "2s", escalate_to = "tier2" }')
+    e.d.start()
+    a = e.plan("reimage", host="h1")
+    esc = wait_type(e.d, "approval.escalated", a)
+    check(esc["to"] == "tier2", f"{esc}")
+    note = wait_for(lambda: [c for c in e.calls() if c["action"] == "notify"
+                             and a in c["params"]["message"]],
+                    "the notify to the next tier")
+    check(note[0]["params"]["to"] == "tier2", f"{note}")
+    ex = wait_type(e.d, "approval.expired", a)
+    check(ex["outcome"] == "denied", f"{ex}")
+    check(len([r for r in e.d.records() if r["type"] ==
+               "approval.escalated"]) == 1, "escalated once")
+    never_ran(e, a)
+    e.settle()
+
+
 def dry_run_undeclared(tmp, daemons):
     """A connector that does not declare dry_run support is not called for
     a dry run: the request is recorded as it would have run."""
@@ -1304,6 +1327,7 @@ CASES = {
     "policy_asset_tier": policy_asset_tier,
     "blast_group_share": blast_group_share,
     "whole_plan_approval": whole_plan_approval,
+    "approval_escalates": approval_escalates,
     "pause_resume": pause_resume,
     "approve_deny": approve_deny,
     "approval_expires": approval_expires,
