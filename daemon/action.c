@@ -1510,9 +1510,11 @@ cmd_show(struct daemon *d, struct control_req *r)
 	/* An action's id names its plan: A<seq of plan.created>.<index>. */
 	uint64_t plan_seq = 0, alert_seq = 0;
 	char *end;
-	if (id[0] == 'A' && id[1] >= '0' && id[1] <= '9') {
+	if ((id[0] == 'A' || id[0] == 'P') && id[1] >= '0' && id[1] <= '9') {
 		plan_seq = strtoull(id + 1, &end, 10);
-		if (*end != '.' || plan_seq > audit_last_seq(d->audit))
+		/* A<plan>.<index> for an action, P<plan> for a whole plan. */
+		if ((id[0] == 'A' ? *end != '.' : *end != '\0') ||
+		    plan_seq > audit_last_seq(d->audit))
 			plan_seq = 0;
 	}
 	if (plan_seq != 0) {
