@@ -1479,6 +1479,7 @@ cmd_extend(struct daemon *d, struct control_req *r)
 struct show_plan {
 	uint64_t seq;
 	uint64_t alert_seq;
+	int is_plan;
 };
 
 /* The first record of the replay: the plan.created of an action. */
@@ -1488,6 +1489,7 @@ show_plan_cb(const struct audit_rec *rec, void *arg)
 	struct show_plan *sp = arg;
 
 	if (rec->seq == sp->seq && type_is(rec, "plan.created")) {
+		sp->is_plan = 1;
 		json_t *j = audit_rec_json(rec);
 		sp->alert_seq = (uint64_t)json_integer_value(json_object_get(j,
 		    "alert_seq"));
@@ -1519,11 +1521,14 @@ cmd_show(struct daemon *d, struct control_req *r)
 	}
 	if (plan_seq != 0) {
 		/* The plan tells the alert it came from (its alert.received). */
-		struct show_plan sp = {plan_seq, 0};
+		struct show_plan sp = {plan_seq, 0, 0};
 		char *cause = NULL;
 		if (audit_replay(audit_dir(d->audit), plan_seq, 0, show_plan_cb,
 		    &sp, &cause) == -1)
 			free(cause);
+		/* An id that only looks like one names no plan: nothing more. */
+		if (!sp.is_plan)
+			plan_seq = 0;
 		alert_seq = sp.alert_seq;
 	}
 	audit_ctl_search_also(d, r, json_pack("{s:s}", "id", id), 1000,

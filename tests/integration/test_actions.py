@@ -581,8 +581,15 @@ def lifecycle_ttl_expiry(tmp, daemons):
     check(s["connectors"]["edr"]["running"] == 0 and
           s["connectors"]["edr"]["limit"] == 4, f"{s['connectors']}")
     show = e.d.ctl("show", aid, json_out=True)
+    # The action's own records, and before them its alert and its plan.
+    plan_seq = int(aid[1:].split(".")[0])
+    plan = [r for r in recs if r["seq"] == plan_seq]
+    alert = [r for r in recs if r["seq"] == plan[0]["alert_seq"]]
     check([r["seq"] for r in show["records"]] == [
-        r["seq"] for r in for_id(recs, aid)], f"show {show}")
+        alert[0]["seq"], plan_seq] + [r["seq"] for r in for_id(recs, aid)],
+        f"show {show}")
+    check(alert[0]["type"] == "alert.received" and
+          plan[0]["type"] == "plan.created", f"{alert} {plan}")
     check(show["state"]["state"] == "rolled_back", f"{show['state']}")
 
 
