@@ -98,6 +98,7 @@ struct act {
 	uint64_t handle;
 	uint64_t verify_until_ms;
 	uint64_t finished_ms; /* first seen in a final state by the sweep */
+	int plan_targets;     /* distinct targets of its plan (blast radius) */
 	char last_error[256];
 	struct event *ev_timer; /* retry, expiry, verify interval */
 	LIST_ENTRY(act) entry;
@@ -182,12 +183,7 @@ act_free(struct act *x)
 static uint64_t
 audit_rec(struct actions *a, const char *type, const char *actor, json_t *f)
 {
-	const char *cause;
-	uint64_t seq = audit_append(a->d->audit, type, actor, f, &cause);
-
-	if (seq == 0)
-		log_warnx("actions: %s not recorded: %s", type, cause);
-	return seq;
+	return audit_append_logged(a->d->audit, type, actor, f);
 }
 
 /* The fields every record of an action carries. */
@@ -610,6 +606,40 @@ act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
 	return x;
 }
 
+/*
+ * The actions of a plan record (every request, in order; NULL for one
+ * that is malformed), each told how many distinct targets its plan
+ * touches. The caller frees the array.
+ */
+static struct act **
+acts_of_plan(struct actions *a, uint64_t seq, const json_t *plan, size_t *n)
+{
+	const json_t *reqs = json_object_get(plan, "actions");
+	struct act **xs = calloc(json_array_size(reqs) + 1, sizeof *xs);
+	size_t i, j;
+	json_t *req;
+	int targets = 0;
+
+	if (xs == NULL)
+		fatalx("actions: out of memory");
+	*n = json_array_size(reqs);
+	json_array_foreach(reqs, i, req)
+		xs[i] = act_new(a, seq, i, req, plan);
+	for (i = 0; i < *n; i++) {
+		if (xs[i] == NULL || xs[i]->target_value == NULL)
+			continue;
+		for (j = 0; j < i; j++)
+			if (xs[j] != NULL && xs[j]->target_value != NULL &&
+			    strcmp(xs[j]->target_value, xs[i]->target_value) == 0)
+				break;
+		targets += j == i;
+	}
+	for (i = 0; i < *n; i++)
+		if (xs[i] != NULL)
+			xs[i]->plan_targets = targets;
+	return xs;
+}
+
 /* An active mitigation of the same action and target, or NULL. */
 static struct act *
 act_same_active(struct actions *a, const struct act *n)
@@ -754,35 +784,13 @@ act_summary(const struct act *x)
 	return s;
 }
 
-/* The distinct targets of the plan a request belongs to. */
-static int
-act_plan_targets(const struct act *x)
-{
-	const struct act *y, *z;
-	int n = 0;
-
-	LIST_FOREACH(y, &x->a->acts, entry) {
-		if (y->plan_seq != x->plan_seq || y->target_value == NULL)
-			continue;
-		/* Counted once: at its first request with that target. */
-		for (z = LIST_FIRST(&x->a->acts); z != y; z = LIST_NEXT(z,
-		    entry))
-			if (z->plan_seq == x->plan_seq && z->target_value &&
-			    strcmp(z->target_value, y->target_value) == 0)
-				break;
-		if (z == y)
-			n++;
-	}
-	return n;
-}
-
 /* The guard's decision on a request, recorded. */
 static void
 act_judge(struct act *x, struct guard_decision *gd)
 {
 	struct guard_req gr = {x->id, x->kind, x->name, x->playbook,
 	    x->params, x->risk, x->approval_required, x->playbook_dry_run,
-	    act_plan_targets(x)};
+	    x->plan_targets};
 
 	guard_judge(x->a->d->guard, &gr, gd);
 }
@@ -846,13 +854,10 @@ act_escalate(struct actions *a, const struct act *x)
 	    "s:s}", "actions", "kind", "notify", "action", "notify", "params",
 	    "message", msg, "to", to ? to : "", "approval", "auto", "risk",
 	    "low", "escalation_of", x->id, "reason", "approval escalated");
-	const char *cause;
 	json_incref(f);
-	uint64_t seq = audit_append(a->d->audit, "plan.created", "system", f,
-	    &cause);
+	uint64_t seq = audit_rec(a, "plan.created", "system", f);
 	if (seq == 0)
-		log_warnx("actions: escalation of %s not recorded: %s", x->id,
-		    cause);
+		log_warnx("actions: escalation of %s not recorded", x->id);
 	else if (actions_connector_of(a, "notify") != NULL)
 		actions_plan(a, seq, f);
 	else
@@ -903,19 +908,12 @@ act_approval_cb(void *arg, const char *id, int approved)
 void
 actions_plan(struct actions *a, uint64_t seq, const json_t *fields)
 {
-	const json_t *reqs = json_object_get(fields, "actions");
-	size_t i;
-	json_t *req;
+	size_t i, n;
 
 	if (a == NULL || a->closing)
 		return;
 	/* All of the plan first: the guard looks at it as a whole. */
-	struct act **xs = calloc(json_array_size(reqs) + 1, sizeof *xs);
-	if (xs == NULL)
-		fatalx("actions: out of memory");
-	json_array_foreach(reqs, i, req)
-		xs[i] = act_new(a, seq, i, req, fields);
-	size_t n = json_array_size(reqs);
+	struct act **xs = acts_of_plan(a, seq, fields, &n);
 	if (!a->d->cfg->approvals.whole_plan || n < 2) {
 		for (i = 0; i < n; i++)
 			if (xs[i] != NULL)
@@ -1055,10 +1053,8 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		return 0;
 	rb->records++;
 	if (plan) {
-		size_t i;
-		json_t *req;
-		json_array_foreach(json_object_get(j, "actions"), i, req)
-			act_new(a, rec->seq, i, req, j);
+		size_t n;
+		free(acts_of_plan(a, rec->seq, j, &n));
 		json_decref(j);
 		return 0;
 	}

@@ -77,12 +77,7 @@ static uint64_t
 ap_audit(struct approvals *ap, const char *type, const char *actor,
     json_t *f)
 {
-	const char *cause;
-	uint64_t seq = audit_append(ap->d->audit, type, actor, f, &cause);
-
-	if (seq == 0)
-		log_warnx("approvals: %s not recorded: %s", type, cause);
-	return seq;
+	return audit_append_logged(ap->d->audit, type, actor, f);
 }
 
 /* The approval is answered: it leaves the pending set. */

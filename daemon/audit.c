@@ -980,3 +980,20 @@ audit_status_json(const struct audit *a)
 		json_object_set_new(o, "error", json_string(error));
 	return o;
 }
+
+uint64_t
+audit_append_logged(struct audit *a, const char *type, const char *actor,
+    json_t *fields)
+{
+	const char *cause;
+	uint64_t seq;
+
+	if (a == NULL) {
+		json_decref(fields);
+		return 0;
+	}
+	seq = audit_append(a, type, actor, fields, &cause);
+	if (seq == 0)
+		log_warnx("audit: %s not recorded: %s", type, cause);
+	return seq;
+}

@@ -883,6 +883,28 @@ cfg_parse_roles(struct config *cfg, struct cfg_errors *errs)
 	cfg->control.nrules = n;
 }
 
+static int
+cfg_known(const char *const *keys, const char *k)
+{
+	for (size_t i = 0; keys[i] != NULL; i++)
+		if (strcmp(keys[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+/* Each key of a table kept as JSON must be one of keys. */
+static void
+cfg_check_keys(struct cfg_errors *errs, const char *path, const json_t *t,
+    const char *const *keys)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)t, k, v)
+		if (!cfg_known(keys, k))
+			cfg_error(errs, path, "%s: unknown key", k);
+}
+
 /* An environment variable's name. */
 static int
 cfg_env_name(const char *s)
@@ -914,7 +936,7 @@ cfg_check_connector_settings(struct config *cfg, struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"program", "env", "secrets",
 	    "concurrency", "timeout", "dry_run", NULL};
-	const char *name, *k;
+	const char *name;
 	json_t *t, *v;
 	char path[256];
 
@@ -923,14 +945,7 @@ cfg_check_connector_settings(struct config *cfg, struct cfg_errors *errs)
 		if (!cfg_word(name))
 			cfg_error(errs, path, "names are letters, digits, "
 			    "'-', '_' and '.'");
-		json_object_foreach(t, k, v) {
-			size_t i;
-			for (i = 0; keys[i] != NULL; i++)
-				if (strcmp(keys[i], k) == 0)
-					break;
-			if (keys[i] == NULL)
-				cfg_error(errs, path, "%s: unknown key", k);
-		}
+		cfg_check_keys(errs, path, t, keys);
 		v = json_object_get(t, "program");
 		if (v != NULL && (!json_is_string(v) ||
 		    !cfg_word(json_string_value(v)) ||
@@ -994,7 +1009,7 @@ cfg_check_connectors(struct config *cfg, struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"connector", "rollback", "kind",
 	    "params", "verify", NULL};
-	const char *name, *k;
+	const char *name;
 	json_t *t, *v;
 	char path[256], file[4096];
 
@@ -1004,14 +1019,7 @@ cfg_check_connectors(struct config *cfg, struct cfg_errors *errs)
 		return;
 	json_object_foreach(cfg->connectors.actions, name, t) {
 		snprintf(path, sizeof path, "connectors.actions.%s", name);
-		json_object_foreach(t, k, v) {
-			size_t i;
-			for (i = 0; keys[i] != NULL; i++)
-				if (strcmp(keys[i], k) == 0)
-					break;
-			if (keys[i] == NULL)
-				cfg_error(errs, path, "%s: unknown key", k);
-		}
+		cfg_check_keys(errs, path, t, keys);
 		const char *inst = json_string_value(json_object_get(t,
 		    "connector"));
 		if (inst == NULL || !cfg_word(inst)) {
@@ -1081,15 +1089,10 @@ cfg_check_guard(struct config *cfg, struct cfg_errors *errs)
 
 	json_object_foreach(cfg->guard.protected, name, t) {
 		snprintf(path, sizeof path, "guard.protected.%s", name);
+		cfg_check_keys(errs, path, t, keys);
 		json_object_foreach(t, k, v) {
-			size_t i;
-			for (i = 0; keys[i] != NULL; i++)
-				if (strcmp(keys[i], k) == 0)
-					break;
-			if (keys[i] == NULL) {
-				cfg_error(errs, path, "%s: unknown key", k);
+			if (!cfg_known(keys, k))
 				continue;
-			}
 			if (strcmp(k, "mode") == 0) {
 				if (!json_is_string(v) ||
 				    (strcmp(json_string_value(v), "refuse") &&

@@ -33,17 +33,7 @@ static uint64_t
 daemon_audit(struct daemon *d, const char *type, const char *actor,
     json_t *fields)
 {
-	const char *why;
-	uint64_t seq;
-
-	if (d->audit == NULL) {
-		json_decref(fields);
-		return 0;
-	}
-	seq = audit_append(d->audit, type, actor, fields, &why);
-	if (seq == 0)
-		log_error("audit: cannot record %s: %s", type, why);
-	return seq;
+	return audit_append_logged(d->audit, type, actor, fields);
 }
 
 static int

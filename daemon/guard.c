@@ -192,6 +192,27 @@ group_count(struct guard *g, const char *group, const char *also,
 	return n + (also != NULL && !seen);
 }
 
+/*
+ * The group of host when acting on it would bring the hosts of that group
+ * acted on within guard.group_window past guard.group_percent; else NULL.
+ */
+static const char *
+group_over(struct guard *g, const char *host, uint64_t now)
+{
+	const struct config_guard *c = &g->d->cfg->guard;
+	const char *group;
+
+	if (c->group_percent <= 0 || g->group_size == NULL ||
+	    (group = guard_group(g, host)) == NULL)
+		return NULL;
+	size_t size = (size_t)json_integer_value(json_object_get(g->group_size,
+	    group));
+	if (group_count(g, group, host, now) * 100 >
+	    (size_t)c->group_percent * size)
+		return group;
+	return NULL;
+}
+
 static void
 group_hit(struct guard *g, const char *host, uint64_t t)
 {
@@ -211,7 +232,6 @@ group_hit(struct guard *g, const char *host, uint64_t t)
 static void
 guard_trip(struct guard *g, const char *why)
 {
-	const char *cause;
 
 	if (g->paused)
 		return;
@@ -220,9 +240,8 @@ guard_trip(struct guard *g, const char *why)
 	    why);
 	log_warnx("guard: circuit breaker tripped: %s; automation paused "
 	    "until remediactl resume", why);
-	if (audit_append(g->d->audit, "guard.breaker_tripped", "system",
-	    json_pack("{s:s}", "reason", why), &cause) == 0)
-		log_warnx("guard: breaker trip not recorded: %s", cause);
+	audit_append_logged(g->d->audit, "guard.breaker_tripped", "system",
+	    json_pack("{s:s}", "reason", why));
 }
 
 void
@@ -394,7 +413,7 @@ guard_judge(struct guard *g, const struct guard_req *r,
 {
 	const struct config *cfg = g->d->cfg;
 	const json_t *prule;
-	const char *pname;
+	const char *pname, *grp;
 	uint64_t now = units_now_ms();
 	char act[160];
 
@@ -428,17 +447,9 @@ guard_judge(struct guard *g, const struct guard_req *r,
 		snprintf(out->reason, sizeof out->reason, "its plan touches %d "
 		    "targets (guard.max_targets = %lld)", r->plan_targets,
 		    (long long)cfg->guard.max_targets);
-	} else if (cfg->guard.group_percent > 0 && g->group_size != NULL &&
-	    guard_group(g, json_string_value(json_object_get(r->params,
-	    "host"))) != NULL && group_count(g, guard_group(g,
-	    json_string_value(json_object_get(r->params, "host"))),
-	    json_string_value(json_object_get(r->params, "host")), now) * 100 >
-	    (size_t)cfg->guard.group_percent * (size_t)json_integer_value(
-	    json_object_get(g->group_size, guard_group(g, json_string_value(
-	    json_object_get(r->params, "host")))))) {
+	} else if ((grp = group_over(g, json_string_value(json_object_get(
+	    r->params, "host")), now)) != NULL) {
 		/* Blast radius: too much of one asset group in the window. */
-		const char *grp = guard_group(g, json_string_value(
-		    json_object_get(r->params, "host")));
 		out->verdict = GUARD_HOLD;
 		snprintf(out->rule, sizeof out->rule, "blast:group:%.100s", grp);
 		snprintf(out->reason, sizeof out->reason, "more than %lld%% of "
@@ -534,7 +545,6 @@ guard_judge(struct guard *g, const struct guard_req *r,
 			out->quorum = q;
 	}
 	g->decisions[out->verdict]++;
-	const char *cause;
 	json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", r->id,
 	    "action", act, "decision", verdict_names[out->verdict], "rule",
 	    out->rule, "reason", out->reason);
@@ -545,29 +555,18 @@ guard_judge(struct guard *g, const struct guard_req *r,
 		json_object_set_new(f, "target", json_string(tgt));
 	if (out->verdict == GUARD_HOLD)
 		json_object_set_new(f, "quorum", json_integer(out->quorum));
-	uint64_t seq = audit_append(g->d->audit, "guard.decision", "system", f,
-	    &cause);
-	if (seq == 0)
-		log_warnx("guard: decision for %s not recorded: %s", r->id,
-		    cause);
-	return seq;
+	return audit_append_logged(g->d->audit, "guard.decision", "system", f);
 }
 
 uint64_t
 guard_record_hold(struct guard *g, const char *id, const char *act,
     const char *reason, int quorum)
 {
-	const char *cause;
-	uint64_t seq;
-
 	g->decisions[GUARD_HOLD]++;
-	seq = audit_append(g->d->audit, "guard.decision", "system", json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "action", act,
+	return audit_append_logged(g->d->audit, "guard.decision", "system",
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "action", act,
 	    "decision", "hold", "rule", "approvals.whole_plan", "reason",
-	    reason, "quorum", quorum), &cause);
-	if (seq == 0)
-		log_warnx("guard: decision for %s not recorded: %s", id, cause);
-	return seq;
+	    reason, "quorum", quorum));
 }
 
 /* ---- Rebuild -------------------------------------------------------------------- */

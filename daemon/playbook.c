@@ -636,13 +636,9 @@ pb_count_failure(struct playbooks *pb, struct pbstats *st)
 	st->quarantines++;
 	log_warnx("playbook %s quarantined: %zu failures within %llu ms",
 	    st->name, k, (unsigned long long)c->quarantine_window_ms);
-	const char *cause;
-	if (audit_append(pb->d->audit, "playbook.quarantined", "system",
-		json_pack("{s:s, s:I, s:I}", "playbook", st->name, "failures",
-		    (json_int_t)k, "window_ms",
-		    (json_int_t)c->quarantine_window_ms), &cause) == 0)
-		log_warnx("playbooks: quarantine of %s not recorded: %s",
-		    st->name, cause);
+	audit_append_logged(pb->d->audit, "playbook.quarantined", "system",
+	    json_pack("{s:s, s:I, s:I}", "playbook", st->name, "failures",
+	    (json_int_t)k, "window_ms", (json_int_t)c->quarantine_window_ms));
 }
 
 /* The run is over: its key goes to the next waiting run. */

@@ -185,6 +185,13 @@ void audit_close(struct audit *a);
  */
 uint64_t audit_append(struct audit *a, const char *type, const char *actor,
     json_t *fields, const char **cause);
+/*
+ * audit_append() for records whose loss is logged, not handled: the
+ * refusal is logged at warn level with its reason. NULL a: the fields are
+ * dropped (nothing to record to). Returns the seq, or 0.
+ */
+uint64_t audit_append_logged(struct audit *a, const char *type,
+    const char *actor, json_t *fields);
 
 /*
  * Calls cb(arg, ok) once record `seq` is on disk (per the sync policy):
