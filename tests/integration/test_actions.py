@@ -72,6 +72,7 @@ return playbook {
 #                 the host, rollback lifts it (after $APPLY_SLEEP /
 #                 $ROLLBACK_SLEEP seconds)
 #   garbage       prints something that is not JSON, exits 0
+#   huge          prints a valid answer of 100 KiB, exits 0
 #   crash         prints nothing, exits 3
 #   retry         "retry" for the first $RETRY_N runs of a key and op, then ok
 #   conc          counts the runs in $STATE/running, keeps the most it saw
@@ -122,7 +123,9 @@ def count(name):
 
 req = json.loads(sys.stdin.readline())
 record(event="start", req=req, env=sorted(os.environ),
-       fds=sorted(int(x) for x in os.listdir("/proc/self/fd")))
+       fds=sorted(int(x) for x in os.listdir("/proc/self/fd")),
+       secrets={k: v for k, v in os.environ.items()
+                if k.startswith("REMEDIAD_SECRET_")})
 op, key = req["op"], req["idempotency_key"]
 
 if mode == "ok":
@@ -180,6 +183,12 @@ elif mode == "sim":
     answer("ok", hosts[host])
 elif mode == "garbage":
     sys.stdout.write("this is not JSON {{{ <html>\n")
+    sys.stdout.flush()
+    sys.exit(0)
+elif mode == "huge":
+    # A valid answer, but over the 64 KiB the daemon reads.
+    sys.stdout.write(json.dumps({"status": "ok",
+                                 "message": "x" * (100 * 1024)}) + "\n")
     sys.stdout.flush()
     sys.exit(0)
 elif mode == "crash":
@@ -484,6 +493,25 @@ def rec_time(r):
     """A record's time, epoch seconds (whole)."""
     return calendar.timegm(time.strptime(r["time"][:19],
                                          "%Y-%m-%dT%H:%M:%S"))
+
+
+def children_of(pid):
+    """[(pid, cmdline, state)] of pid's children."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != pid:
+                continue
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out.append((int(p), cmd, fields[0]))
+    return out
 
 
 def pid_alive(pid):
@@ -846,6 +874,44 @@ def garbage_is_failure(tmp, daemons):
     check(len(e.starts(idempotency_key=nt)) == 3, "crash is retried")
 
 
+def oversized_answer_is_failure(tmp, daemons):
+    """An answer over 64 KiB is a failure, even if it is valid JSON, and
+    is not retried."""
+    e = Env(tmp, daemons, {"ticket": {"connector": "big"},
+                           "notify": {"connector": "big"}},
+            {"big": {"env": {"MODE": "huge"}}})
+    e.d.start()
+    plan = one_plan(e, "ticket", rule="h")
+    aid = f"A{plan['seq']}.0"
+    fail = wait_type(e.d, "action.failed", aid)
+    check(fail["status"] == "failed" and
+          "larger than 65536 bytes" in fail["message"], f"{fail}")
+    check(types_of(e.d.records(), aid) == ["action.started:apply",
+                                           "action.failed:apply"],
+          f"no retry: {types_of(e.d.records(), aid)}")
+
+
+def secrets_are_paths(tmp, daemons):
+    """A connector gets REMEDIAD_SECRET_<NAME> = the secret file's path,
+    never its content, and nothing else of the daemon's environment."""
+    secret = os.path.join(tmp, "token")
+    with open(secret, "w") as f:
+        f.write("s3cr3t-value\n")
+    e = Env(tmp, daemons, {"ticket": {"connector": "sec"},
+                           "notify": {"connector": "sec"}},
+            {"sec": {"env": {"MODE": "ok"}, "secrets": {"TOKEN": secret}}})
+    e.d.start()
+    plan = one_plan(e, "ticket", rule="s")
+    aid = f"A{plan['seq']}.0"
+    wait_type(e.d, "action.succeeded", aid)
+    c = e.starts(idempotency_key=aid)[0]
+    check(c["secrets"] == {"REMEDIAD_SECRET_TOKEN": secret}, f"{c}")
+    check("REMEDIAD_SECRET_TOKEN" in c["env"] and "HOME" not in c["env"],
+          f"{c['env']}")
+    check(not any("s3cr3t" in json.dumps(r) for r in e.d.records()),
+          "the secret is not in the audit log")
+
+
 def retry_then_ok(tmp, daemons):
     """A connector that says retry twice, then ok: three attempts, the
     same key, succeeded (retries = 2 allows exactly that)."""
@@ -907,6 +973,12 @@ def concurrency_limit(tmp, daemons):
     check(sorted(starts, key=lambda k: int(k[1:].split(".")[0])) ==
           sorted(ids, key=lambda k: int(k[1:].split(".")[0])),
           "each once")
+    # Every connector process was reaped: the daemon's only children are
+    # its playbook workers, none of them a zombie.
+    kids = wait_for(lambda: (lambda k: k if all(
+        "--worker" in c for _, c, _ in k) else None)(children_of(e.d.proc.pid)),
+        "only workers left as children")
+    check(all(st != "Z" for _, _, st in kids), f"zombies: {kids}")
 
 
 def ctl_rollback_extend(tmp, daemons):
@@ -1228,6 +1300,8 @@ CASES = {
     "rollback_never_given_up": rollback_never_given_up,
     "hang_killed_at_timeout": hang_killed_at_timeout,
     "garbage_is_failure": garbage_is_failure,
+    "oversized_answer_is_failure": oversized_answer_is_failure,
+    "secrets_are_paths": secrets_are_paths,
     "retry_then_ok": retry_then_ok,
     "concurrency_limit": concurrency_limit,
     "ctl_rollback_extend": ctl_rollback_extend,

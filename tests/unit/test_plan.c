@@ -259,6 +259,54 @@ test_bounds(void **state)
 	json_decref(a);
 }
 
+/* With connectors, the config's connectors.actions decides. */
+static void
+test_connector_map(void **state)
+{
+	char err[256];
+	json_error_t jerr;
+	json_t *map = json_loads("{\"isolate\": {\"connector\": \"edr\", "
+	    "\"rollback\": \"lift\"}, \"contain_vm\": {\"connector\": "
+	    "\"cloud\", \"kind\": \"mitigate\", \"params\": [\"vm\"], "
+	    "\"rollback\": \"release_vm\"}}", 0, &jerr);
+	json_t *a, *r;
+
+	(void)state;
+	assert_non_null(map);
+	/* In the catalog but not mapped: refused. */
+	a = json_pack("[{s:s, s:s, s:{s:s}}]", "kind", "ticket", "action",
+	    "ticket", "params", "summary", "s");
+	assert_null(plan_validate_with(a, map, err, sizeof err));
+	assert_non_null(strstr(err, "no connector for action ticket"));
+	json_decref(a);
+	/* Mapped and in the catalog: the catalog's parameters hold. */
+	a = json_pack("[{s:s, s:s, s:{s:s}}]", "kind", "mitigate", "action",
+	    "isolate", "params", "ttl", "1h");
+	assert_null(plan_validate_with(a, map, err, sizeof err));
+	assert_non_null(strstr(err, "missing parameter host"));
+	json_decref(a);
+	/* Outside the catalog: the map gives kind, parameters, rollback. */
+	a = json_pack("[{s:s, s:s, s:{s:s, s:s}}]", "kind", "mitigate",
+	    "action", "contain_vm", "params", "vm", "vm-7", "ttl", "2h");
+	r = plan_validate_with(a, map, err, sizeof err);
+	assert_non_null(r);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(r, 0), "rollback")), "release_vm");
+	json_decref(r);
+	json_decref(a);
+	a = json_pack("[{s:s, s:s, s:{s:s}}]", "kind", "mitigate", "action",
+	    "contain_vm", "params", "ttl", "2h");
+	assert_null(plan_validate_with(a, map, err, sizeof err));
+	assert_non_null(strstr(err, "missing parameter vm"));
+	json_decref(a);
+	a = json_pack("[{s:s, s:s, s:{s:s}}]", "kind", "remediate", "action",
+	    "contain_vm", "params", "vm", "v");
+	assert_null(plan_validate_with(a, map, err, sizeof err));
+	assert_non_null(strstr(err, "is of kind mitigate"));
+	json_decref(a);
+	json_decref(map);
+}
+
 int
 main(void)
 {
@@ -269,6 +317,7 @@ main(void)
 	    cmocka_unit_test(test_every_catalog_entry),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_connector_map),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
