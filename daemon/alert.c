@@ -1,8 +1,10 @@
 /*
  * The alert unit: turns one untrusted Kafka message into the canonical
- * alert. It owns the checks made before the JSON parser runs (size, UTF-8,
- * nesting), format detection, and the per-format field and severity maps.
+ * alert. It owns the checks made before the JSON parser (json_scan.c)
+ * runs (size, UTF-8), format detection, and the per-format field and
+ * severity maps, which read the parsed message without building objects.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "remediad/alert.h"
+#include "remediad/json_scan.h"
 #include "remediad/log.h"
 
 enum alert_format {
@@ -36,15 +39,16 @@ static const char *const alert_format_names[] = {
 static const char *const alert_keys[] = {
 	"id", "source", "time", "received_at", "severity", "title", "rule",
 	"category", "host", "user", "ip", "process", "container", "cloud",
-	"raw",
 };
+#define ALERT_NKEYS (sizeof alert_keys / sizeof alert_keys[0])
 
 /* One alert under construction. */
 struct alert_build {
 	const char *data; /* the message, for the hash id */
 	size_t len;
-	json_t *doc; /* the parsed message (borrowed) */
-	json_t *out; /* the canonical fields so far (owned) */
+	const struct jscan *js; /* the parsed message */
+	const struct jscan_value *doc;
+	json_t *out[ALERT_NKEYS]; /* the canonical fields so far (owned) */
 	char *why;
 	size_t whylen;
 };
@@ -103,8 +107,17 @@ alert_utf8_check(const unsigned char *s, size_t len, const char **what)
 	while (i < len) {
 		unsigned int c = s[i];
 		uint32_t cp, min;
+		uint64_t w;
 		size_t n;
 
+		/* ASCII, eight bytes at a time. */
+		if (len - i >= 8) {
+			memcpy(&w, s + i, 8);
+			if ((w & UINT64_C(0x8080808080808080)) == 0) {
+				i += 8;
+				continue;
+			}
+		}
 		if (c < 0x80) {
 			i++;
 			continue;
@@ -157,64 +170,24 @@ alert_utf8_check(const unsigned char *s, size_t len, const char **what)
 	return len;
 }
 
-/*
- * Counts [ and { nesting over the raw bytes, skipping strings, so that a
- * message of a million '[' is turned away in one pass without the parser
- * (which recurses) ever seeing it. Unbalanced brackets are left to the
- * parser. Returns -1 with the offset of the first bracket too deep.
- */
-static int
-alert_depth_check(const char *s, size_t len, int max, size_t *at)
-{
-	int depth = 0, in_string = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (in_string) {
-			if (s[i] == '\\')
-				i++;
-			else if (s[i] == '"')
-				in_string = 0;
-			continue;
-		}
-		switch (s[i]) {
-		case '"':
-			in_string = 1;
-			break;
-		case '[':
-		case '{':
-			if (++depth > max) {
-				*at = i;
-				return -1;
-			}
-			break;
-		case ']':
-		case '}':
-			if (depth > 0)
-				depth--;
-			break;
-		}
-	}
-	return 0;
-}
-
 static const char *
-alert_type_name(const json_t *v)
+alert_type_name(const struct jscan_value *v)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
+	switch (v->type) {
+	case JSCAN_OBJECT:
 		return "an object";
-	case JSON_ARRAY:
+	case JSCAN_ARRAY:
 		return "an array";
-	case JSON_STRING:
+	case JSCAN_STRING:
 		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
+	case JSCAN_INTEGER:
+	case JSCAN_REAL:
 		return "a number";
-	case JSON_TRUE:
+	case JSCAN_TRUE:
 		return "true";
-	case JSON_FALSE:
+	case JSCAN_FALSE:
 		return "false";
-	case JSON_NULL:
+	case JSCAN_NULL:
 		return "null";
 	}
 	return "something else";
@@ -230,14 +203,15 @@ alert_type_name(const json_t *v)
  * document has one path from the root, so this visits a node at most once.
  * In an array, a segment of digits is an index.
  */
-static json_t *
-alert_path_getn(json_t *node, const char *path, size_t len)
+static const struct jscan_value *
+alert_path_getn(const struct jscan *js, const struct jscan_value *node,
+    const char *path, size_t len)
 {
-	json_t *child, *v;
+	const struct jscan_value *child, *v;
 
 	if (node == NULL)
 		return NULL;
-	if (json_is_array(node)) {
+	if (jscan_is(node, JSCAN_ARRAY)) {
 		size_t seg = 0, idx = 0;
 
 		while (seg < len && path[seg] != '.') {
@@ -248,37 +222,47 @@ alert_path_getn(json_t *node, const char *path, size_t len)
 		}
 		if (seg == 0)
 			return NULL;
-		child = json_array_get(node, idx);
+		child = jscan_at(js, node, idx);
 		if (seg == len)
 			return child;
-		return alert_path_getn(child, path + seg + 1, len - seg - 1);
+		return alert_path_getn(js, child, path + seg + 1,
+		    len - seg - 1);
 	}
-	if (!json_is_object(node))
+	if (!jscan_is(node, JSCAN_OBJECT))
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		if (path[i] != '.')
 			continue;
-		child = json_object_getn(node, path, i);
+		child = jscan_get(js, node, path, i);
 		if (child == NULL)
 			continue;
-		v = alert_path_getn(child, path + i + 1, len - i - 1);
+		v = alert_path_getn(js, child, path + i + 1, len - i - 1);
 		if (v != NULL)
 			return v;
 	}
-	return json_object_getn(node, path, len);
+	return jscan_get(js, node, path, len);
 }
 
-static json_t *
-alert_get(json_t *doc, const char *path)
+/* The value at a dotted path from the top of the message, or NULL. */
+static const struct jscan_value *
+alert_get(const struct alert_build *b, const char *path)
 {
-	return alert_path_getn(doc, path, strlen(path));
+	return alert_path_getn(b->js, b->doc, path, strlen(path));
+}
+
+/* A member of an object by its literal key (dots and all), or NULL. */
+static const struct jscan_value *
+alert_member(const struct alert_build *b, const struct jscan_value *o,
+    const char *key)
+{
+	return jscan_get(b->js, o, key, strlen(key));
 }
 
 /* An array stands for its first element where a format documents it. */
-static json_t *
-alert_first(json_t *v)
+static const struct jscan_value *
+alert_first(const struct alert_build *b, const struct jscan_value *v)
 {
-	return json_is_array(v) ? json_array_get(v, 0) : v;
+	return jscan_is(v, JSCAN_ARRAY) ? jscan_at(b->js, v, 0) : v;
 }
 
 /* ---- Canonical values --------------------------------------------------- */
@@ -292,11 +276,17 @@ alert_must(json_t *v)
 	return v;
 }
 
+/* Sets canonical field `key` (one of alert_keys) to v, which it takes. */
 static void
 alert_put(struct alert_build *b, const char *key, json_t *v)
 {
-	if (json_object_set_new(b->out, key, alert_must(v)) != 0)
-		fatalx("alert: out of memory");
+	for (size_t i = 0; i < ALERT_NKEYS; i++)
+		if (strcmp(alert_keys[i], key) == 0) {
+			json_decref(b->out[i]);
+			b->out[i] = alert_must(v);
+			return;
+		}
+	fatalx("alert: no canonical field %s", key);
 }
 
 /* The shortest text of a double that reads back the same, as JSON. */
@@ -321,7 +311,7 @@ alert_real_text(double d, char *buf, size_t size)
  * alert; raw keeps it whole.
  */
 static json_t *
-alert_string_of(const json_t *v)
+alert_string_of(const struct jscan_value *v)
 {
 	char buf[64];
 	const char *s;
@@ -329,10 +319,10 @@ alert_string_of(const json_t *v)
 
 	if (v == NULL)
 		return NULL;
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		s = json_string_value(v);
-		n = json_string_length(v);
+	switch (v->type) {
+	case JSCAN_STRING:
+		s = v->u.str.s;
+		n = v->u.str.len;
 		if (n == 0)
 			return NULL;
 		if (n > ALERT_MAX_STRING) {
@@ -341,16 +331,15 @@ alert_string_of(const json_t *v)
 				n--;
 		}
 		return alert_must(json_stringn_nocheck(s, n));
-	case JSON_INTEGER:
-		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(v));
+	case JSCAN_INTEGER:
+		snprintf(buf, sizeof buf, "%" PRId64, v->u.i);
 		return alert_must(json_string_nocheck(buf));
-	case JSON_REAL:
-		alert_real_text(json_real_value(v), buf, sizeof buf);
+	case JSCAN_REAL:
+		alert_real_text(v->u.d, buf, sizeof buf);
 		return alert_must(json_string_nocheck(buf));
-	case JSON_TRUE:
+	case JSCAN_TRUE:
 		return alert_must(json_string_nocheck("true"));
-	case JSON_FALSE:
+	case JSCAN_FALSE:
 		return alert_must(json_string_nocheck("false"));
 	default:
 		return NULL;
@@ -359,7 +348,8 @@ alert_string_of(const json_t *v)
 
 /* Sets a string field from v; 1 if v gave one. */
 static int
-alert_set_string(struct alert_build *b, const char *key, const json_t *v)
+alert_set_string(struct alert_build *b, const char *key,
+    const struct jscan_value *v)
 {
 	json_t *s = alert_string_of(v);
 
@@ -375,10 +365,10 @@ alert_vpick(struct alert_build *b, const char *key, int first, va_list ap)
 	const char *path;
 
 	while ((path = va_arg(ap, const char *)) != NULL) {
-		json_t *v = alert_get(b->doc, path);
+		const struct jscan_value *v = alert_get(b, path);
 
 		if (first)
-			v = alert_first(v);
+			v = alert_first(b, v);
 		if (alert_set_string(b, key, v))
 			return 1;
 	}
@@ -449,19 +439,19 @@ alert_set_severity(struct alert_build *b, double d)
 
 /* A number in 0-100 (rounded), or -1. */
 static double
-alert_percent(const json_t *v)
+alert_percent(const struct jscan_value *v)
 {
 	double d;
 
-	if (!json_is_number(v))
+	if (!jscan_is_number(v))
 		return -1;
-	d = json_number_value(v);
+	d = jscan_number(v);
 	return d >= 0 && d <= 100 ? d : -1;
 }
 
 /* ECS's named severities, also used by generic alerts; -1 when unknown. */
 static int
-alert_severity_named(const json_t *v)
+alert_severity_named(const struct jscan_value *v)
 {
 	static const struct {
 		const char *name;
@@ -473,10 +463,10 @@ alert_severity_named(const json_t *v)
 	    {"critical", 99},
 	};
 
-	if (!json_is_string(v))
+	if (!jscan_is(v, JSCAN_STRING))
 		return -1;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcasecmp(json_string_value(v), names[i].name) == 0)
+		if (strcasecmp(v->u.str.s, names[i].name) == 0)
 			return names[i].value;
 	return -1;
 }
@@ -628,9 +618,18 @@ alert_time_number(double t, int64_t *us)
 	return 0;
 }
 
+/* v (0 <= v < 10^width) in exactly `width` digits at buf + *n. */
+static void
+alert_put_digits(char *buf, size_t *n, int64_t v, int width)
+{
+	for (int i = width - 1; i >= 0; i--, v /= 10)
+		buf[*n + (size_t)i] = (char)('0' + v % 10);
+	*n += (size_t)width;
+}
+
 /* Sets time from v when v is a time this unit can read. */
 static int
-alert_set_time(struct alert_build *b, const json_t *v)
+alert_set_time(struct alert_build *b, const struct jscan_value *v)
 {
 	char buf[64];
 	int64_t us, days, secs, y;
@@ -638,22 +637,21 @@ alert_set_time(struct alert_build *b, const json_t *v)
 	int rest;
 	size_t n;
 
-	if (json_is_string(v)) {
-		if (alert_time_parse(json_string_value(v),
-			json_string_length(v), &us) != 0)
+	if (jscan_is(v, JSCAN_STRING)) {
+		if (alert_time_parse(v->u.str.s, v->u.str.len, &us) != 0)
 			return 0;
-	} else if (json_is_integer(v) &&
-	    json_integer_value(v) < INT64_C(1000000000000000)) {
+	} else if (jscan_is(v, JSCAN_INTEGER) &&
+	    v->u.i < INT64_C(1000000000000000)) {
 		/* Integers are converted exactly, without a double. */
-		json_int_t t = json_integer_value(v);
+		int64_t t = v->u.i;
 
 		if (t < 0)
 			return 0;
 		us = t < INT64_C(100000000000) ? t * ALERT_US_PER_S : t * 1000;
 		if (us / ALERT_US_PER_S > ALERT_TIME_MAX_S)
 			return 0;
-	} else if (json_is_real(v)) {
-		if (alert_time_number(json_real_value(v), &us) != 0)
+	} else if (jscan_is(v, JSCAN_REAL)) {
+		if (alert_time_number(v->u.d, &us) != 0)
 			return 0;
 	} else
 		return 0;
@@ -662,13 +660,26 @@ alert_set_time(struct alert_build *b, const json_t *v)
 	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
 	rest = (int)(secs - days * 86400);
 	alert_civil_from_days(days, &y, &m, &d);
-	n = (size_t)snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d",
-	    (long long)y, m, d, rest / 3600, rest / 60 % 60, rest % 60);
+	/* YYYY-MM-DDTHH:MM:SS by hand: one per alert. */
+	n = 0;
+	alert_put_digits(buf, &n, y, 4);
+	buf[n++] = '-';
+	alert_put_digits(buf, &n, m, 2);
+	buf[n++] = '-';
+	alert_put_digits(buf, &n, d, 2);
+	buf[n++] = 'T';
+	alert_put_digits(buf, &n, rest / 3600, 2);
+	buf[n++] = ':';
+	alert_put_digits(buf, &n, rest / 60 % 60, 2);
+	buf[n++] = ':';
+	alert_put_digits(buf, &n, rest % 60, 2);
 	/* Whole seconds print without a fraction: one instant, one string. */
-	if (us - secs * ALERT_US_PER_S != 0)
-		n += (size_t)snprintf(buf + n, sizeof buf - n, ".%06lld",
-		    (long long)(us - secs * ALERT_US_PER_S));
-	snprintf(buf + n, sizeof buf - n, "Z");
+	if (us - secs * ALERT_US_PER_S != 0) {
+		buf[n++] = '.';
+		alert_put_digits(buf, &n, us - secs * ALERT_US_PER_S, 6);
+	}
+	buf[n++] = 'Z';
+	buf[n] = '\0';
 	alert_put(b, "time", json_string_nocheck(buf));
 	return 1;
 }
@@ -685,7 +696,7 @@ alert_pick_time(struct alert_build *b, ...)
 
 	va_start(ap, b);
 	while (!set && (path = va_arg(ap, const char *)) != NULL)
-		set = alert_set_time(b, alert_get(b->doc, path));
+		set = alert_set_time(b, alert_get(b, path));
 	va_end(ap);
 	return set;
 }
@@ -693,35 +704,34 @@ alert_pick_time(struct alert_build *b, ...)
 /* ---- Formats ------------------------------------------------------------ */
 
 static int
-alert_is_string(const json_t *v, const char *s)
+alert_is_string(const struct jscan_value *v, const char *s)
 {
-	return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+	return jscan_is(v, JSCAN_STRING) && strcmp(v->u.str.s, s) == 0;
 }
 
 /* The first match wins; the order is documented in playbooks-lua/README.md. */
 static enum alert_format
-alert_detect(json_t *doc)
+alert_detect(const struct alert_build *b)
 {
-	json_t *v;
+	const struct jscan_value *doc = b->doc, *v;
 
-	v = json_object_get(doc, "class_uid");
-	if (json_is_integer(v) &&
-	    (json_integer_value(v) == 2004 || json_integer_value(v) == 2001))
+	v = alert_member(b, doc, "class_uid");
+	if (jscan_is(v, JSCAN_INTEGER) && (v->u.i == 2004 || v->u.i == 2001))
 		return ALERT_FMT_OCSF;
-	v = alert_get(doc, "event.kind");
+	v = alert_get(b, "event.kind");
 	if (alert_is_string(v, "alert") || alert_is_string(v, "signal") ||
-	    json_is_string(alert_get(doc, "kibana.alert.uuid")))
+	    jscan_is(alert_get(b, "kibana.alert.uuid"), JSCAN_STRING))
 		return ALERT_FMT_ECS;
-	if (json_is_number(alert_get(doc, "rule.level")) &&
-	    json_is_object(json_object_get(doc, "agent")) &&
-	    (json_object_get(doc, "manager") != NULL ||
-		json_object_get(doc, "decoder") != NULL))
+	if (jscan_is_number(alert_get(b, "rule.level")) &&
+	    jscan_is(alert_member(b, doc, "agent"), JSCAN_OBJECT) &&
+	    (alert_member(b, doc, "manager") != NULL ||
+		alert_member(b, doc, "decoder") != NULL))
 		return ALERT_FMT_WAZUH;
-	if (json_is_string(json_object_get(doc, "output")) &&
-	    json_is_string(json_object_get(doc, "priority")) &&
-	    json_is_string(json_object_get(doc, "rule")) &&
-	    (json_object_get(doc, "uuid") != NULL ||
-		json_object_get(doc, "time") != NULL))
+	if (jscan_is(alert_member(b, doc, "output"), JSCAN_STRING) &&
+	    jscan_is(alert_member(b, doc, "priority"), JSCAN_STRING) &&
+	    jscan_is(alert_member(b, doc, "rule"), JSCAN_STRING) &&
+	    (alert_member(b, doc, "uuid") != NULL ||
+		alert_member(b, doc, "time") != NULL))
 		return ALERT_FMT_FALCO;
 	return ALERT_FMT_GENERIC;
 }
@@ -746,11 +756,11 @@ alert_map_ecs(struct alert_build *b)
 		alert_set_hash_id(b);
 	alert_pick_time(b, "@timestamp", NULL);
 	/* The most specific score first: the source's own, then the rule's. */
-	sev = alert_percent(alert_get(b->doc, "event.severity"));
+	sev = alert_percent(alert_get(b, "event.severity"));
 	for (size_t i = 0; sev < 0 && i < sizeof risk / sizeof risk[0]; i++)
-		sev = alert_percent(alert_get(b->doc, risk[i]));
+		sev = alert_percent(alert_get(b, risk[i]));
 	for (size_t i = 0; sev < 0 && i < sizeof named / sizeof named[0]; i++) {
-		s = alert_severity_named(alert_get(b->doc, named[i]));
+		s = alert_severity_named(alert_get(b, named[i]));
 		if (s >= 0)
 			sev = s;
 	}
@@ -782,9 +792,8 @@ alert_map_ocsf(struct alert_build *b)
 	    {0, 0}, {1, 10}, {2, 25}, {3, 50}, {4, 75}, {5, 90}, {6, 100},
 	    {99, 50},
 	};
-	json_int_t cls = json_integer_value(json_object_get(b->doc,
-	    "class_uid"));
-	json_t *v;
+	int64_t cls = alert_member(b, b->doc, "class_uid")->u.i;
+	const struct jscan_value *v;
 	int legacy = cls == 2001;
 
 	/*
@@ -802,10 +811,10 @@ alert_map_ocsf(struct alert_build *b)
 		return ALERT_MISSING_FIELD;
 	}
 	alert_pick_time(b, "time", "time_dt", NULL);
-	v = json_object_get(b->doc, "severity_id");
-	for (size_t i = 0; json_is_integer(v) && i < sizeof sev / sizeof sev[0];
-	     i++)
-		if (json_integer_value(v) == sev[i][0]) {
+	v = alert_member(b, b->doc, "severity_id");
+	for (size_t i = 0;
+	     jscan_is(v, JSCAN_INTEGER) && i < sizeof sev / sizeof sev[0]; i++)
+		if (v->u.i == sev[i][0]) {
 			alert_set_severity(b, sev[i][1]);
 			break;
 		}
@@ -834,7 +843,7 @@ alert_map_ocsf(struct alert_build *b)
 static enum alert_reject
 alert_map_wazuh(struct alert_build *b)
 {
-	json_t *level;
+	const struct jscan_value *level;
 
 	/* Wazuh always sends an id; one without is not a real alert. */
 	if (!alert_pick(b, "id", "id", NULL)) {
@@ -843,9 +852,9 @@ alert_map_wazuh(struct alert_build *b)
 		return ALERT_MISSING_FIELD;
 	}
 	alert_pick_time(b, "timestamp", NULL);
-	level = alert_get(b->doc, "rule.level");
+	level = alert_get(b, "rule.level");
 	/* Levels run 0-15; set_severity clamps what lies outside. */
-	alert_set_severity(b, json_number_value(level) * 100 / 15);
+	alert_set_severity(b, jscan_number(level) * 100 / 15);
 	alert_pick(b, "title", "rule.description", NULL);
 	alert_pick(b, "rule", "rule.id", NULL);
 	alert_pick_first(b, "category", "rule.groups", NULL);
@@ -865,8 +874,9 @@ alert_map_wazuh(struct alert_build *b)
 static int
 alert_falco_field(struct alert_build *b, const char *key, const char *name)
 {
-	json_t *fields = json_object_get(b->doc, "output_fields");
-	json_t *v = json_object_get(fields, name);
+	const struct jscan_value *fields =
+	    alert_member(b, b->doc, "output_fields");
+	const struct jscan_value *v = alert_member(b, fields, name);
 
 	if (alert_is_string(v, "<NA>"))
 		return 0;
@@ -892,7 +902,8 @@ alert_map_falco(struct alert_build *b)
 	if (!alert_pick(b, "id", "uuid", NULL))
 		alert_set_hash_id(b);
 	alert_pick_time(b, "time", NULL);
-	p = json_string_value(json_object_get(b->doc, "priority"));
+	/* alert_detect() saw it is a string. */
+	p = alert_member(b, b->doc, "priority")->u.str.s;
 	for (size_t i = 0; i < sizeof prio / sizeof prio[0]; i++)
 		if (strcasecmp(p, prio[i].name) == 0) {
 			alert_set_severity(b, prio[i].value);
@@ -901,7 +912,7 @@ alert_map_falco(struct alert_build *b)
 	alert_pick(b, "title", "output", NULL);
 	alert_pick(b, "rule", "rule", NULL);
 	if (!alert_set_string(b, "category",
-		alert_first(json_object_get(b->doc, "tags"))))
+		alert_first(b, alert_member(b, b->doc, "tags"))))
 		alert_pick(b, "category", "source", NULL);
 	alert_pick(b, "host", "hostname", NULL);
 	alert_falco_field(b, "user", "user.name");
@@ -918,24 +929,24 @@ alert_map_falco(struct alert_build *b)
  * map its scale upstream. Names are ECS's.
  */
 static void
-alert_generic_severity(struct alert_build *b, const json_t *v)
+alert_generic_severity(struct alert_build *b, const struct jscan_value *v)
 {
 	const char *s;
 	char *end;
 	double d;
 	int named;
 
-	if (json_is_number(v)) {
-		alert_set_severity(b, json_number_value(v));
+	if (jscan_is_number(v)) {
+		alert_set_severity(b, jscan_number(v));
 		return;
 	}
 	if ((named = alert_severity_named(v)) >= 0) {
 		alert_set_severity(b, named);
 		return;
 	}
-	if (!json_is_string(v))
+	if (!jscan_is(v, JSCAN_STRING))
 		return;
-	s = json_string_value(v);
+	s = v->u.str.s;
 	/* Digits only: strtod alone would take "nan", "inf" and hex. */
 	if (*s == '\0' || strspn(s, "0123456789.+-eE") != strlen(s))
 		return;
@@ -998,7 +1009,7 @@ alert_map_generic(struct alert_build *b, const struct alert_generic *g)
 			alert_pick(b, "title", g->title, NULL);
 	}
 	if (g->severity != NULL)
-		alert_generic_severity(b, alert_get(b->doc, g->severity));
+		alert_generic_severity(b, alert_get(b, g->severity));
 	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
 		if (strings[i].path != NULL)
 			alert_pick(b, strings[i].key, strings[i].path, NULL);
@@ -1011,15 +1022,16 @@ enum alert_reject
 alert_decode(const char *data, size_t len, const struct alert_opts *opts,
     const char *received_at, json_t **out, char *why, size_t whylen)
 {
-	size_t max_size = ALERT_DEFAULT_MAX_SIZE, bad, at;
+	size_t max_size = ALERT_DEFAULT_MAX_SIZE, bad;
 	int max_depth = ALERT_DEFAULT_MAX_DEPTH;
 	const struct alert_generic *generic = NULL;
-	struct alert_build b;
+	struct jscan own = {0}, *js = &own;
+	struct alert_build b = {0};
+	struct jscan_error jerr;
 	enum alert_format fmt;
 	enum alert_reject r;
 	const char *what = NULL;
-	json_error_t jerr;
-	json_t *doc, *alert;
+	json_t *alert;
 
 	*out = NULL;
 	if (why != NULL && whylen > 0)
@@ -1030,6 +1042,8 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 		if (opts->max_depth > 0)
 			max_depth = opts->max_depth;
 		generic = opts->generic;
+		if (opts->scan != NULL)
+			js = opts->scan;
 	}
 	if (data == NULL)
 		data = "";
@@ -1048,34 +1062,37 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 		    bad, (unsigned int)(unsigned char)data[bad], what);
 		return ALERT_INVALID_UTF8;
 	}
-	if (alert_depth_check(data, len, max_depth, &at) != 0) {
-		alert_why(why, whylen,
-		    "nested deeper than %d levels at byte %zu", max_depth, at);
-		return ALERT_TOO_DEEP;
+	if (jscan_parse(js, data, len, max_depth, &jerr) != 0) {
+		r = ALERT_INVALID_JSON;
+		if (jerr.fault == JSCAN_TOO_DEEP) {
+			r = ALERT_TOO_DEEP;
+			alert_why(why, whylen,
+			    "nested deeper than %d levels at byte %zu",
+			    max_depth, jerr.offset);
+		} else if (jerr.fault == JSCAN_NO_MEMORY) {
+			fatalx("alert: out of memory");
+		} else {
+			alert_why(why, whylen,
+			    "invalid JSON at line %d column %d: %s", jerr.line,
+			    jerr.column, jerr.text);
+		}
+		goto done;
 	}
-	/* Without JSON_ALLOW_NUL, jansson refuses \u0000 in strings. */
-	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-	    &jerr);
-	if (doc == NULL) {
-		alert_why(why, whylen, "invalid JSON at line %d column %d: %s",
-		    jerr.line, jerr.column, jerr.text);
-		return ALERT_INVALID_JSON;
-	}
-	if (!json_is_object(doc)) {
+	b.doc = jscan_root(js);
+	if (!jscan_is(b.doc, JSCAN_OBJECT)) {
 		alert_why(why, whylen, "top level is %s, not an object",
-		    alert_type_name(doc));
-		json_decref(doc);
-		return ALERT_NOT_OBJECT;
+		    alert_type_name(b.doc));
+		r = ALERT_NOT_OBJECT;
+		goto done;
 	}
 
 	b.data = data;
 	b.len = len;
-	b.doc = doc;
-	b.out = alert_must(json_object());
+	b.js = js;
 	b.why = why;
 	b.whylen = whylen;
 	/* A topic with configured paths carries generic alerts only. */
-	fmt = generic != NULL ? ALERT_FMT_GENERIC : alert_detect(doc);
+	fmt = generic != NULL ? ALERT_FMT_GENERIC : alert_detect(&b);
 	switch (fmt) {
 	case ALERT_FMT_ECS:
 		r = alert_map_ecs(&b);
@@ -1093,11 +1110,8 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 		r = alert_map_generic(&b, generic);
 		break;
 	}
-	if (r != ALERT_OK) {
-		json_decref(b.out);
-		json_decref(doc);
-		return r;
-	}
+	if (r != ALERT_OK)
+		goto done;
 	alert_put(&b, "source", json_string_nocheck(alert_format_names[fmt]));
 	if (received_at != NULL) {
 		json_t *v = json_string(received_at);
@@ -1105,17 +1119,21 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 		if (v != NULL)
 			alert_put(&b, "received_at", v);
 	}
-	alert_put(&b, "raw", doc);
 
-	/* Rebuilt in the documented order, for people reading logs. */
+	/* In the documented order, for people reading logs. */
 	alert = alert_must(json_object());
-	for (size_t i = 0; i < sizeof alert_keys / sizeof alert_keys[0]; i++) {
-		json_t *v = json_object_get(b.out, alert_keys[i]);
-
-		if (v != NULL && json_object_set(alert, alert_keys[i], v) != 0)
+	for (size_t i = 0; i < ALERT_NKEYS; i++) {
+		if (b.out[i] != NULL &&
+		    json_object_set_new_nocheck(alert, alert_keys[i],
+			b.out[i]) != 0)
 			fatalx("alert: out of memory");
+		b.out[i] = NULL;
 	}
-	json_decref(b.out);
 	*out = alert;
-	return ALERT_OK;
+done:
+	for (size_t i = 0; i < ALERT_NKEYS; i++)
+		json_decref(b.out[i]);
+	if (js == &own)
+		jscan_free(&own);
+	return r;
 }

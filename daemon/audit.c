@@ -555,7 +555,9 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	/* hash = SHA-256(prev || canonical bytes), the brace included. */
 	audit_hash_parts(a->hasher, a->head, b->buf.data + start, clen, "}", 1,
 	    hash);
-	snprintf(suffix, sizeof suffix, ",\"hash\":\"%s\"}\n", hash);
+	memcpy(suffix, ",\"hash\":\"", 9);
+	memcpy(suffix + 9, hash, AUDIT_HASH_HEX);
+	memcpy(suffix + 9 + AUDIT_HASH_HEX, "\"}\n", 4);
 	if (audit_buf_put(&b->buf, suffix, AUDIT_SUFFIX_LEN + 1) == -1) {
 		b->buf.len = start;
 		*cause = "out of memory";

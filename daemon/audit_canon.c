@@ -3,7 +3,8 @@
  * the batch buffer: sorted keys, compact, UTF-8 as is, the same bytes as
  * jansson's JSON_COMPACT | JSON_SORT_KEYS (tests/unit/test_audit_canon.c
  * holds it to that). The generic dump costs most of an append; this one
- * escapes strings by runs and sorts only the field keys.
+ * copies strings eight plain bytes at a time and sorts each object's keys
+ * once, leaving only reals (and nesting past CANON_MAX_DEPTH) to jansson.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,6 +94,21 @@ canon_reserve(struct audit_buf *b, size_t n)
 	return 0;
 }
 
+/* Eight bytes at a time: a word with none to escape is copied whole. */
+#define CANON_ONES  UINT64_C(0x0101010101010101)
+#define CANON_HIGHS UINT64_C(0x8080808080808080)
+
+static inline int
+canon_word_plain(uint64_t w)
+{
+	uint64_t q = w ^ (CANON_ONES * '"'), bs = w ^ (CANON_ONES * '\\');
+	/* Bytes below 0x20, or equal to '"' or '\\': SWAR zero tests. */
+	uint64_t special = ((w - CANON_ONES * 0x20) & ~w) |
+	    ((q - CANON_ONES) & ~q) | ((bs - CANON_ONES) & ~bs);
+
+	return (special & CANON_HIGHS) == 0;
+}
+
 /* A JSON string: copies bytes, escapes '"', '\\' and control bytes. */
 static int
 canon_string(struct audit_buf *b, const char *s, size_t len)
@@ -107,8 +123,20 @@ canon_string(struct audit_buf *b, const char *s, size_t len)
 	out = b->data + b->len;
 	*out++ = '"';
 	for (; p < end; p++) {
-		unsigned char c = *p;
+		unsigned char c;
+		uint64_t w;
 
+		while (end - p >= 8) {
+			memcpy(&w, p, 8);
+			if (!canon_word_plain(w))
+				break;
+			memcpy(out, p, 8);
+			out += 8;
+			p += 8;
+		}
+		if (p == end)
+			break;
+		c = *p;
 		if (c >= 0x20 && c != '"' && c != '\\') {
 			*out++ = (char)c;
 			continue;
@@ -160,8 +188,28 @@ canon_dump_cb(const char *data, size_t len, void *arg)
 	return audit_buf_put(arg, data, len);
 }
 
+static int canon_members(struct audit_buf *b, const json_t *o, int depth);
+static int canon_value(struct audit_buf *b, const json_t *v, int depth);
+
+/* Deeper than this, jansson's dump takes over (and its own limits). */
+#define CANON_MAX_DEPTH 32
+
 static int
-canon_value(struct audit_buf *b, const json_t *v)
+canon_array(struct audit_buf *b, const json_t *a, int depth)
+{
+	size_t n = json_array_size(a);
+
+	if (audit_buf_put(b, "[", 1) == -1)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((i > 0 && audit_buf_put(b, ",", 1) == -1) ||
+		    canon_value(b, json_array_get(a, i), depth + 1) == -1)
+			return -1;
+	return audit_buf_put(b, "]", 1);
+}
+
+static int
+canon_value(struct audit_buf *b, const json_t *v, int depth)
 {
 	switch (json_typeof(v)) {
 	case JSON_STRING:
@@ -175,11 +223,20 @@ canon_value(struct audit_buf *b, const json_t *v)
 		return audit_buf_put(b, "false", 5);
 	case JSON_NULL:
 		return audit_buf_put(b, "null", 4);
+	case JSON_OBJECT:
+		if (depth < CANON_MAX_DEPTH)
+			return canon_members(b, v, depth + 1);
+		break;
+	case JSON_ARRAY:
+		if (depth < CANON_MAX_DEPTH)
+			return canon_array(b, v, depth);
+		break;
 	default:
-		/* Reals and nested values are rare: jansson's own dump. */
-		return json_dump_callback(v, canon_dump_cb, b,
-		    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		break;
 	}
+	/* Reals and very deep values are rare: jansson's own dump. */
+	return json_dump_callback(v, canon_dump_cb, b,
+	    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
 struct canon_member {
@@ -194,6 +251,55 @@ canon_member_cmp(const void *a, const void *b)
 	    ((const struct canon_member *)b)->key);
 }
 
+/*
+ * The members of o sorted by key, into *keys (stack, or malloc'ed when
+ * more than nstack); -1 out of memory. The caller frees *keys if it is
+ * not stack.
+ */
+static int
+canon_sorted(const json_t *o, struct canon_member *stack, size_t nstack,
+    struct canon_member **keys, size_t *nk)
+{
+	size_t n = json_object_size(o);
+	const char *key;
+	json_t *v;
+
+	*keys = stack;
+	*nk = 0;
+	if (n > nstack && (*keys = malloc(n * sizeof **keys)) == NULL)
+		return -1;
+	json_object_foreach((json_t *)o, key, v) {
+		(*keys)[*nk].key = key;
+		(*keys)[(*nk)++].value = v;
+	}
+	qsort(*keys, *nk, sizeof **keys, canon_member_cmp);
+	return 0;
+}
+
+static int
+canon_members(struct audit_buf *b, const json_t *o, int depth)
+{
+	struct canon_member stack[16], *keys;
+	size_t nk;
+	int rc = -1;
+
+	if (canon_sorted(o, stack, 16, &keys, &nk) == -1)
+		return -1;
+	if (audit_buf_put(b, "{", 1) == -1)
+		goto out;
+	for (size_t i = 0; i < nk; i++)
+		if ((i > 0 && audit_buf_put(b, ",", 1) == -1) ||
+		    canon_string(b, keys[i].key, strlen(keys[i].key)) == -1 ||
+		    audit_buf_put(b, ":", 1) == -1 ||
+		    canon_value(b, keys[i].value, depth) == -1)
+			goto out;
+	rc = audit_buf_put(b, "}", 1);
+out:
+	if (keys != stack)
+		free(keys);
+	return rc;
+}
+
 /* The reserved members, in sorted order. */
 enum { R_ACTOR, R_PREV, R_SEQ, R_TIME, R_TYPE, R_N };
 static const char *const reserved_keys[R_N] = {"actor", "prev", "seq",
@@ -205,9 +311,7 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
     const json_t *fields, const char **cause)
 {
 	struct canon_member stackkeys[32], *keys = stackkeys;
-	size_t nkeys = json_object_size(fields), nk = 0, r = 0, start = b->len;
-	const char *key;
-	json_t *v;
+	size_t nk = 0, r = 0, start = b->len;
 	int first = 1, rc = -1;
 
 	if (!canon_utf8_valid((const unsigned char *)type, strlen(type)) ||
@@ -215,18 +319,10 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 		*cause = "type or actor is not valid UTF-8";
 		return -1;
 	}
-	if (nkeys > sizeof stackkeys / sizeof stackkeys[0]) {
-		keys = malloc(nkeys * sizeof *keys);
-		if (keys == NULL) {
-			*cause = "out of memory";
-			return -1;
-		}
+	if (canon_sorted(fields, stackkeys, 32, &keys, &nk) == -1) {
+		*cause = "out of memory";
+		return -1;
 	}
-	json_object_foreach((json_t *)fields, key, v) {
-		keys[nk].key = key;
-		keys[nk++].value = v;
-	}
-	qsort(keys, nk, sizeof *keys, canon_member_cmp);
 
 	*cause = "out of memory";
 	if (audit_buf_put(b, "{", 1) == -1)
@@ -264,7 +360,7 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 		}
 		if (canon_string(b, keys[i].key, strlen(keys[i].key)) == -1 ||
 		    audit_buf_put(b, ":", 1) == -1 ||
-		    canon_value(b, keys[i].value) == -1) {
+		    canon_value(b, keys[i].value, 0) == -1) {
 			*cause = "cannot serialize the record";
 			goto out;
 		}

@@ -28,6 +28,7 @@
 #include "remediad/config.h"
 #include "remediad/daemon.h"
 #include "remediad/dedup.h"
+#include "remediad/json_scan.h"
 #include "remediad/kafka.h"
 #include "remediad/log.h"
 #include "remediad/playbook.h"
@@ -90,6 +91,7 @@ struct kafka {
 	struct units_clock clock;
 	struct alert_generic generic;
 	struct alert_opts opts;
+	struct jscan scan; /* the decoder's buffers, kept between messages */
 	char state[128];
 	int brokers_up, brokers_total;
 	struct {
@@ -1109,6 +1111,7 @@ kafka_open(struct daemon *d, char **cause)
 	k->opts.max_size = cfg->kafka.max_message;
 	k->opts.max_depth = ALERT_DEFAULT_MAX_DEPTH;
 	k->opts.generic = cfg->kafka.generic.present ? &k->generic : NULL;
+	k->opts.scan = &k->scan;
 	k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 
 	k->dedup = dedup_new(cfg->dedup.window_ms, (size_t)cfg->dedup.max_entries);
@@ -1298,6 +1301,7 @@ kafka_close(struct kafka *k)
 	}
 	broker_stop(k->embedded);
 	dedup_free(k->dedup);
+	jscan_free(&k->scan);
 	EVP_MD_free(k->sha256);
 	free(k->bootstraps);
 	free(k);

@@ -4,6 +4,7 @@
  * the state directory).
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@
 #include "remediad/offline.h"
 #include "remediad/playbook.h"
 #include "remediad/worker.h"
+
+/* Freed blocks below this stay with the process (see main). */
+#define DAEMON_MALLOC_KEEP (32 * 1024 * 1024)
 
 static void
 usage(FILE *out)
@@ -157,6 +161,15 @@ main(int argc, char **argv)
 	}
 	if (check)
 		return check_config(path);
+
+	/*
+	 * The loop frees and reallocates the same big buffers all the time
+	 * (audit batches, fetched Kafka messages, worker frames): glibc would
+	 * give them back to the kernel at each free and fault them in again,
+	 * which cost about a tenth of the loop's time. Keep them.
+	 */
+	mallopt(M_MMAP_THRESHOLD, DAEMON_MALLOC_KEEP);
+	mallopt(M_TRIM_THRESHOLD, DAEMON_MALLOC_KEEP);
 
 	memset(&d, 0, sizeof d);
 	d.lock_fd = -1;

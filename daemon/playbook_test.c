@@ -1003,6 +1003,16 @@ lua_ptest_fixture(lua_State *L)
 		return luaL_error(L, "fixture: rejected (%s): %s",
 		    alert_reject_name(r), why);
 	}
+	/*
+	 * The test sees the message as alert.raw, as the playbook does (the
+	 * decoder keeps only the canonical fields; it checked the JSON).
+	 */
+	doc = json_loadb(data, len, 0, NULL);
+	if (doc == NULL || json_object_set_new(alert, "raw", doc) != 0) {
+		json_decref(alert);
+		free(buf);
+		return luaL_error(L, "fixture: out of memory");
+	}
 	ok = sandbox_push_json(L, alert, ALERT_DEFAULT_MAX_DEPTH + 1) == 0;
 	json_decref(alert);
 	if (ok && ptest_pushlstring(L, data, len) == -1) { /* 4 */

@@ -215,8 +215,23 @@ units_now_rfc3339(struct units_clock *c, char *buf, size_t len)
 		strftime(c->base, sizeof c->base, "%Y-%m-%dT%H:%M:%S", &tm);
 		c->sec = (long long)ts.tv_sec;
 	}
-	snprintf(buf, len, "%.20s.%06dZ", c->base,
-	    (int)(ts.tv_nsec / 1000) % 1000000);
+	/* By hand: this runs for every record. */
+	char out[32];
+	int us = (int)(ts.tv_nsec / 1000) % 1000000;
+	size_t n = strnlen(c->base, 20);
+	memcpy(out, c->base, n);
+	out[n++] = '.';
+	for (int i = 5; i >= 0; i--, us /= 10)
+		out[n + (size_t)i] = (char)('0' + us % 10);
+	n += 6;
+	out[n++] = 'Z';
+	out[n] = '\0';
+	if (len > 0) {
+		if (n >= len)
+			n = len - 1;
+		memcpy(buf, out, n);
+		buf[n] = '\0';
+	}
 }
 
 uint64_t

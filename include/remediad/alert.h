@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+struct jscan;
+
 #define ALERT_DEFAULT_MAX_SIZE	(1024 * 1024)
 #define ALERT_DEFAULT_MAX_DEPTH 64
 /* Longest canonical string field, in bytes; raw keeps the original. */
@@ -35,6 +37,11 @@ struct alert_opts {
 	 * or NULL to detect the format of every message.
 	 */
 	const struct alert_generic *generic;
+	/*
+	 * The parser's buffers, kept from one message to the next by a
+	 * caller that decodes many (see json_scan.h), or NULL.
+	 */
+	struct jscan *scan;
 };
 
 enum alert_reject {
@@ -57,9 +64,11 @@ const char *alert_reject_name(enum alert_reject r);
  * finding_info.uid for OCSF class 2004", "nested deeper than 64 levels at
  * byte 1234"). received_at (RFC 3339) is copied into the alert; NULL
  * leaves it absent. Checks, in order: size, UTF-8 of the whole message,
- * nesting depth (a scan without recursion, before the parser sees it),
- * JSON syntax (duplicate keys and NUL in strings are errors), an object
- * at the top level, the fields the detected format requires.
+ * JSON syntax and nesting depth (json_scan.c; duplicate keys and NUL in
+ * strings are errors), an object at the top level, the fields the
+ * detected format requires. The alert holds the canonical fields only:
+ * the message itself stays with the caller (records keep it as text,
+ * workers get its bytes).
  */
 enum alert_reject alert_decode(const char *data, size_t len,
     const struct alert_opts *opts, const char *received_at, json_t **out,

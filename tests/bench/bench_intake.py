@@ -15,6 +15,9 @@ mixed load, and >= 50k runs/s).
 
 usage: bench_intake.py [N]    (default 200000)
 
+With BENCH_PERF=DIR in the environment, each daemon run is also profiled
+with `perf record -g` from its first alert to its last, into DIR/NAME.data.
+
 tests/bench/run.sh builds the release tree and points REMEDIAD, REMEDIACTL
 and MOCKBROKER at it; KCAT names kcat. Standard library only."""
 import datetime
@@ -41,6 +44,7 @@ KCAT = os.environ.get("KCAT", "kcat")
 GENALERTS = os.path.join(REPO, "tests", "tools", "genalerts.py")
 
 DEFAULT_N = 200000
+PERF_DIR = os.environ.get("BENCH_PERF")
 SEED = 1
 # The mock broker keeps only a few MB per partition (about 4.3 MB seen
 # after 20 MB into one) and drops the oldest beyond that: spread the alerts
@@ -282,7 +286,7 @@ class Bench:
                                     stderr=log)
         what = f"remediad ({name})"
         self.procs.append((proc, what))
-        cpu0 = st = None
+        cpu0 = st = perf = None
         deadline = t_start + WAIT
         while True:
             if proc.poll() is not None:
@@ -301,10 +305,18 @@ class Bench:
                 elif (k["counters"]["received"] >= expect
                       and k["inflight"] == 0):
                     break
+                if cpu0 is not None and perf is None and PERF_DIR:
+                    perf = subprocess.Popen(
+                        ["perf", "record", "-q", "--call-graph", os.environ.get("BENCH_PERF_CG", "fp"), "-p", str(proc.pid),
+                         "-o", os.path.join(PERF_DIR, name + ".data")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(POLL)
         t_done = time.monotonic()
         wall_done = time.time()
         cpu1 = self.cpu(proc.pid)
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
         self.stop(proc, what)
         text = self.log_tail(log_path, 100000)
         if "error" in text.lower():

@@ -57,6 +57,32 @@ assert_same(uint64_t seq, const char *type, const char *actor,
 	json_decref(fields);
 }
 
+/*
+ * The string writer copies eight plain bytes at a time: every byte that
+ * must be escaped (and some that must not), at every offset within and
+ * across those words, in strings long enough to take the fast path.
+ */
+static void
+test_escape_positions(void **state)
+{
+	static const char *const odd[] = {
+	    "\"", "\\", "\n", "\x01", "\x1f", " ", "!", "#", "[", "]",
+	    "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80",
+	};
+	char s[64];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++)
+		for (size_t at = 0; at < 24; at++) {
+			size_t n = strlen(odd[k]);
+
+			memset(s, 'x', sizeof s);
+			memcpy(s + at, odd[k], n);
+			s[at + n + 17] = '\0';
+			assert_same(at, "t", "a", json_pack("{s:s}", "s", s));
+		}
+}
+
 static void
 test_corpus(void **state)
 {
@@ -224,6 +250,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_escape_positions),
 	    cmocka_unit_test(test_many_keys),
 	    cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_refusals),
