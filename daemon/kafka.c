@@ -6,8 +6,13 @@
  * message is decoded, checked against the dedup window and audited; its
  * offset is stored (offset + 1, contiguous per partition) only once its
  * records are durable and, for a rejected message, once the dead-letter
- * topic has it. Intake pauses when too much is in flight or the audit log
- * is not writable, and resumes where it left off.
+ * topic has it. Past max_in_flight, intake holds: it stops taking
+ * messages from the consumer queue (librdkafka's prefetch stops at its own
+ * bound) and takes them again as soon as some drain. Pausing the
+ * partitions throws that prefetch away and costs a refetch of about 300
+ * ms, so it is kept for what lasts: a hold with nothing drained for
+ * KAFKA_HOLD_MS, or an audit log that is not writable. A paused consumer
+ * is still polled, for its rebalances. Both resume where they left off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +41,7 @@
 
 #define KAFKA_BUDGET	   500	/* messages per wake of the loop */
 #define KAFKA_TICK_MS	   250	/* pause/resume, DLQ retries, expiry */
+#define KAFKA_HOLD_MS	   1000 /* a hold this long, nothing drained: pause */
 #define KAFKA_SETTLE_MS	   10000 /* bound of a revoke's wait */
 #define KAFKA_DLQ_RETRY_MS 1000
 #define KAFKA_SECRET_MAX   65536
@@ -65,6 +71,7 @@ struct kpart {
 	char *topic;
 	int32_t partition;
 	struct kmsgs inflight;
+	size_t ninflight; /* the length of inflight */
 	int64_t stored;	   /* next offset to store, -1 before any */
 	int64_t rewind_to; /* re-consume from here on resume, -1 none */
 	int64_t lag;	   /* from the statistics, -1 unknown */
@@ -97,8 +104,10 @@ struct kafka {
 	struct {
 		uint64_t received, accepted, duplicate, rejected, resumed;
 		uint64_t dlq_delivered, dlq_failed, errors, rebalances;
-		uint64_t pauses;
+		uint64_t pauses, holds;
 	} n;
+	int holding;	       /* at max_in_flight: not polling for messages */
+	uint64_t hold_since;   /* ms, monotonic: since the last drain */
 };
 
 /* ---- Small helpers ------------------------------------------------------ */
@@ -168,6 +177,23 @@ kmsg_free(struct kmsg *m)
 	free(m);
 }
 
+static void kafka_more_later(struct kafka *k);
+
+/* In flight from which intake holds. */
+static size_t
+kafka_hold_at(const struct kafka *k)
+{
+	return (size_t)k->d->cfg->kafka.max_in_flight;
+}
+
+/* Takes messages again (from the loop: this may run in a callback). */
+static void
+kafka_release(struct kafka *k)
+{
+	k->holding = 0;
+	kafka_more_later(k);
+}
+
 /* Stores the offsets that became contiguous at the head of a partition. */
 static void
 kpart_advance(struct kafka *k, struct kpart *p)
@@ -177,12 +203,18 @@ kpart_advance(struct kafka *k, struct kpart *p)
 
 	while ((m = TAILQ_FIRST(&p->inflight)) != NULL && m->done) {
 		TAILQ_REMOVE(&p->inflight, m, entry);
+		p->ninflight--;
 		k->inflight--;
 		stored = m->offset + 1;
 		kmsg_free(m);
 	}
 	if (stored == p->stored)
 		return;
+	if (k->holding) {
+		k->hold_since = units_mono_ms();
+		if (k->inflight < kafka_hold_at(k))
+			kafka_release(k);
+	}
 	/* Drained enough: resume now, not at the next tick (deferred, as
 	 * this may run inside a rebalance callback). */
 	if (k->paused && k->inflight <= (size_t)k->d->cfg->kafka.max_in_flight / 2)
@@ -230,6 +262,7 @@ kpart_detach(struct kafka *k, struct kpart *p)
 
 	while ((m = TAILQ_FIRST(&p->inflight)) != NULL) {
 		TAILQ_REMOVE(&p->inflight, m, entry);
+		p->ninflight--;
 		k->inflight--;
 		m->part = NULL;
 		if (m->pending == 0)
@@ -437,9 +470,18 @@ kafka_anchor_cb(void *arg, uint64_t seq, const char *hash)
 static json_t *
 kafka_coords(const rd_kafka_message_t *rm)
 {
-	return json_pack("{s:s, s:i, s:I}", "topic",
-	    rd_kafka_topic_name(rm->rkt), "partition", (int)rm->partition,
-	    "offset", (json_int_t)rm->offset);
+	json_t *o = json_object();
+
+	/* Not json_pack(): it parses its format for every message. */
+	if (o == NULL ||
+	    json_object_set_new_nocheck(o, "topic",
+		json_string(rd_kafka_topic_name(rm->rkt))) != 0 ||
+	    json_object_set_new_nocheck(o, "partition",
+		json_integer(rm->partition)) != 0 ||
+	    json_object_set_new_nocheck(o, "offset",
+		json_integer(rm->offset)) != 0)
+		fatalx("kafka: out of memory");
+	return o;
 }
 
 /*
@@ -505,6 +547,7 @@ kafka_refused(struct kafka *k, struct kpart *p, struct kmsg *m,
 	if (p->rewind_to < 0 || m->offset < p->rewind_to)
 		p->rewind_to = m->offset;
 	TAILQ_REMOVE(&p->inflight, m, entry);
+	p->ninflight--;
 	k->inflight--;
 	kmsg_free(m);
 	kafka_pause(k, "the audit log is not writable");
@@ -580,6 +623,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 	m->part = p;
 	m->offset = rm->offset;
 	TAILQ_INSERT_TAIL(&p->inflight, m, entry);
+	p->ninflight++;
 	k->inflight++;
 	k->n.received++;
 
@@ -877,6 +921,15 @@ kafka_consume(struct kafka *k)
 	int n;
 
 	for (n = 0; n < KAFKA_BUDGET && !k->closing; n++) {
+		if (!k->paused && k->inflight >= kafka_hold_at(k)) {
+			/* Whatever drains next releases it (kpart_advance). */
+			if (!k->holding) {
+				k->holding = 1;
+				k->hold_since = units_mono_ms();
+				k->n.holds++;
+			}
+			return;
+		}
 		rd_kafka_message_t *rm = rd_kafka_consumer_poll(k->rk, 0);
 		if (rm == NULL)
 			return;
@@ -888,9 +941,6 @@ kafka_consume(struct kafka *k)
 			    rd_kafka_message_errstr(rm));
 		}
 		rd_kafka_message_destroy(rm);
-		if (!k->paused && k->inflight >=
-		    (size_t)k->d->cfg->kafka.max_in_flight)
-			kafka_pause(k, "too many alerts in flight");
 	}
 	/*
 	 * The pipe is written only on empty -> non-empty: come back. As a
@@ -954,6 +1004,11 @@ kafka_tick_cb(evutil_socket_t fd, short what, void *arg)
 		kafka_dlq_produce(k, m);
 	}
 	dedup_expire(k->dedup, units_now_ms());
+	if (k->holding && units_mono_ms() - k->hold_since >= KAFKA_HOLD_MS) {
+		/* Stuck, not slow: pause, and poll for rebalances again. */
+		kafka_pause(k, "too many alerts in flight, none drained for 1 s");
+		kafka_release(k);
+	}
 	if (audit_stalled(k->d->audit))
 		kafka_pause(k, "the audit log is not writable");
 	else if (k->paused && k->inflight <=
@@ -1316,12 +1371,9 @@ kafka_status_json(const struct kafka *k)
 	size_t i = 0;
 
 	LIST_FOREACH(p, &k->parts, entry) {
-		struct kmsg *m;
-		size_t n = 0;
-		TAILQ_FOREACH(m, &p->inflight, entry)
-			n++;
 		json_t *o = json_pack("{s:s, s:i, s:I, s:I}", "topic", p->topic,
-		    "partition", (int)p->partition, "inflight", (json_int_t)n,
+		    "partition", (int)p->partition, "inflight",
+		    (json_int_t)p->ninflight,
 		    "stored", (json_int_t)p->stored);
 		if (p->lag >= 0)
 			json_object_set_new(o, "lag", json_integer(p->lag));
@@ -1341,8 +1393,9 @@ kafka_status_json(const struct kafka *k)
 	if (k->paused)
 		json_object_set_new(o, "pause_reason",
 		    json_string(k->pause_reason));
+	json_object_set_new(o, "holding", json_boolean(k->holding));
 	json_object_set_new(o, "counters", json_pack(
-	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "received", (json_int_t)k->n.received,
 	    "resumed", (json_int_t)k->n.resumed,
 	    "accepted", (json_int_t)k->n.accepted,
@@ -1352,7 +1405,8 @@ kafka_status_json(const struct kafka *k)
 	    "dlq_failed", (json_int_t)k->n.dlq_failed,
 	    "errors", (json_int_t)k->n.errors,
 	    "rebalances", (json_int_t)k->n.rebalances,
-	    "pauses", (json_int_t)k->n.pauses));
+	    "pauses", (json_int_t)k->n.pauses,
+	    "holds", (json_int_t)k->n.holds));
 	json_object_set_new(o, "dedup", json_pack("{s:I, s:I}", "ids",
 	    (json_int_t)dedup_size(k->dedup), "evicted",
 	    (json_int_t)dedup_evicted(k->dedup)));

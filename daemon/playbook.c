@@ -594,9 +594,17 @@ pb_retry_cb(evutil_socket_t fd, short what, void *arg)
 static json_t *
 outcome_fields(struct pbrun *run)
 {
-	json_t *f = json_pack("{s:s, s:I, s:s}", "alert", run->job->id,
-	    "alert_seq", (json_int_t)run->job->alert_seq, "playbook",
-	    run->def->name);
+	json_t *f = json_object();
+
+	/* Not json_pack(): it parses its format for every run. */
+	if (f == NULL ||
+	    json_object_set_new_nocheck(f, "alert",
+		json_string(run->job->id)) != 0 ||
+	    json_object_set_new_nocheck(f, "alert_seq",
+		json_integer((json_int_t)run->job->alert_seq)) != 0 ||
+	    json_object_set_new_nocheck(f, "playbook",
+		json_string(run->def->name)) != 0)
+		fatalx("playbooks: out of memory");
 
 	if (run->dedup_value != NULL)
 		json_object_set_new(f, "dedup_key", json_string(

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "remediad/child.h"
+#include "remediad/json_scan.h"
 #include "remediad/log.h"
 #include "remediad/worker.h"
 
@@ -63,7 +64,11 @@ struct wpool {
 	int busy;  /* inside a callback of ours: no free before it ends */
 	uint64_t restarts, timeouts, crashes, protocol_errors;
 	struct event *ev_load_timeout, *ev_respawn;
+	struct jscan scan; /* results are parsed with it, buffers kept */
 };
+
+/* Nesting a result may have: plans are far flatter (plan.c). */
+#define WIRE_MAX_DEPTH 128
 
 static void worker_kill(struct worker *w, const char *reason,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -344,14 +349,60 @@ bad:
 	return -1;
 }
 
+/*
+ * A parsed value as jansson's (json_scan.c checked the UTF-8, the keys
+ * and the depth, so nothing is checked twice); NULL out of memory.
+ */
+static json_t *
+worker_json(const struct jscan *js, const struct jscan_value *v)
+{
+	const struct jscan_value *c;
+	json_t *o, *e;
+
+	switch ((enum jscan_type)v->type) {
+	case JSCAN_NULL:
+		return json_null();
+	case JSCAN_TRUE:
+		return json_true();
+	case JSCAN_FALSE:
+		return json_false();
+	case JSCAN_INTEGER:
+		return json_integer(v->u.i);
+	case JSCAN_REAL:
+		return json_real(v->u.d);
+	case JSCAN_STRING:
+		return json_stringn_nocheck(v->u.str.s, v->u.str.len);
+	case JSCAN_ARRAY:
+		if ((o = json_array()) == NULL)
+			return NULL;
+		for (c = jscan_first(js, v); c != NULL; c = jscan_next(js, c))
+			if ((e = worker_json(js, c)) == NULL ||
+			    json_array_append_new(o, e) != 0)
+				goto fail;
+		return o;
+	case JSCAN_OBJECT:
+		if ((o = json_object()) == NULL)
+			return NULL;
+		for (c = jscan_first(js, v); c != NULL; c = jscan_next(js, c))
+			if ((e = worker_json(js, c)) == NULL ||
+			    json_object_setn_new_nocheck(o, c->key, c->keylen,
+				e) != 0)
+				goto fail;
+		return o;
+	}
+	return NULL;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
 static int
 worker_result(struct worker *w, const char *data, size_t len)
 {
 	struct wpool *p = w->pool;
 	struct wrun *r = TAILQ_FIRST(&w->running);
-	json_error_t jerr;
 	uint64_t id;
-	json_t *res;
+	json_t *res = NULL;
 
 	if (len < 8 || r == NULL) {
 		worker_kill(w, "protocol", "sent a result for nothing it runs");
@@ -363,7 +414,17 @@ worker_result(struct worker *w, const char *data, size_t len)
 		    (unsigned long long)id, (unsigned long long)r->id);
 		return -1;
 	}
-	res = json_loadb(data + 8, len - 8, 0, &jerr);
+	/* The worker is not trusted: the JSON is checked like a message. */
+	struct jscan_error jerr;
+	if (jscan_parse(&p->scan, data + 8, len - 8, WIRE_MAX_DEPTH, &jerr) ==
+	    0) {
+		if (jscan_is(jscan_root(&p->scan), JSCAN_OBJECT) &&
+		    (res = worker_json(&p->scan, jscan_root(&p->scan))) ==
+			NULL)
+			fatalx("worker: out of memory");
+	} else if (jerr.fault == JSCAN_NO_MEMORY) {
+		fatalx("worker: out of memory");
+	}
 	if (res == NULL || !json_is_string(json_object_get(res, "status"))) {
 		json_decref(res);
 		worker_kill(w, "protocol", "sent a malformed result");
@@ -611,6 +672,7 @@ wpool_maybe_free(struct wpool *p)
 		return;
 	event_free(p->ev_load_timeout);
 	event_free(p->ev_respawn);
+	jscan_free(&p->scan);
 	free(p->config);
 	free(p);
 }

@@ -258,6 +258,19 @@ class Bench:
             name = stat[stat.index("(") + 1:stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2:].split()
             out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / hz)
+        # The playbook workers: child processes, keyed by their pid.
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == pid:
+                out[-int(entry)] = ("workers", (int(fields[11])
+                                                + int(fields[12])) / hz)
         return out
 
     def run_daemon(self, name, raw, expect, extra=""):
@@ -275,7 +288,8 @@ class Bench:
                     f'kafka = {{ brokers = "{self.boot}", topic = "alerts", '
                     f'group = "bench-{name}", properties = {{ '
                     '["session.timeout.ms"] = "3000", '
-                    '["heartbeat.interval.ms"] = "500" } }\n'
+                    '["heartbeat.interval.ms"] = "500", '
+                    + os.environ.get("BENCH_KPROPS", "") + ' } }\n'
                     f'audit = {{ sync = "group", raw = "{raw}" }}\n'
                     + extra)
         with open(log_path, "wb") as log:
@@ -296,6 +310,8 @@ class Bench:
                 raise BenchError(f"{what}: not done after {WAIT:.0f} s: "
                                  f"{json.dumps(st and st.get('kafka'))}")
             st = self.status(sock)
+            if st is not None and "kafka" not in st:
+                st = None  # intake starts once the playbooks are loaded
             if st is not None:
                 k = st["kafka"]
                 if k["counters"]["received"] == 0:
@@ -359,7 +375,8 @@ class Bench:
         cpu0 = cpu0 or {}
         for tid, (tname, secs) in cpu1.items():
             used = secs - cpu0.get(tid, (tname, 0.0))[1]
-            proc_cpu += used
+            if tid > 0:
+                proc_cpu += used
             if tid == proc.pid:
                 loop = used
                 tname = "loop"  # the other threads may share its name

@@ -67,7 +67,8 @@ def generic(title, n=1, tag=""):
             for i in range(n)]
 
 
-def setup(tmp, daemons, playbooks, more="", partitions=4, timeout="250ms"):
+def setup(tmp, daemons, playbooks, more="", partitions=4, timeout="250ms",
+          kafka_more=""):
     b = MockBroker(tmp)
     daemons.append(b)
     boot = b.start(1, {"alerts": partitions, "alerts.dlq": 1})
@@ -78,7 +79,7 @@ def setup(tmp, daemons, playbooks, more="", partitions=4, timeout="250ms"):
             f.write(text)
     extra = (f'kafka = {{ brokers = "{boot}", topic = "alerts", '
              f'group = "remediad", properties = {{ ["session.timeout.ms"] = '
-             f'"3000", ["heartbeat.interval.ms"] = "500" }} }}\n'
+             f'"3000", ["heartbeat.interval.ms"] = "500" }} {kafka_more} }}\n'
              f'audit.sync = "group"\n'
              f'playbooks = {{ dir = "{pbdir}", workers = 2, '
              f'timeout = "{timeout}" {more} }}\n')
@@ -174,6 +175,33 @@ def hang_in_c_call_is_killed(tmp, daemons):
     pool = status(d)["playbooks"]["pool"]
     check(pool["timeouts"] == 1 and pool["ready"] == 2,
           f"the killed worker was replaced: {pool}")
+
+
+def stuck_intake_pauses(tmp, daemons):
+    """Past max_in_flight intake holds (stops taking messages); a hold with
+    nothing drained for a second (a run hung at the head of the partition)
+    pauses the partitions, and intake resumes once the run is killed at its
+    deadline and the rest drain."""
+    boot, _, d = setup(tmp, daemons, {"tricks.lua": TRICKS}, timeout="4s",
+                       kafka_more=", max_in_flight = 10")
+    d.start()
+    lines = generic("hang", 1) + generic("ok", 60)
+    produce(boot, "alerts", lines, partition=0)
+    wait_for(lambda: status(d)["kafka"]["paused"],
+             "intake to pause behind the hung run")
+    st = status(d)["kafka"]
+    check("none drained" in st["pause_reason"], f"why: {st}")
+    check(st["inflight"] <= 10, f"at most max_in_flight taken: {st}")
+    wait_settled(d, len(lines))
+    st = status(d)["kafka"]
+    check(not st["paused"], f"resumed: {st}")
+    check(st["counters"]["holds"] >= 1 and st["counters"]["pauses"] >= 1,
+          f"held, then paused: {st['counters']}")
+    got = outcomes_exactly_once(d.records())
+    reasons = collections.Counter(
+        o.get("reason", o["type"]) for o in got.values())
+    check(reasons["timeout"] == 1 and reasons["plan.created"] == 60,
+          f"the hung run failed, the rest planned: {reasons}")
 
 
 def workers_are_confined(tmp, daemons):
@@ -373,6 +401,7 @@ def replay_prints_plans(tmp, daemons):
 CASES = {
     "plans_through_pipeline": plans_through_pipeline,
     "hang_in_c_call_is_killed": hang_in_c_call_is_killed,
+    "stuck_intake_pauses": stuck_intake_pauses,
     "workers_are_confined": workers_are_confined,
     "worker_crash_is_failure": worker_crash_is_failure,
     "failing_playbook_is_quarantined": failing_playbook_is_quarantined,
