@@ -136,6 +136,7 @@ struct pbpending {
 TAILQ_HEAD(pbpendings, pbpending);
 
 /* The runs an alert owes (see the top comment). */
+/* One allocation: the struct, then names[], then the strings. */
 struct owed {
 	char *id;
 	uint64_t seq; /* of its alert.received */
@@ -435,15 +436,23 @@ owed_add(struct playbooks *pb, const char *id, uint64_t seq,
 	op = owed_slot(pb, id);
 	if (*op != NULL)
 		return *op;
-	o = calloc(1, sizeof *o);
-	if (o != NULL)
-		o->seq = seq;
-	if (o == NULL || (o->id = strdup(id)) == NULL ||
-	    (o->names = calloc(json_array_size(names) + 1, sizeof *o->names)) ==
-		NULL)
-		fatalx("playbooks: out of memory");
+	size_t nn = json_array_size(names), size = sizeof *o +
+	    (nn + 1) * sizeof *o->names + strlen(id) + 1;
 	json_array_foreach(names, i, e)
-		o->names[o->n++] = strdup(json_string_value(e));
+		size += json_string_length(e) + 1;
+	if ((o = malloc(size)) == NULL)
+		fatalx("playbooks: out of memory");
+	memset(o, 0, sizeof *o);
+	o->seq = seq;
+	o->names = (char **)(o + 1);
+	char *str = (char *)(o->names + nn + 1);
+	json_array_foreach(names, i, e) {
+		o->names[o->n++] = str;
+		memcpy(str, json_string_value(e), json_string_length(e) + 1);
+		str += json_string_length(e) + 1;
+	}
+	o->id = str;
+	strcpy(o->id, id);
 	*op = o;
 	pb->nowed++;
 	return o;
@@ -452,11 +461,7 @@ owed_add(struct playbooks *pb, const char *id, uint64_t seq,
 static void
 owed_free(struct owed *o)
 {
-	for (size_t i = 0; i < o->n; i++)
-		free(o->names[i]);
-	free(o->names);
-	free(o->id);
-	free(o);
+	free(o); /* one block (owed_add) */
 }
 
 /* An outcome for (id, name) is in the log: that run is owed no more. */
@@ -469,7 +474,6 @@ owed_settle(struct playbooks *pb, const char *id, const char *name)
 		return;
 	for (size_t i = 0; i < o->n; i++) {
 		if (strcmp(o->names[i], name) == 0) {
-			free(o->names[i]);
 			o->names[i] = o->names[--o->n];
 			break;
 		}
@@ -886,10 +890,15 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 	if (job == NULL)
 		fatalx("playbooks: out of memory");
 	job->pb = pb;
-	job->fields = json_object();
-	json_object_foreach(alert, k, v)
-		if (strcmp(k, "raw") != 0)
-			json_object_set(job->fields, k, v);
+	/* The decoder's alerts have no raw: shared, not copied (read only). */
+	if (json_object_get(alert, "raw") == NULL) {
+		job->fields = json_incref(alert);
+	} else {
+		job->fields = json_object();
+		json_object_foreach(alert, k, v)
+			if (strcmp(k, "raw") != 0)
+				json_object_set(job->fields, k, v);
+	}
 	job->id = strdup(json_string_value(json_object_get(alert, "id")));
 	if (job->id == NULL)
 		fatalx("playbooks: out of memory");

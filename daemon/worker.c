@@ -118,9 +118,13 @@ frame_run(struct evbuffer *b, const struct wrun *r)
 		n++;
 	}
 	frame_header(b, WIRE_RUN, len);
-	buf = q = malloc(len - r->rawlen);
-	if (buf == NULL)
+	/* Written in place: no copy through a buffer of our own. */
+	struct evbuffer_iovec vec;
+	if (evbuffer_reserve_space(b, (ev_ssize_t)(len - r->rawlen), &vec,
+		1) != 1 ||
+	    vec.iov_len < len - r->rawlen)
 		fatalx("worker: out of memory");
+	buf = q = vec.iov_base;
 	memcpy(q, &r->id, 8);
 	memcpy(q + 8, &r->playbook, 4);
 	memcpy(q + 12, &r->prior, 8);
@@ -149,8 +153,9 @@ frame_run(struct evbuffer *b, const struct wrun *r)
 	uint32_t rl = (uint32_t)r->rawlen;
 	memcpy(q, &rl, 4);
 	q += 4;
-	evbuffer_add(b, buf, (size_t)(q - buf));
-	free(buf);
+	vec.iov_len = (size_t)(q - buf);
+	if (evbuffer_commit_space(b, &vec, 1) != 0)
+		fatalx("worker: cannot commit a run frame");
 	if (r->rawlen)
 		evbuffer_add(b, r->raw, r->rawlen);
 }
