@@ -38,7 +38,7 @@ struct rwin {
 struct guard {
 	struct daemon *d;
 	int paused;
-	char paused_by[128];
+	char paused_by[192]; /* "circuit breaker: " and a reason */
 	int dry_run; /* -1: the config's default */
 	LIST_HEAD(, rwin) wins;
 	size_t nwins;
