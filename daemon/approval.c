@@ -7,12 +7,14 @@
  * is answered once: the first answer that completes it wins, in the audit
  * log's order, and later ones get a precise error.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "remediad/approval.h"
@@ -41,6 +43,14 @@ struct ap {
 	int escalated;
 	enum ap_state state;
 	struct event *ev_expire;
+	/*
+	 * Its row in the list (ap_row_make): compact JSON without the ages,
+	 * which a listing puts in at row_split. Made by the first listing
+	 * that shows it, not when it is requested (the guard may hold
+	 * thousands in a burst), and dropped when what it shows changes.
+	 */
+	char *row;
+	size_t row_len, row_split;
 	TAILQ_ENTRY(ap) entry;
 };
 
@@ -64,12 +74,21 @@ ap_find(const struct approvals *ap, const char *id)
 	return NULL;
 }
 
+/* What the row shows changed (votes, deadline): the next listing remakes it. */
+static void
+ap_row_drop(struct ap *a)
+{
+	free(a->row);
+	a->row = NULL;
+}
+
 static void
 ap_free(struct ap *a)
 {
 	if (a->ev_expire != NULL)
 		event_free(a->ev_expire);
 	json_decref(a->summary);
+	ap_row_drop(a);
 	free(a);
 }
 
@@ -118,6 +137,7 @@ ap_expire_cb(evutil_socket_t fd, short what, void *arg)
 		/* Once: the next tier is told and gets a fresh window. */
 		a->escalated = 1;
 		a->expires_ms = units_now_ms() + ap->d->cfg->approvals.expire_ms;
+		ap_row_drop(a);
 		char when[32];
 		units_format_time(a->expires_ms, when, sizeof when);
 		log_notice("approval %s expired unanswered: escalated to %s",
@@ -314,53 +334,111 @@ approvals_free(struct approvals *ap)
 /*
  * A row of the list: what it takes to decide to look closer (the
  * parameters and the alert are in `remediactl show ID`). Kept small: the
- * list may hold thousands.
+ * list may hold thousands, so the row is encoded once (until it changes),
+ * as the two halves of the object around the ages (which change with
+ * every listing); -1 when it cannot be (not UTF-8, out of memory).
  */
-static json_t *
-ap_row(const struct ap *a, uint64_t now)
+static int
+ap_row_make(struct ap *a)
 {
 	char target[160] = "", created[32], expires[32];
 	const json_t *sum = a->summary, *tgt = json_object_get(sum, "target");
 	const char *k;
 	json_t *v;
+	char *head = NULL, *tail = NULL;
+	int rc = -1;
 
+	ap_row_drop(a);
 	json_object_foreach((json_t *)tgt, k, v)
 		snprintf(target, sizeof target, "%s=%s", k,
 		    json_string_value(v) ? json_string_value(v) : "");
 	units_format_time(a->created_ms, created, sizeof created);
 	units_format_time(a->expires_ms, expires, sizeof expires);
-	json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:s}",
-	    "id", a->id, "created", created, "expires", expires, "age_s",
-	    (json_int_t)((now - a->created_ms) / 1000), "left_s",
-	    (json_int_t)(a->expires_ms > now ? (a->expires_ms - now) / 1000 :
-	    0), "reason", a->reason, "quorum", a->quorum, "votes", a->nvoters,
-	    "target", target);
-	if (a->escalated)
-		json_object_set_new(row, "escalated", json_true());
+	json_t *h = json_pack("{s:s, s:s, s:s}", "id", a->id, "created",
+	    created, "expires", expires);
+	json_t *t = json_pack("{s:s, s:i, s:i, s:s}", "reason", a->reason,
+	    "quorum", a->quorum, "votes", a->nvoters, "target", target);
+	if (t != NULL && a->escalated)
+		json_object_set_new(t, "escalated", json_true());
 	const char *kind = json_string_value(json_object_get(sum, "kind"));
 	const char *act = json_string_value(json_object_get(sum, "action"));
-	if (kind != NULL && act != NULL)
-		json_object_set_new(row, "action", json_pack("s++", kind, ".",
+	if (t != NULL && kind != NULL && act != NULL)
+		json_object_set_new(t, "action", json_pack("s++", kind, ".",
 		    act));
 	const char *pb = json_string_value(json_object_get(sum, "playbook"));
-	if (pb != NULL)
-		json_object_set_new(row, "playbook", json_string(pb));
-	return row;
+	if (t != NULL && pb != NULL)
+		json_object_set_new(t, "playbook", json_string(pb));
+	if (h != NULL && t != NULL) {
+		head = json_dumps(h, JSON_COMPACT);
+		tail = json_dumps(t, JSON_COMPACT);
+	}
+	if (head != NULL && tail != NULL) {
+		/* {"id":..,"expires":".."} and {"reason":..}: one object. */
+		size_t hl = strlen(head) - 1, tl = strlen(tail) - 1;
+
+		if ((a->row = malloc(hl + tl)) != NULL) {
+			memcpy(a->row, head, hl);
+			memcpy(a->row + hl, tail + 1, tl);
+			a->row_len = hl + tl;
+			a->row_split = hl;
+			rc = 0;
+		}
+	}
+	free(head);
+	free(tail);
+	json_decref(h);
+	json_decref(t);
+	return rc;
+}
+
+/* Appends the row with its ages as of now. */
+static int
+ap_row_add(struct evbuffer *out, const struct ap *a, uint64_t now)
+{
+	char ages[64];
+	int n = snprintf(ages, sizeof ages, ",\"age_s\":%" PRId64
+	    ",\"left_s\":%" PRId64 ",",
+	    (int64_t)((now - a->created_ms) / 1000),
+	    (int64_t)(a->expires_ms > now ? (a->expires_ms - now) / 1000 : 0));
+
+	if (evbuffer_add(out, a->row, a->row_split) == -1 ||
+	    evbuffer_add(out, ages, (size_t)n) == -1 ||
+	    evbuffer_add(out, a->row + a->row_split, a->row_len -
+	    a->row_split) == -1)
+		return -1;
+	return 0;
 }
 
 void
 cmd_approvals(struct daemon *d, struct control_req *r)
 {
-	json_t *list = json_array();
+	struct evbuffer *out = evbuffer_new();
 	struct ap *a;
 	uint64_t now = units_now_ms();
+	int n = 0;
 
 	/* Oldest first: the list is kept in the order of the requests. */
-	if (d->approvals != NULL)
-		TAILQ_FOREACH(a, &d->approvals->list, entry)
-			if (a->state == AP_PENDING)
-				json_array_append_new(list, ap_row(a, now));
-	control_reply_ok(r, json_pack("{s:o}", "approvals", list));
+	if (out == NULL || evbuffer_add(out, "{\"approvals\":[", 14) == -1)
+		goto fail;
+	if (d->approvals != NULL) {
+		TAILQ_FOREACH(a, &d->approvals->list, entry) {
+			if (a->state != AP_PENDING ||
+			    (a->row == NULL && ap_row_make(a) == -1))
+				continue;
+			if ((n++ > 0 && evbuffer_add(out, ",", 1) == -1) ||
+			    ap_row_add(out, a, now) == -1)
+				goto fail;
+		}
+	}
+	if (evbuffer_add(out, "]}", 2) == -1)
+		goto fail;
+	control_reply_ok_raw(r, out);
+	evbuffer_free(out);
+	return;
+fail:
+	if (out != NULL)
+		evbuffer_free(out);
+	control_reply_error(r, PROTO_E_INTERNAL, "out of memory");
 }
 
 static struct ap *
@@ -418,6 +496,7 @@ cmd_approve(struct daemon *d, struct control_req *r)
 		}
 	}
 	a->voters[a->nvoters++] = r->peer->uid;
+	ap_row_drop(a);
 	uint64_t seq = ap_audit(ap, "approval.granted", r->peer->actor,
 	    json_pack("{s:s, s:i, s:s, s:i, s:i}", "id", a->id, "uid",
 	    (int)r->peer->uid, "message", msg ? msg : "", "votes",

@@ -34,6 +34,12 @@
 #define CONTROL_READ_CHUNK 65536
 /* A client that does not read its replies is cut off past this. */
 #define CONTROL_MAX_OUTPUT (8 * 1024 * 1024)
+/*
+ * Bytes written per wakeup: libevent's default (16 KiB) takes a hundred
+ * turns of the loop for a reply of megabytes; a write never copies more
+ * than the socket buffer takes anyway.
+ */
+#define CONTROL_WRITE_CHUNK (256 * 1024)
 
 struct control_client {
 	struct control *ctl;
@@ -165,6 +171,19 @@ control_peer_role(const struct config *cfg, const struct control_peer *peer)
 
 /* ---- Replies ----------------------------------------------------------- */
 
+/* Room for len more bytes of output, or the client is cut off. */
+static int
+control_client_room(struct control_client *c, size_t len)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + len <=
+	    CONTROL_MAX_OUTPUT)
+		return 1;
+	log_warnx("control: %s does not read its replies; closing",
+	    c->peer.actor);
+	control_client_close(c);
+	return 0;
+}
+
 static void
 control_client_send(struct control_client *c, json_t *msg)
 {
@@ -182,16 +201,18 @@ control_client_send(struct control_client *c, json_t *msg)
 		control_client_close(c);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + len >
-	    CONTROL_MAX_OUTPUT) {
-		log_warnx("control: %s does not read its replies; closing",
-		    c->peer.actor);
-		free(buf);
-		control_client_close(c);
-		return;
-	}
-	bufferevent_write(c->bev, buf, len);
+	if (control_client_room(c, len))
+		bufferevent_write(c->bev, buf, len);
 	free(buf);
+}
+
+/* An encoded frame: its bytes are moved to the output. */
+static void
+control_client_send_frame(struct control_client *c, struct evbuffer *frame)
+{
+	if (c->bev != NULL && control_client_room(c,
+	    evbuffer_get_length(frame)))
+		bufferevent_write_buffer(c->bev, frame);
 }
 
 static void
@@ -225,30 +246,47 @@ control_req_durable_cb(void *arg, int ok)
 {
 	struct control_req *r = arg;
 	json_t *msg = r->held;
+	struct evbuffer *frame = r->held_raw;
 
 	r->held = NULL;
+	r->held_raw = NULL;
 	if (!ok) {
 		json_decref(msg);
+		if (frame != NULL)
+			evbuffer_free(frame);
+		frame = NULL;
 		r->d->counters.control_errors++;
 		msg = proto_reply_error(r->req.id, PROTO_E_UNAVAILABLE,
 		    "the audit record of this command could not be written");
 	}
-	control_client_send(r->client, msg);
+	if (frame != NULL) {
+		control_client_send_frame(r->client, frame);
+		evbuffer_free(frame);
+	} else
+		control_client_send(r->client, msg);
 	control_req_done(r);
 }
 
-/* Sends a reply once everything the request wrote to the log is durable. */
+/*
+ * Sends a reply (msg, or the encoded frame) once everything the request
+ * wrote to the log is durable.
+ */
 static void
-control_req_reply(struct control_req *r, json_t *msg)
+control_req_reply(struct control_req *r, json_t *msg, struct evbuffer *frame)
 {
 	if (r->audit_seq != 0 && r->d->audit != NULL &&
 	    r->audit_seq > audit_durable_seq(r->d->audit)) {
 		r->held = msg;
+		r->held_raw = frame;
 		audit_when_durable(r->d->audit, r->audit_seq,
 		    control_req_durable_cb, r);
 		return;
 	}
-	control_client_send(r->client, msg);
+	if (frame != NULL) {
+		control_client_send_frame(r->client, frame);
+		evbuffer_free(frame);
+	} else
+		control_client_send(r->client, msg);
 	control_req_done(r);
 }
 
@@ -262,7 +300,52 @@ control_req_audited(struct control_req *r, uint64_t seq)
 void
 control_reply_ok(struct control_req *r, json_t *data)
 {
-	control_req_reply(r, proto_reply_ok(r->req.id, data));
+	control_req_reply(r, proto_reply_ok(r->req.id, data), NULL);
+}
+
+/*
+ * The frame of an ok reply around data already encoded: the frame of a
+ * null data, cut where the null is, so that both kinds of reply are
+ * framed by proto_encode() alike.
+ */
+static struct evbuffer *
+control_frame_raw(json_t *id, struct evbuffer *data)
+{
+	static const char null_end[] = "null}\n";
+	const size_t nl = sizeof null_end - 1;
+	json_t *msg = proto_reply_ok(id, NULL);
+	struct evbuffer *frame;
+	size_t len;
+	char *buf = proto_encode(msg, &len);
+
+	json_decref(msg);
+	if (buf == NULL || len <= nl ||
+	    memcmp(buf + len - nl, null_end, nl) != 0) {
+		free(buf);
+		return NULL;
+	}
+	frame = evbuffer_new();
+	if (frame != NULL && (evbuffer_add(frame, buf, len - nl) == -1 ||
+	    evbuffer_add_buffer(frame, data) == -1 ||
+	    evbuffer_add(frame, "}\n", 2) == -1)) {
+		evbuffer_free(frame);
+		frame = NULL;
+	}
+	free(buf);
+	return frame;
+}
+
+void
+control_reply_ok_raw(struct control_req *r, struct evbuffer *data)
+{
+	struct evbuffer *frame = control_frame_raw(r->req.id, data);
+
+	if (frame == NULL) {
+		log_warnx("%s: cannot frame a reply", __func__);
+		control_reply_error(r, PROTO_E_INTERNAL, "out of memory");
+		return;
+	}
+	control_req_reply(r, NULL, frame);
 }
 
 void
@@ -276,7 +359,8 @@ control_reply_error(struct control_req *r, const char *code, const char *fmt,
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	r->d->counters.control_errors++;
-	control_req_reply(r, proto_reply_error(r->req.id, code, "%s", msg));
+	control_req_reply(r, proto_reply_error(r->req.id, code, "%s", msg),
+	    NULL);
 }
 
 void
@@ -597,6 +681,7 @@ control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	ctl->nclients++;
 	bufferevent_setcb(c->bev, control_read_cb, control_write_cb,
 	    control_event_cb, c);
+	bufferevent_set_max_single_write(c->bev, CONTROL_WRITE_CHUNK);
 	idle.tv_sec = (time_t)(d->cfg->control.idle_timeout_ms / 1000);
 	idle.tv_usec = (suseconds_t)(d->cfg->control.idle_timeout_ms % 1000) *
 	    1000;

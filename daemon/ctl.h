@@ -11,6 +11,9 @@
 
 #include "remediad/proto.h"
 
+struct jscan;
+struct jscan_value;
+
 /* Exit codes, as in DESIGN.md. */
 #define CTL_EXIT_OK	    0
 #define CTL_EXIT_FAILED	    1
@@ -45,6 +48,13 @@ struct ctl_command {
 	 * with *error set when the args are wrong).
 	 */
 	json_t *(*local)(const json_t *args, char **error);
+	/*
+	 * For long lists: prints the data from the scanner's values
+	 * (json_scan.h) instead of jansson's, which cost a malloc each. -1,
+	 * with nothing printed, leaves the reply to `show`.
+	 */
+	int (*show_scan)(FILE *out, const struct jscan *js,
+	    const struct jscan_value *data);
 };
 
 struct ctl_column {
@@ -56,6 +66,8 @@ void ctl_format_value(const json_t *v, char *buf, size_t len);
 void ctl_print_kv(FILE *out, const json_t *obj);
 void ctl_print_table(FILE *out, const json_t *rows,
     const struct ctl_column *cols);
+int ctl_print_table_scan(FILE *out, const struct jscan *js,
+    const struct jscan_value *rows, const struct ctl_column *cols);
 void ctl_show_status(FILE *out, const json_t *data);
 void ctl_show_kv(FILE *out, const json_t *data);
 void ctl_show_playbooks(FILE *out, const json_t *data);
@@ -78,6 +90,8 @@ int ctl_dry_run_parse(int argc, char **argv, json_t *args);
 int ctl_approve_parse(int argc, char **argv, json_t *args);
 int ctl_deny_parse(int argc, char **argv, json_t *args);
 void ctl_show_approvals(FILE *out, const json_t *data);
+int ctl_scan_approvals(FILE *out, const struct jscan *js,
+    const struct jscan_value *data);
 int ctl_run_parse(int argc, char **argv, json_t *args);
 int ctl_watch_parse(int argc, char **argv, json_t *args);
 

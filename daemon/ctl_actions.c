@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "remediad/json_scan.h"
 #include "ctl.h"
 
 static int
@@ -156,28 +157,45 @@ ctl_deny_parse(int argc, char **argv, json_t *args)
 	return ctl_answer("deny", argc, argv, args, 1);
 }
 
+static const struct ctl_column approval_cols[] = {
+    {"id", "ID"},
+    {"age_s", "AGE S"},
+    {"left_s", "LEFT S"},
+    {"quorum", "QUORUM"},
+    {"votes", "VOTES"},
+    {"action", "ACTION"},
+    {"target", "TARGET"},
+    {"playbook", "PLAYBOOK"},
+    {"reason", "HELD BECAUSE"},
+    {NULL, NULL},
+};
+
 void
 ctl_show_approvals(FILE *out, const json_t *data)
 {
-	static const struct ctl_column cols[] = {
-	    {"id", "ID"},
-	    {"age_s", "AGE S"},
-	    {"left_s", "LEFT S"},
-	    {"quorum", "QUORUM"},
-	    {"votes", "VOTES"},
-	    {"action", "ACTION"},
-	    {"target", "TARGET"},
-	    {"playbook", "PLAYBOOK"},
-	    {"reason", "HELD BECAUSE"},
-	    {NULL, NULL},
-	};
 	const json_t *list = json_object_get(data, "approvals");
 
 	if (json_array_size(list) == 0) {
 		fprintf(out, "no pending approvals\n");
 		return;
 	}
-	ctl_print_table(out, list, cols);
+	ctl_print_table(out, list, approval_cols);
+}
+
+/* The list may hold thousands: printed from the scanner's values. */
+int
+ctl_scan_approvals(FILE *out, const struct jscan *js,
+    const struct jscan_value *data)
+{
+	const struct jscan_value *list = jscan_get(js, data, "approvals", 9);
+
+	if (!jscan_is(list, JSCAN_ARRAY))
+		return -1;
+	if (list->count == 0) {
+		fprintf(out, "no pending approvals\n");
+		return 0;
+	}
+	return ctl_print_table_scan(out, js, list, approval_cols);
 }
 
 /* run ACTION key=value... -m TEXT */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "remediad/json_scan.h"
 #include "remediad/units.h"
 #include "ctl.h"
 
@@ -82,73 +83,221 @@ ctl_print_kv(FILE *out, const json_t *obj)
 }
 
 /*
- * A cell's text: strings as they are (no copy), the rest formatted into
- * buf. Tables of thousands of rows are printed, so strings take no
- * snprintf.
+ * A table is gathered before anything is printed (the widths need every
+ * row), then printed with one write. A cell points at its text in the
+ * reply when it is a string; numbers and the like are formatted into one
+ * arena. Tables of thousands of rows are printed, so strings are never
+ * copied and nothing is formatted twice.
  */
-static const char *
-ctl_cell(const json_t *v, char *buf, size_t len, size_t *n)
+#define CTL_TABLE_MAX_COLS 32
+
+struct ctl_cell {
+	const char *s; /* NULL: the text is at off in the arena */
+	size_t off, n;
+};
+
+struct ctl_table {
+	const struct ctl_column *cols;
+	size_t ncols, nrows;
+	struct ctl_cell *cells; /* nrows * ncols, row by row */
+	char *arena;
+	size_t alen, acap;
+};
+
+static int
+ctl_table_init(struct ctl_table *t, const struct ctl_column *cols,
+    size_t nrows)
 {
-	if (json_is_string(v)) {
-		*n = json_string_length(v);
-		return json_string_value(v);
-	}
-	ctl_format_value(v ? v : json_null(), buf, len);
-	*n = strlen(buf);
-	return buf;
+	memset(t, 0, sizeof *t);
+	t->cols = cols;
+	while (cols[t->ncols].key != NULL && t->ncols < CTL_TABLE_MAX_COLS)
+		t->ncols++;
+	t->nrows = nrows;
+	if (nrows > 0 &&
+	    (t->cells = calloc(nrows * t->ncols, sizeof *t->cells)) == NULL)
+		return -1;
+	return 0;
 }
 
 static void
-ctl_pad(FILE *out, size_t n)
+ctl_table_free(struct ctl_table *t)
 {
-	static const char spaces[] = "                                ";
+	free(t->cells);
+	free(t->arena);
+}
 
-	while (n > 0) {
-		size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
-		fwrite(spaces, 1, k, out);
-		n -= k;
+/* The cell shows s itself, which outlives the table. */
+static void
+ctl_table_text(struct ctl_table *t, size_t row, size_t col, const char *s,
+    size_t n)
+{
+	struct ctl_cell *c = &t->cells[row * t->ncols + col];
+
+	c->s = s;
+	c->n = n;
+}
+
+/* The cell shows a copy of s, kept in the arena. */
+static int
+ctl_table_copy(struct ctl_table *t, size_t row, size_t col, const char *s)
+{
+	struct ctl_cell *c = &t->cells[row * t->ncols + col];
+	size_t n = strlen(s);
+
+	if (t->alen + n > t->acap) {
+		size_t ncap = t->acap ? t->acap : 4096;
+		while (ncap < t->alen + n)
+			ncap *= 2;
+		char *na = realloc(t->arena, ncap);
+		if (na == NULL)
+			return -1;
+		t->arena = na;
+		t->acap = ncap;
 	}
+	memcpy(t->arena + t->alen, s, n);
+	c->s = NULL;
+	c->off = t->alen;
+	c->n = n;
+	t->alen += n;
+	return 0;
+}
+
+static const char *
+ctl_table_cell(const struct ctl_table *t, size_t row, size_t col, size_t *n)
+{
+	const struct ctl_cell *c = &t->cells[row * t->ncols + col];
+
+	*n = c->n;
+	return c->s != NULL ? c->s : t->arena + c->off;
+}
+
+/* Writes the title row, then each row: every column but the last padded. */
+static int
+ctl_table_print(FILE *out, const struct ctl_table *t)
+{
+	size_t width[CTL_TABLE_MAX_COLS], line = 1, r, c, n;
+	const char *s;
+	char *buf, *p;
+
+	for (c = 0; c < t->ncols; c++) {
+		width[c] = strlen(t->cols[c].title);
+		for (r = 0; r < t->nrows; r++)
+			if (t->cells[r * t->ncols + c].n > width[c])
+				width[c] = t->cells[r * t->ncols + c].n;
+		line += width[c] + 2;
+	}
+	if ((buf = malloc((t->nrows + 1) * line)) == NULL)
+		return -1;
+	p = buf;
+	for (r = 0; r <= t->nrows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			if (r == 0) {
+				s = t->cols[c].title;
+				n = strlen(s);
+			} else
+				s = ctl_table_cell(t, r - 1, c, &n);
+			memcpy(p, s, n);
+			p += n;
+			if (c + 1 < t->ncols) {
+				memset(p, ' ', width[c] - n + 2);
+				p += width[c] - n + 2;
+			} else
+				*p++ = '\n';
+		}
+	}
+	fwrite(buf, 1, (size_t)(p - buf), out);
+	free(buf);
+	return 0;
 }
 
 void
 ctl_print_table(FILE *out, const json_t *rows, const struct ctl_column *cols)
 {
-	size_t ncols = 0, i, c, n;
-	size_t width[32];
+	struct ctl_table t;
 	char val[1024];
-	const char *t;
-	json_t *row;
+	size_t i, c;
+	json_t *row, *v;
 
-	while (cols[ncols].key != NULL && ncols < 32)
-		ncols++;
-	for (c = 0; c < ncols; c++)
-		width[c] = strlen(cols[c].title);
+	if (ctl_table_init(&t, cols, json_array_size(rows)) == -1)
+		goto fail;
 	json_array_foreach(rows, i, row) {
-		for (c = 0; c < ncols; c++) {
-			ctl_cell(json_object_get(row, cols[c].key), val,
-			    sizeof val, &n);
-			if (n > width[c])
-				width[c] = n;
+		for (c = 0; c < t.ncols; c++) {
+			v = json_object_get(row, cols[c].key);
+			if (json_is_string(v)) {
+				ctl_table_text(&t, i, c, json_string_value(v),
+				    json_string_length(v));
+				continue;
+			}
+			ctl_format_value(v ? v : json_null(), val, sizeof val);
+			if (ctl_table_copy(&t, i, c, val) == -1)
+				goto fail;
 		}
 	}
-	for (c = 0; c < ncols; c++) {
-		fputs(cols[c].title, out);
-		if (c + 1 < ncols) {
-			ctl_pad(out, width[c] - strlen(cols[c].title) + 2);
-		} else
-			fputc('\n', out);
-	}
-	json_array_foreach(rows, i, row) {
-		for (c = 0; c < ncols; c++) {
-			t = ctl_cell(json_object_get(row, cols[c].key), val,
-			    sizeof val, &n);
-			fwrite(t, 1, n, out);
-			if (c + 1 < ncols)
-				ctl_pad(out, width[c] - n + 2);
-			else
-				fputc('\n', out);
+	if (ctl_table_print(out, &t) == -1)
+		goto fail;
+	ctl_table_free(&t);
+	return;
+fail:
+	ctl_table_free(&t);
+	fprintf(stderr, "remediactl: out of memory\n");
+}
+
+/*
+ * The same table from the scanner's values (json_scan.h), cell for cell
+ * as ctl_format_value() shows them; -1 before printing anything when a
+ * cell holds an array or an object, which only jansson's values can show.
+ */
+int
+ctl_print_table_scan(FILE *out, const struct jscan *js,
+    const struct jscan_value *rows, const struct ctl_column *cols)
+{
+	struct ctl_table t;
+	size_t keylen[CTL_TABLE_MAX_COLS], i = 0, c;
+	const struct jscan_value *row, *v;
+	char val[64];
+	int rc = -1;
+
+	if (!jscan_is(rows, JSCAN_ARRAY) ||
+	    ctl_table_init(&t, cols, rows->count) == -1)
+		return -1;
+	for (c = 0; c < t.ncols; c++)
+		keylen[c] = strlen(cols[c].key);
+	for (row = jscan_first(js, rows); row != NULL && i < t.nrows;
+	     row = jscan_next(js, row), i++) {
+		for (c = 0; c < t.ncols; c++) {
+			v = jscan_get(js, row, cols[c].key, keylen[c]);
+			switch (v != NULL ? v->type : JSCAN_NULL) {
+			case JSCAN_STRING:
+				ctl_table_text(&t, i, c, v->u.str.s,
+				    v->u.str.len);
+				continue;
+			case JSCAN_INTEGER:
+				snprintf(val, sizeof val, "%lld",
+				    (long long)v->u.i);
+				break;
+			case JSCAN_REAL:
+				snprintf(val, sizeof val, "%g", v->u.d);
+				break;
+			case JSCAN_TRUE:
+				ctl_table_text(&t, i, c, "yes", 3);
+				continue;
+			case JSCAN_FALSE:
+				ctl_table_text(&t, i, c, "no", 2);
+				continue;
+			case JSCAN_NULL:
+				ctl_table_text(&t, i, c, "-", 1);
+				continue;
+			default:
+				goto done;
+			}
+			if (ctl_table_copy(&t, i, c, val) == -1)
+				goto done;
 		}
 	}
+	rc = ctl_table_print(out, &t);
+done:
+	ctl_table_free(&t);
+	return rc;
 }
 
 void

@@ -80,11 +80,15 @@ proto_framer_next(struct proto_framer *f, char **line, size_t *len)
 	if (avail == 0)
 		return 0;
 	p = f->buf + f->start;
-	nl = memchr(p, '\n', avail);
-	if (nl == NULL)
+	/* A long line comes in many feeds: each byte is searched once. */
+	nl = memchr(p + f->scanned, '\n', avail - f->scanned);
+	if (nl == NULL) {
+		f->scanned = avail;
 		return avail > f->max ? -1 : 0;
+	}
 	if ((size_t)(nl - p) > f->max)
 		return -1;
+	f->scanned = 0;
 	*nl = '\0';
 	*line = p;
 	*len = (size_t)(nl - p);
@@ -310,24 +314,44 @@ proto_request_new(json_int_t id, const char *cmd, json_t *args)
 	    "cmd", cmd, "args", args ? args : json_object());
 }
 
+struct proto_out {
+	char *buf;
+	size_t len, cap;
+};
+
+static int
+proto_out_add(const char *data, size_t n, void *arg)
+{
+	struct proto_out *o = arg;
+
+	if (o->len + n > o->cap) {
+		size_t ncap = o->cap ? o->cap : 4096;
+		while (ncap < o->len + n)
+			ncap *= 2;
+		char *nbuf = realloc(o->buf, ncap);
+		if (nbuf == NULL)
+			return -1;
+		o->buf = nbuf;
+		o->cap = ncap;
+	}
+	memcpy(o->buf + o->len, data, n);
+	o->len += n;
+	return 0;
+}
+
+/* One pass of the encoder: replies may be megabytes. */
 char *
 proto_encode(const json_t *msg, size_t *len)
 {
-	size_t n = json_dumpb(msg, NULL, 0, JSON_COMPACT);
-	char *buf;
+	struct proto_out o = {NULL, 0, 0};
 
-	if (n == 0)
-		return NULL;
-	buf = malloc(n + 1);
-	if (buf == NULL)
-		return NULL;
-	if (json_dumpb(msg, buf, n, JSON_COMPACT) != n) {
-		free(buf);
+	if (json_dump_callback(msg, proto_out_add, &o, JSON_COMPACT) == -1 ||
+	    o.len == 0 || proto_out_add("\n", 1, &o) == -1) {
+		free(o.buf);
 		return NULL;
 	}
-	buf[n] = '\n';
-	*len = n + 1;
-	return buf;
+	*len = o.len;
+	return o.buf;
 }
 
 json_t *

@@ -14,63 +14,67 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "remediad/json_scan.h"
 #include "remediad/proto.h"
 #include "ctl.h"
 
 static const struct ctl_command commands[] = {
     {"status", "", "show the daemon's version, uptime, pid and counters",
-	ROLE_VIEWER, "status", NULL, ctl_show_status, NULL, NULL},
+	ROLE_VIEWER, "status", NULL, ctl_show_status, NULL, NULL, NULL},
     {"ping", "", "check that the daemon answers", ROLE_NONE, "ping", NULL,
-	ctl_show_kv, NULL, NULL},
+	ctl_show_kv, NULL, NULL, NULL},
     {"reload", "", "reload the config and the playbooks (a bad config or "
 	"playbook set is refused whole)", ROLE_ADMIN, "reload", NULL,
-	ctl_show_kv, NULL, NULL},
+	ctl_show_kv, NULL, NULL, NULL},
     {"playbooks", "", "the loaded playbooks with their counters and run "
 	"times", ROLE_VIEWER, "playbooks", NULL, ctl_show_playbooks, NULL,
-	NULL},
+	NULL, NULL},
     {"mitigations", "", "active mitigations: id, action, target, since, "
 	"expires, playbook, alert", ROLE_VIEWER, "mitigations", NULL,
-	ctl_show_mitigations, NULL, NULL},
+	ctl_show_mitigations, NULL, NULL, NULL},
     {"rollback", "ID", "roll an active mitigation back now", ROLE_APPROVER,
-	"rollback", ctl_rollback_parse, ctl_show_kv, NULL, NULL},
+	"rollback", ctl_rollback_parse, ctl_show_kv, NULL, NULL, NULL},
     {"extend", "ID DURATION", "push an active mitigation's expiry later",
-	ROLE_APPROVER, "extend", ctl_extend_parse, ctl_show_kv, NULL, NULL},
+	ROLE_APPROVER, "extend", ctl_extend_parse, ctl_show_kv, NULL, NULL,
+	NULL},
     {"show", "ID", "an action or mitigation: its state, its alert, its "
 	"plan and its history from the audit log", ROLE_VIEWER, "show",
 	ctl_show_parse,
-	ctl_show_action, NULL, NULL},
+	ctl_show_action, NULL, NULL, NULL},
     {"pause", "", "the kill switch: hold every new action for approval",
-	ROLE_APPROVER, "pause", NULL, ctl_show_kv, NULL, NULL},
+	ROLE_APPROVER, "pause", NULL, ctl_show_kv, NULL, NULL, NULL},
     {"resume", "", "let the guard run actions automatically again",
-	ROLE_APPROVER, "resume", NULL, ctl_show_kv, NULL, NULL},
+	ROLE_APPROVER, "resume", NULL, ctl_show_kv, NULL, NULL, NULL},
     {"dry-run", "on|off", "record actions as if they ran; change nothing",
-	ROLE_ADMIN, "dry-run", ctl_dry_run_parse, ctl_show_kv, NULL, NULL},
+	ROLE_ADMIN, "dry-run", ctl_dry_run_parse, ctl_show_kv, NULL, NULL,
+	NULL},
     {"approvals", "", "pending approvals, oldest first", ROLE_VIEWER,
-	"approvals", NULL, ctl_show_approvals, NULL, NULL},
+	"approvals", NULL, ctl_show_approvals, NULL, NULL,
+	ctl_scan_approvals},
     {"approve", "ID [-m TEXT]", "approve a held request", ROLE_APPROVER,
-	"approve", ctl_approve_parse, ctl_show_kv, NULL, NULL},
+	"approve", ctl_approve_parse, ctl_show_kv, NULL, NULL, NULL},
     {"deny", "ID -m TEXT", "deny a held request (a reason is required)",
-	ROLE_APPROVER, "deny", ctl_deny_parse, ctl_show_kv, NULL, NULL},
+	ROLE_APPROVER, "deny", ctl_deny_parse, ctl_show_kv, NULL, NULL, NULL},
     {"run", "ACTION key=value... -m TEXT", "request an action by hand, "
 	"through the guard and approvals", ROLE_ADMIN, "run", ctl_run_parse,
-	ctl_show_kv, NULL, NULL},
+	ctl_show_kv, NULL, NULL, NULL},
     {"watch", "", "stream approvals, guard decisions and action outcomes as "
 	"they happen, one line each", ROLE_VIEWER, "audit.tail",
-	ctl_watch_parse, ctl_audit_records_show, NULL, NULL},
+	ctl_watch_parse, ctl_audit_records_show, NULL, NULL, NULL},
     {"audit verify", "[DIR] [--anchor SEQ:HASH]",
 	"check the audit chain (offline on DIR, else online)",
 	ROLE_VIEWER, "audit.verify", ctl_audit_verify_parse,
 	ctl_audit_verify_show, ctl_audit_verify_status,
-	ctl_audit_verify_local},
+	ctl_audit_verify_local, NULL},
     {"audit tail", "[-n N] [-f]",
 	"the last N audit records (default 20); -f follows",
 	ROLE_VIEWER, "audit.tail", ctl_audit_tail_parse,
-	ctl_audit_records_show, NULL, NULL},
+	ctl_audit_records_show, NULL, NULL, NULL},
     {"audit search", "KEY=VALUE... [-n N]",
 	"audit records whose fields match (type=..., alert=...)",
 	ROLE_VIEWER, "audit.search", ctl_audit_search_parse,
-	ctl_audit_records_show, NULL, NULL},
-    {NULL, NULL, NULL, ROLE_NONE, NULL, NULL, NULL, NULL, NULL},
+	ctl_audit_records_show, NULL, NULL, NULL},
+    {NULL, NULL, NULL, ROLE_NONE, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 static void
@@ -224,28 +228,27 @@ ctl_write_all(int fd, const char *buf, size_t len)
 }
 
 /*
- * Reads the next frame within timeout_s (0: wait as long as it takes);
- * returns the parsed reply, or NULL with *err (code "eof" when the daemon
- * closed the connection between frames).
+ * Reads the next line within timeout_s (0: wait as long as it takes):
+ * returns 1 and the line (valid until the next read), or 0 with *err
+ * (code "eof" when the daemon closed the connection between frames).
  */
-static json_t *
-ctl_read_frame(int fd, struct proto_framer *f, int timeout_s,
-    struct proto_error *err)
+static int
+ctl_read_line(int fd, struct proto_framer *f, int timeout_s, char **line,
+    size_t *len, struct proto_error *err)
 {
-	char chunk[65536], *line;
-	size_t len;
+	char chunk[65536];
 	struct timespec start, now;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		int r = proto_framer_next(f, &line, &len);
+		int r = proto_framer_next(f, line, len);
 		if (r == 1)
-			return proto_reply_parse(line, len, err);
+			return 1;
 		if (r == -1) {
 			err->code = PROTO_E_TOO_LARGE;
 			snprintf(err->message, sizeof err->message,
 			    "reply too large");
-			return NULL;
+			return 0;
 		}
 		int wait = -1;
 		if (timeout_s > 0) {
@@ -257,7 +260,7 @@ ctl_read_frame(int fd, struct proto_framer *f, int timeout_s,
 				err->code = "timeout";
 				snprintf(err->message, sizeof err->message,
 				    "no reply within %d s", timeout_s);
-				return NULL;
+				return 0;
 			}
 			wait = (int)left;
 		}
@@ -273,15 +276,61 @@ ctl_read_frame(int fd, struct proto_framer *f, int timeout_s,
 							    : "eof";
 			snprintf(err->message, sizeof err->message,
 			    "the daemon closed the connection without a reply");
-			return NULL;
+			return 0;
 		}
 		if (proto_framer_feed(f, chunk, (size_t)n) == -1) {
 			err->code = PROTO_E_INTERNAL;
 			snprintf(err->message, sizeof err->message,
 			    "out of memory");
-			return NULL;
+			return 0;
 		}
 	}
+}
+
+/* The next frame, parsed; NULL with *err as ctl_read_line() says. */
+static json_t *
+ctl_read_frame(int fd, struct proto_framer *f, int timeout_s,
+    struct proto_error *err)
+{
+	char *line;
+	size_t len;
+
+	if (!ctl_read_line(fd, f, timeout_s, &line, &len, err))
+		return NULL;
+	return proto_reply_parse(line, len, err);
+}
+
+/*
+ * A long list for people is printed from the scanner's values, without a
+ * jansson value (and a malloc) per field: when the command can (show_scan)
+ * and the reply is a plain {"v":1,"ok":true,"data":...}. Returns 0 once
+ * printed; -1 leaves the line as it was to the usual path, which reports
+ * errors and anything unusual as always.
+ */
+static int
+ctl_print_scan(const struct ctl_command *cmd, const struct ctl_options *opt,
+    const char *line, size_t len)
+{
+	struct jscan js = {0};
+	struct jscan_error jerr;
+	const struct jscan_value *root, *v;
+	int rc = -1;
+
+	if (opt->json || opt->stream || cmd->show_scan == NULL ||
+	    cmd->status != NULL)
+		return -1;
+	if (jscan_parse(&js, line, len, PROTO_MAX_DEPTH, &jerr) == 0) {
+		root = jscan_root(&js);
+		v = jscan_get(&js, root, "v", 1);
+		if (jscan_is(v, JSCAN_INTEGER) && v->u.i == PROTO_VERSION &&
+		    jscan_is(jscan_get(&js, root, "ok", 2), JSCAN_TRUE) &&
+		    (v = jscan_get(&js, root, "data", 4)) != NULL)
+			rc = cmd->show_scan(stdout, &js, v);
+	}
+	jscan_free(&js);
+	if (rc == 0)
+		fflush(stdout);
+	return rc;
 }
 
 static void
@@ -315,7 +364,7 @@ main(int argc, char **argv)
 	const struct ctl_command *cmd;
 	struct proto_error err = {0};
 	json_t *args, *req, *reply;
-	char *buf, *end;
+	char *buf, *end, *line;
 	size_t len;
 	int ch, used, fd, rc;
 
@@ -432,7 +481,15 @@ main(int argc, char **argv)
 	}
 	free(buf);
 	proto_framer_init(&framer, PROTO_MAX_LINE * 64);
-	reply = ctl_read_frame(fd, &framer, opt.timeout_s, &err);
+	reply = NULL;
+	if (ctl_read_line(fd, &framer, opt.timeout_s, &line, &len, &err)) {
+		if (ctl_print_scan(cmd, &opt, line, len) == 0) {
+			proto_framer_free(&framer);
+			close(fd);
+			return CTL_EXIT_OK;
+		}
+		reply = proto_reply_parse(line, len, &err);
+	}
 	if (reply == NULL) {
 		fprintf(stderr, "remediactl: %s: %s\n", opt.socket,
 		    err.message);

@@ -15,6 +15,7 @@ struct daemon;
 struct config;
 struct control;
 struct control_client;
+struct evbuffer;
 
 /* Who is on the other end, as the kernel reported it. */
 struct control_peer {
@@ -36,6 +37,7 @@ struct control_req {
 	struct daemon *d;
 	uint64_t audit_seq; /* the reply waits until this record is durable */
 	json_t *held;	    /* a reply waiting for durability */
+	struct evbuffer *held_raw; /* the same, already encoded */
 	void (*stream_closed)(void *arg);
 	void *stream_arg;
 };
@@ -70,6 +72,12 @@ int control_clients(const struct control *ctl);
 void control_reply_ok(struct control_req *r, json_t *data);
 void control_reply_error(struct control_req *r, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * control_reply_ok() for data already encoded as compact JSON text, for
+ * lists too long to build as jansson values on every request: the bytes
+ * are moved out of `data` (which the caller still frees).
+ */
+void control_reply_ok_raw(struct control_req *r, struct evbuffer *data);
 
 /* A handler that wrote more records makes its reply wait for them too. */
 void control_req_audited(struct control_req *r, uint64_t seq);

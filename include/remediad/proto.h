@@ -47,8 +47,9 @@ int proto_role_parse(const char *name);
  */
 struct proto_framer {
 	char *buf;
-	size_t start; /* first unconsumed byte */
-	size_t len;   /* bytes held, from buf[0] */
+	size_t start;	/* first unconsumed byte */
+	size_t scanned; /* bytes from start known to hold no newline */
+	size_t len;	/* bytes held, from buf[0] */
 	size_t cap;
 	size_t max;
 };
