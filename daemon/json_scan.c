@@ -526,6 +526,32 @@ jp_big_object_dups(struct jp *p, uint32_t obj)
 
 static int jp_value(struct jp *p, int depth, uint32_t *out);
 
+/* Makes child the last of container idx's children (prev: the last). */
+static void
+jp_append(struct jscan *js, uint32_t idx, uint32_t *prev, uint32_t child)
+{
+	if (*prev != 0)
+		js->v[*prev].next = child;
+	*prev = child;
+	js->v[idx].count++;
+}
+
+/* After a child: ',' says 1 (another follows), `close` 0, else -1. */
+static int
+jp_after(struct jp *p, char close, const char *wanted)
+{
+	jp_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == ',') {
+		p->pos++;
+		return 1;
+	}
+	if (p->pos < p->len && p->s[p->pos] == (unsigned char)close) {
+		p->pos++;
+		return 0;
+	}
+	return jp_unexpected(p, wanted);
+}
+
 static int
 jp_object(struct jp *p, int depth, uint32_t idx)
 {
@@ -562,20 +588,13 @@ jp_object(struct jp *p, int depth, uint32_t idx)
 			return -1;
 		js->v[child].key = key;
 		js->v[child].keylen = keylen;
-		if (prev != 0)
-			js->v[prev].next = child;
-		prev = child;
-		js->v[idx].count++;
-		jp_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->len && p->s[p->pos] == '}') {
-			p->pos++;
+		jp_append(js, idx, &prev, child);
+		int more = jp_after(p, '}', "',' or '}'");
+		if (more <= 0) {
+			if (more < 0)
+				return -1;
 			break;
 		}
-		return jp_unexpected(p, "',' or '}'");
 	}
 	if (js->v[idx].count > JSCAN_SMALL_OBJECT)
 		return jp_big_object_dups(p, idx);
@@ -597,20 +616,10 @@ jp_array(struct jp *p, int depth, uint32_t idx)
 	for (;;) {
 		if (jp_value(p, depth, &child) != 0)
 			return -1;
-		if (prev != 0)
-			js->v[prev].next = child;
-		prev = child;
-		js->v[idx].count++;
-		jp_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->len && p->s[p->pos] == ']') {
-			p->pos++;
-			return 0;
-		}
-		return jp_unexpected(p, "',' or ']'");
+		jp_append(js, idx, &prev, child);
+		int more = jp_after(p, ']', "',' or ']'");
+		if (more <= 0)
+			return more;
 	}
 }
 
