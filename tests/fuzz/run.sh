@@ -45,6 +45,8 @@ fi
 # files: the targets link what they need from these objects.
 PKGS="jansson libcrypto lua5.4 libevent libevent_pthreads rdkafka"
 VERSION_DEF='-DREMEDIAD_VERSION="fuzz"'
+# What daemon/meson.build defines for every unit (config.c's default).
+CONNECTORS_DEF='-DREMEDIAD_CONNECTORS_DIR="/usr/local/libexec/remediad/connectors"'
 # shellcheck disable=SC2086
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -I$ROOT/include $(pkg-config --cflags $PKGS)
 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
@@ -62,7 +64,8 @@ for src in "$ROOT"/daemon/*.c; do
 	if [ ! -f "$obj" ] || [ -n "$(find "$src" "$ROOT/include" \
 	    -name '*.[ch]' -newer "$obj")" ]; then
 		# shellcheck disable=SC2086
-		"$CC" $CFLAGS "$VERSION_DEF" -c "$src" -o "$obj"
+		"$CC" $CFLAGS "$VERSION_DEF" "$CONNECTORS_DEF" -c "$src" \
+		    -o "$obj"
 	fi
 	objs="$objs $obj"
 done
