@@ -663,6 +663,17 @@ sandbox_copy_error(lua_State *L, char *err, size_t errlen)
 		    lua_typename(L, t));
 }
 
+/* The registry key of the last chunk loaded, whose upvalue 1 is _ENV. */
+static const char key_chunk;
+
+static int
+sandbox_keep_chunk_cb(lua_State *L)
+{
+	lua_pushvalue(L, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_chunk);
+	return 0;
+}
+
 enum sandbox_err
 sandbox_load(struct sandbox *sb, const char *text, size_t len,
     const char *chunkname, char *err, size_t errlen)
@@ -682,8 +693,17 @@ sandbox_load(struct sandbox *sb, const char *text, size_t len,
 	}
 	/* lua_load runs the parser protected, under the same allocator. */
 	status = luaL_loadbufferx(L, text, len, chunkname, "t");
-	if (status == LUA_OK)
+	if (status == LUA_OK) {
+		/* Kept for its _ENV (sandbox_restore_globals); protected, as
+		 * the registry may have to grow. */
+		if (!lua_checkstack(L, 3))
+			return SANDBOX_OK;
+		lua_pushcfunction(L, sandbox_keep_chunk_cb);
+		lua_pushvalue(L, -2);
+		if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+			lua_pop(L, 1);
 		return SANDBOX_OK;
+	}
 	sandbox_copy_error(L, err, errlen);
 	lua_pop(L, 1);
 	return status == LUA_ERRMEM ? SANDBOX_ERR_MEMORY : SANDBOX_ERR_SYNTAX;
@@ -870,6 +890,20 @@ sandbox_restore_cb(lua_State *L)
 	if (!lua_rawequal(L, -1, -2)) {
 		lua_pop(L, 1);
 		lua_setmetatable(L, 3);
+	}
+	lua_settop(L, 3);
+	/*
+	 * `_ENV = t` in a run rebinds the chunk's _ENV, shared by every
+	 * function of the file: the next run would read its globals from t.
+	 * Bound to the globals again.
+	 */
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key_chunk) == LUA_TFUNCTION) {
+		const char *name = lua_getupvalue(L, 4, 1); /* 5 */
+		if (name != NULL && strcmp(name, "_ENV") == 0 &&
+		    !lua_rawequal(L, 5, 3)) {
+			lua_pushvalue(L, 3);
+			lua_setupvalue(L, 4, 1);
+		}
 	}
 	return 0;
 }
