@@ -89,6 +89,39 @@ frame_json(struct wbuf *out, char type, const void *prefix, size_t plen,
 }
 
 /*
+ * A result frame. One the main process would refuse (over WIRE_MAX_UP)
+ * is replaced by the failure it is, so the run fails as too_large and
+ * this worker goes on; the main process still checks every frame.
+ */
+static void
+frame_result(struct wbuf *out, uint64_t id, json_t *res)
+{
+	char *text = json_dumps(res, JSON_COMPACT);
+	size_t len;
+
+	if (text == NULL)
+		_exit(70);
+	len = strlen(text);
+	if (1 + 8 + len > WIRE_MAX_UP) {
+		char msg[160];
+
+		free(text);
+		snprintf(msg, sizeof msg, "the result is %zu bytes, more than "
+		    "the %d a worker may send (a plan that big is a bug)",
+		    len, WIRE_MAX_UP - 9);
+		json_t *err = json_pack("{s:s, s:s, s:s}", "status", "error",
+		    "kind", "too_large", "error", msg);
+		if (err == NULL || (text = json_dumps(err, JSON_COMPACT)) ==
+		    NULL)
+			_exit(70);
+		json_decref(err);
+		len = strlen(text);
+	}
+	frame_add(out, WIRE_RESULT, &id, 8, text, len);
+	free(text);
+}
+
+/*
  * A run frame: u64 id, u32 playbook, i64 prior, u16 nfields, fields
  * (u8 key length, key, u8 type 's' + u32 length + bytes or 'i' + i64),
  * u32 raw length, raw. Returns -1 on anything malformed.
@@ -251,7 +284,7 @@ worker_main(void)
 			json_decref(fields);
 			if (res == NULL)
 				_exit(70);
-			frame_json(&out, WIRE_RESULT, &id, 8, res);
+			frame_result(&out, id, res);
 			json_decref(res);
 			/*
 			 * Sent at once: the main process times a run from the

@@ -1,4 +1,4 @@
--- result_oversized_frame: 2 requests holding a 700 KB string three times each, a result larger than a worker may send (4 MB); expect playbook.failed (protocol, the worker is replaced).
+-- result_oversized_frame: 2 requests holding a 700 KB string three times each, a result larger than a worker may send (4 MB); expect playbook.failed (too_large, said by the worker, which goes on).
 local NAME = "result_oversized_frame"
 return playbook {
   name = NAME,
