@@ -29,6 +29,7 @@
 #include "remediad/daemon.h"
 #include "remediad/dedup.h"
 #include "remediad/guard.h"
+#include "remediad/idmap.h"
 #include "remediad/log.h"
 #include "remediad/plan.h"
 #include "remediad/units.h"
@@ -109,6 +110,7 @@ struct actions {
 	struct connectors *conn;
 	struct children *children;
 	LIST_HEAD(, act) acts;
+	struct idmap *byid; /* the same, by id */
 	size_t nacts;
 	int closing;
 	struct event *ev_sweep; /* forgets finished actions */
@@ -153,12 +155,18 @@ actions_connector_of(const struct actions *a, const char *name)
 static struct act *
 act_find(struct actions *a, const char *id)
 {
-	struct act *x;
+	return idmap_get(a->byid, id);
+}
 
-	LIST_FOREACH(x, &a->acts, entry)
-		if (strcmp(x->id, id) == 0)
-			return x;
-	return NULL;
+/* Out of the list and the index, and freed. */
+static void act_free(struct act *x);
+static void
+act_drop(struct actions *a, struct act *x)
+{
+	idmap_del(a->byid, x->id);
+	LIST_REMOVE(x, entry);
+	a->nacts--;
+	act_free(x);
 }
 
 static void
@@ -602,6 +610,8 @@ act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
 	}
 	x->state = ST_PENDING;
 	LIST_INSERT_HEAD(&a->acts, x, entry);
+	if (idmap_put(a->byid, x->id, x) == -1)
+		fatalx("actions: out of memory");
 	a->nacts++;
 	return x;
 }
@@ -1188,9 +1198,7 @@ actions_resume(struct actions *a)
 			break;
 		default:
 			/* Finished: nothing to keep in memory. */
-			LIST_REMOVE(x, entry);
-			a->nacts--;
-			act_free(x);
+			act_drop(a, x);
 			break;
 		}
 	}
@@ -1245,9 +1253,7 @@ actions_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		    ACT_KEEP_DONE_MS;
 		if (now - x->finished_ms < keep)
 			continue;
-		LIST_REMOVE(x, entry);
-		a->nacts--;
-		act_free(x);
+		act_drop(a, x);
 	}
 }
 
@@ -1266,6 +1272,8 @@ actions_open(struct daemon *d, char **cause)
 	}
 	a->d = d;
 	LIST_INIT(&a->acts);
+	if ((a->byid = idmap_new()) == NULL)
+		fatalx("actions: out of memory");
 	a->children = d->children;
 	a->conn = connectors_new(d->base, a->children, &d->cfg->connectors);
 	if (a->conn == NULL) {
@@ -1348,10 +1356,9 @@ actions_close(struct actions *a)
 	a->d->approvals = NULL;
 	guard_free(a->d->guard);
 	a->d->guard = NULL;
-	while ((x = LIST_FIRST(&a->acts)) != NULL) {
-		LIST_REMOVE(x, entry);
-		act_free(x);
-	}
+	while ((x = LIST_FIRST(&a->acts)) != NULL)
+		act_drop(a, x);
+	idmap_free(a->byid);
 	free(a);
 }
 

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "remediad/approval.h"
+#include "remediad/idmap.h"
 #include "remediad/audit.h"
 #include "remediad/config.h"
 #include "remediad/control.h"
@@ -59,6 +60,7 @@ struct approvals {
 	approval_cb cb;
 	void *arg;
 	TAILQ_HEAD(, ap) list; /* in the order they were requested */
+	struct idmap *byid;    /* the same, by id */
 	size_t npending;
 	uint64_t n_requested, n_approved, n_denied, n_expired;
 };
@@ -66,12 +68,15 @@ struct approvals {
 static struct ap *
 ap_find(const struct approvals *ap, const char *id)
 {
-	struct ap *a;
+	return idmap_get(ap->byid, id);
+}
 
-	TAILQ_FOREACH(a, &ap->list, entry)
-		if (strcmp(a->id, id) == 0)
-			return a;
-	return NULL;
+/* Out of the list and the index. */
+static void
+ap_unlink(struct approvals *ap, struct ap *a)
+{
+	idmap_del(ap->byid, a->id);
+	TAILQ_REMOVE(&ap->list, a, entry);
 }
 
 /* What the row shows changed (votes, deadline): the next listing remakes it. */
@@ -111,7 +116,7 @@ ap_close(struct ap *a, int approved)
 		evtimer_del(a->ev_expire);
 	char id[48];
 	snprintf(id, sizeof id, "%s", a->id);
-	TAILQ_REMOVE(&ap->list, a, entry);
+	ap_unlink(ap, a);
 	ap_free(a);
 	ap->cb(ap->arg, id, approved);
 }
@@ -182,6 +187,8 @@ ap_new(struct approvals *ap, const char *id)
 	snprintf(a->id, sizeof a->id, "%s", id);
 	a->quorum = 1;
 	TAILQ_INSERT_TAIL(&ap->list, a, entry);
+	if (idmap_put(ap->byid, a->id, a) == -1)
+		fatalx("approvals: out of memory");
 	ap->npending++;
 	return a;
 }
@@ -280,7 +287,7 @@ ap_rebuild_cb(const struct audit_rec *rec, void *arg)
 		/* Answered: gone from the pending set. */
 		if (a->state == AP_PENDING)
 			ap->npending--;
-		TAILQ_REMOVE(&ap->list, a, entry);
+		ap_unlink(ap, a);
 		ap_free(a);
 	}
 	json_decref(j);
@@ -302,6 +309,8 @@ approvals_open(struct daemon *d, approval_cb cb, void *arg, char **cause)
 	ap->cb = cb;
 	ap->arg = arg;
 	TAILQ_INIT(&ap->list);
+	if ((ap->byid = idmap_new()) == NULL)
+		fatalx("approvals: out of memory");
 	if (audit_replay(audit_dir(d->audit), 1, 0, ap_rebuild_cb, ap,
 	    cause) == -1) {
 		approvals_free(ap);
@@ -323,9 +332,10 @@ approvals_free(struct approvals *ap)
 	if (ap == NULL)
 		return;
 	while ((a = TAILQ_FIRST(&ap->list)) != NULL) {
-		TAILQ_REMOVE(&ap->list, a, entry);
+		ap_unlink(ap, a);
 		ap_free(a);
 	}
+	idmap_free(ap->byid);
 	free(ap);
 }
 

@@ -1,0 +1,26 @@
+/*
+ * A map from string ids to the things they name: actions by "A12.0",
+ * approvals by id. Lookups by id were list scans, quadratic once thousands
+ * of approvals are pending. Neither the ids nor the values are copied: an
+ * id must stay valid (and unchanged) while it is in the map.
+ */
+#ifndef REMEDIAD_IDMAP_H
+#define REMEDIAD_IDMAP_H
+
+#include <stddef.h>
+
+struct idmap;
+
+/* NULL when memory runs out. */
+struct idmap *idmap_new(void);
+void idmap_free(struct idmap *m);
+
+/* Adds id -> v, or replaces v if id is there; -1 out of memory. */
+int idmap_put(struct idmap *m, const char *id, void *v);
+/* The value of id, or NULL. */
+void *idmap_get(const struct idmap *m, const char *id);
+/* Removes id (nothing if absent). */
+void idmap_del(struct idmap *m, const char *id);
+size_t idmap_size(const struct idmap *m);
+
+#endif
