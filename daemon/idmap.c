@@ -63,6 +63,14 @@ idmap_size(const struct idmap *m)
 	return m->n;
 }
 
+void
+idmap_foreach(const struct idmap *m, void (*fn)(void *v))
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].id != NULL)
+			fn(m->slots[i].v);
+}
+
 /* The slot of id, or the empty slot where it would go. */
 static size_t
 idmap_find(const struct idmap *m, const char *id, uint64_t h)

@@ -28,6 +28,7 @@
 #include "remediad/dedup.h"
 #include "remediad/log.h"
 #include "remediad/plan.h"
+#include "remediad/idmap.h"
 #include "remediad/playbook.h"
 #include "remediad/units.h"
 #include "remediad/worker.h"
@@ -135,15 +136,16 @@ struct pbpending {
 };
 TAILQ_HEAD(pbpendings, pbpending);
 
-/* The runs an alert owes (see the top comment). */
-/* One allocation: the struct, then names[], then the strings. */
+/*
+ * The runs an alert owes (see the top comment). One allocation: the
+ * struct, then names[], then the strings.
+ */
 struct owed {
 	char *id;
 	uint64_t seq; /* of its alert.received */
 	char **names;
 	size_t n;
 	int inflight;
-	struct owed *next;
 };
 
 struct playbooks {
@@ -151,8 +153,7 @@ struct playbooks {
 	struct pbset *cur;
 	struct pbset *loading; /* a reload in progress */
 	LIST_HEAD(, pbstats) stats;
-	struct owed **owed;
-	size_t nowed, owedcap;
+	struct idmap *owed; /* alert id -> struct owed */
 	struct pbpendings pending;
 	size_t npending;
 	LIST_HEAD(, pbrun) live;
@@ -386,56 +387,22 @@ pbstats_pct(const struct pbstats *st, double q)
 
 /* ---- Owed runs ------------------------------------------------------------- */
 
-static struct owed **
-owed_slot(struct playbooks *pb, const char *id)
-{
-	struct owed **op;
-
-	if (pb->owedcap == 0)
-		return NULL;
-	op = &pb->owed[str_hash(id) & (pb->owedcap - 1)];
-	for (; *op != NULL; op = &(*op)->next)
-		if (strcmp((*op)->id, id) == 0)
-			return op;
-	return op;
-}
-
 static struct owed *
 owed_find(struct playbooks *pb, const char *id)
 {
-	struct owed **op = owed_slot(pb, id);
-
-	return op ? *op : NULL;
+	return idmap_get(pb->owed, id);
 }
 
 static struct owed *
 owed_add(struct playbooks *pb, const char *id, uint64_t seq,
     const json_t *names)
 {
-	struct owed **op, *o;
+	struct owed *o = owed_find(pb, id);
 	size_t i;
 	json_t *e;
 
-	if (pb->nowed >= pb->owedcap / 2) {
-		size_t ncap = pb->owedcap ? pb->owedcap * 2 : 1024;
-		struct owed **nt = calloc(ncap, sizeof *nt);
-		if (nt == NULL)
-			fatalx("playbooks: out of memory");
-		for (i = 0; i < pb->owedcap; i++) {
-			while ((o = pb->owed[i]) != NULL) {
-				pb->owed[i] = o->next;
-				size_t b = str_hash(o->id) & (ncap - 1);
-				o->next = nt[b];
-				nt[b] = o;
-			}
-		}
-		free(pb->owed);
-		pb->owed = nt;
-		pb->owedcap = ncap;
-	}
-	op = owed_slot(pb, id);
-	if (*op != NULL)
-		return *op;
+	if (o != NULL)
+		return o;
 	size_t nn = json_array_size(names), size = sizeof *o +
 	    (nn + 1) * sizeof *o->names + strlen(id) + 1;
 	json_array_foreach(names, i, e)
@@ -453,14 +420,16 @@ owed_add(struct playbooks *pb, const char *id, uint64_t seq,
 	}
 	o->id = str;
 	strcpy(o->id, id);
-	*op = o;
-	pb->nowed++;
+	if (idmap_put(pb->owed, o->id, o) == -1)
+		fatalx("playbooks: out of memory");
 	return o;
 }
 
+/* Nothing owed any more. */
 static void
-owed_free(struct owed *o)
+owed_drop(struct playbooks *pb, struct owed *o)
 {
+	idmap_del(pb->owed, o->id);
 	free(o); /* one block (owed_add) */
 }
 
@@ -468,9 +437,9 @@ owed_free(struct owed *o)
 static void
 owed_settle(struct playbooks *pb, const char *id, const char *name)
 {
-	struct owed **op = owed_slot(pb, id), *o;
+	struct owed *o = owed_find(pb, id);
 
-	if (op == NULL || (o = *op) == NULL)
+	if (o == NULL)
 		return;
 	for (size_t i = 0; i < o->n; i++) {
 		if (strcmp(o->names[i], name) == 0) {
@@ -478,11 +447,8 @@ owed_settle(struct playbooks *pb, const char *id, const char *name)
 			break;
 		}
 	}
-	if (o->n == 0) {
-		*op = o->next;
-		owed_free(o);
-		pb->nowed--;
-	}
+	if (o->n == 0)
+		owed_drop(pb, o);
 }
 
 /* ---- Outcomes --------------------------------------------------------------- */
@@ -982,10 +948,7 @@ playbooks_resume(struct playbooks *pb, json_t *alert, const char *raw,
 	    n);
 	if (n == 0) {
 		/* Its playbooks are gone or quarantined: nothing to owe. */
-		struct owed **op = owed_slot(pb, id);
-		*op = o->next;
-		owed_free(o);
-		pb->nowed--;
+		owed_drop(pb, o);
 		return 0;
 	}
 	o->inflight = 1;
@@ -1247,7 +1210,7 @@ pb_rebuild(struct playbooks *pb, char **cause)
 		cause) == -1)
 		return -1;
 	log_info("playbooks: rebuilt from %lld records: %zu alert(s) owe runs",
-	    r.records, pb->nowed);
+	    r.records, idmap_size(pb->owed));
 	return 0;
 }
 
@@ -1294,9 +1257,10 @@ playbooks_open(struct daemon *d, char **cause)
 	LIST_INIT(&pb->live);
 	TAILQ_INIT(&pb->pending);
 	pb->children = d->children;
+	pb->owed = idmap_new();
 	pb->ev_retry = evtimer_new(d->base, pb_retry_cb, pb);
 	pb->ev_sweep = event_new(d->base, -1, EV_PERSIST, pb_sweep_cb, pb);
-	if (pb->children == NULL || pb->ev_retry == NULL ||
+	if (pb->children == NULL || pb->owed == NULL || pb->ev_retry == NULL ||
 	    pb->ev_sweep == NULL) {
 		*cause = strdup("out of memory");
 		goto fail;
@@ -1457,14 +1421,10 @@ playbooks_close(struct playbooks *pb)
 		free(st->name);
 		free(st);
 	}
-	for (size_t i = 0; i < pb->owedcap; i++) {
-		struct owed *o;
-		while ((o = pb->owed[i]) != NULL) {
-			pb->owed[i] = o->next;
-			owed_free(o);
-		}
+	if (pb->owed != NULL) {
+		idmap_foreach(pb->owed, free); /* one block each (owed_add) */
+		idmap_free(pb->owed);
 	}
-	free(pb->owed);
 	/* The killed workers are reaped here: their pools free themselves. */
 	if (pb->children != NULL && children_wait(pb->children, pb, 5000) ==
 	    -1)
@@ -1511,7 +1471,7 @@ playbooks_status_json(struct playbooks *pb)
 	json_t *s = json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:b}", "loaded",
 	    set ? (int)set->n : 0, "quarantined", (int)quarantined, "runs",
 	    (json_int_t)pb->runs, "failures", (json_int_t)pb->failures,
-	    "owed_alerts", (json_int_t)pb->nowed, "pending_records",
+	    "owed_alerts", (json_int_t)idmap_size(pb->owed), "pending_records",
 	    (json_int_t)pb->npending, "reloading", pb->loading != NULL);
 	if (set != NULL && set->pool != NULL)
 		json_object_set_new(s, "pool", wpool_status_json(set->pool));
@@ -1527,7 +1487,11 @@ playbooks_offline_new(const json_t *meta, char **cause)
 	struct pbset *set = calloc(1, sizeof *set);
 
 	*cause = NULL;
-	if (pb == NULL || set == NULL) {
+	if (pb != NULL)
+		pb->owed = idmap_new();
+	if (pb == NULL || set == NULL || pb->owed == NULL) {
+		if (pb != NULL)
+			idmap_free(pb->owed);
 		free(pb);
 		free(set);
 		*cause = strdup("out of memory");

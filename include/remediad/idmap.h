@@ -22,5 +22,11 @@ void *idmap_get(const struct idmap *m, const char *id);
 /* Removes id (nothing if absent). */
 void idmap_del(struct idmap *m, const char *id);
 size_t idmap_size(const struct idmap *m);
+/*
+ * Calls fn on every value, in no order. fn must not change the map, but
+ * may free the value and its id: the map is then only fit for
+ * idmap_free().
+ */
+void idmap_foreach(const struct idmap *m, void (*fn)(void *v));
 
 #endif
