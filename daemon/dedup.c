@@ -7,12 +7,12 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "remediad/audit.h"
 #include "remediad/dedup.h"
 #include "remediad/fsutil.h"
+#include "remediad/siphash.h"
 
 #define EMPTY UINT32_MAX
 
@@ -34,47 +34,6 @@ struct dedup {
 	uint64_t evicted;
 };
 
-/* ---- SipHash-2-4 ---------------------------------------------------------- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                              \
-	do {                                                                  \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);     \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                        \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                        \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);     \
-	} while (0)
-
-static uint64_t
-siphash(const uint64_t key[2], const unsigned char *p, size_t len)
-{
-	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
-	uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
-	uint64_t v3 = 0x7465646279746573ULL ^ key[1];
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i, left = len & 7;
-
-	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&m, p + i, 8); /* little-endian hosts, like the rest */
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; j < left; j++)
-		b |= (uint64_t)p[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- The window ------------------------------------------------------------ */
 
@@ -94,7 +53,7 @@ dedup_new(uint64_t window_ms, size_t max_entries)
 	dd->ring = calloc(max_entries, sizeof *dd->ring);
 	dd->index = malloc(buckets * sizeof *dd->index);
 	if (dd->ring == NULL || dd->index == NULL ||
-	    getrandom(dd->key, sizeof dd->key, 0) != sizeof dd->key) {
+	    siphash_key(dd->key) == -1) {
 		dedup_free(dd);
 		return NULL;
 	}
@@ -210,7 +169,7 @@ dedup_seen(struct dedup *dd, const char *id, uint64_t now_ms,
 	struct dd_entry *e;
 
 	dedup_expire(dd, now_ms);
-	e = dd_find(dd, id, siphash(dd->key, (const unsigned char *)id,
+	e = dd_find(dd, id, siphash24(dd->key, (const unsigned char *)id,
 	    strlen(id)));
 	if (e == NULL)
 		return 0;
@@ -221,7 +180,7 @@ dedup_seen(struct dedup *dd, const char *id, uint64_t now_ms,
 int
 dedup_add(struct dedup *dd, const char *id, uint64_t now_ms, uint64_t seq)
 {
-	return dd_insert(dd, id, siphash(dd->key, (const unsigned char *)id,
+	return dd_insert(dd, id, siphash24(dd->key, (const unsigned char *)id,
 	    strlen(id)), now_ms, seq);
 }
 

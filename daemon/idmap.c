@@ -2,13 +2,15 @@
  * The id map (see idmap.h): open addressing with linear probing over a
  * power-of-two table kept at most half full, and deletion by backward
  * shift, so there are no tombstones and a probe stops at the first empty
- * slot. The ids are made by the daemon, so FNV-1a is hash enough.
+ * slot. Some ids come from outside (alert ids, hosts): they are hashed
+ * with SipHash under a key of the map's own.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "remediad/idmap.h"
+#include "remediad/siphash.h"
 
 struct idmap_slot {
 	const char *id; /* NULL: empty */
@@ -19,18 +21,13 @@ struct idmap_slot {
 struct idmap {
 	struct idmap_slot *slots;
 	size_t cap, n; /* cap: a power of two */
+	uint64_t key[2];
 };
 
 static uint64_t
-idmap_hash(const char *s)
+idmap_hash(const struct idmap *m, const char *s)
 {
-	uint64_t h = UINT64_C(14695981039346656037);
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
+	return siphash24(m->key, (const unsigned char *)s, strlen(s));
 }
 
 struct idmap *
@@ -41,7 +38,8 @@ idmap_new(void)
 	if (m == NULL)
 		return NULL;
 	m->cap = 64;
-	if ((m->slots = calloc(m->cap, sizeof *m->slots)) == NULL) {
+	if (siphash_key(m->key) == -1 ||
+	    (m->slots = calloc(m->cap, sizeof *m->slots)) == NULL) {
 		free(m);
 		return NULL;
 	}
@@ -104,7 +102,7 @@ idmap_grow(struct idmap *m)
 int
 idmap_put(struct idmap *m, const char *id, void *v)
 {
-	uint64_t h = idmap_hash(id);
+	uint64_t h = idmap_hash(m, id);
 	size_t i;
 
 	if ((m->n + 1) * 2 > m->cap && idmap_grow(m) == -1)
@@ -120,7 +118,7 @@ void *
 idmap_get(const struct idmap *m, const char *id)
 {
 	const struct idmap_slot *sl = &m->slots[idmap_find(m, id,
-	    idmap_hash(id))];
+	    idmap_hash(m, id))];
 
 	return sl->id != NULL ? sl->v : NULL;
 }
@@ -128,7 +126,7 @@ idmap_get(const struct idmap *m, const char *id)
 void
 idmap_del(struct idmap *m, const char *id)
 {
-	size_t mask = m->cap - 1, i = idmap_find(m, id, idmap_hash(id)), j;
+	size_t mask = m->cap - 1, i = idmap_find(m, id, idmap_hash(m, id)), j;
 
 	if (m->slots[i].id == NULL)
 		return;

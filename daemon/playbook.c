@@ -54,7 +54,7 @@ struct pbkey {
 	size_t nplans, cap;
 	int busy;	      /* a run with this key is in flight */
 	struct pbruns parked; /* runs waiting for it */
-	struct pbkey *next;
+	LIST_ENTRY(pbkey) entry;
 };
 
 /* A playbook's life across sets, by name. */
@@ -66,8 +66,9 @@ struct pbstats {
 	size_t nfails, fails_head, fails_k;
 	uint64_t hist[PB_HIST];
 	uint64_t runs_timed;
-	struct pbkey **keys;
-	size_t nkeys, keycap;
+	struct idmap *keys; /* value -> pbkey; values come from alerts */
+	LIST_HEAD(, pbkey) keylist;
+	size_t nkeys;
 	LIST_ENTRY(pbstats) entry;
 };
 
@@ -168,16 +169,6 @@ static void pbset_unref(struct pbset *set);
 
 /* ---- Small helpers -------------------------------------------------------- */
 
-static uint64_t
-str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
 static void
 strset_free(struct strset *s)
 {
@@ -238,6 +229,7 @@ pbstats_get(struct playbooks *pb, const char *name)
 	st = calloc(1, sizeof *st);
 	if (st == NULL || (st->name = strdup(name)) == NULL)
 		fatalx("playbooks: out of memory");
+	LIST_INIT(&st->keylist);
 	LIST_INSERT_HEAD(&pb->stats, st, entry);
 	return st;
 }
@@ -254,48 +246,35 @@ static struct pbkey *
 pbkey_get(struct pbstats *st, const char *value, int create)
 {
 	struct pbkey *k;
-	size_t b;
 
-	if (st->keycap == 0) {
+	if (st->keys == NULL) {
 		if (!create)
 			return NULL;
-		st->keycap = 64;
-		st->keys = calloc(st->keycap, sizeof *st->keys);
-		if (st->keys == NULL)
+		if ((st->keys = idmap_new()) == NULL)
 			fatalx("playbooks: out of memory");
 	}
-	b = str_hash(value) & (st->keycap - 1);
-	for (k = st->keys[b]; k != NULL; k = k->next)
-		if (strcmp(k->value, value) == 0)
-			return k;
+	if ((k = idmap_get(st->keys, value)) != NULL)
+		return k;
 	if (!create || st->nkeys >= PB_MAX_KEYS)
 		return NULL;
-	if (st->nkeys >= st->keycap) {
-		size_t ncap = st->keycap * 2;
-		struct pbkey **nt = calloc(ncap, sizeof *nt);
-		if (nt == NULL)
-			fatalx("playbooks: out of memory");
-		for (size_t i = 0; i < st->keycap; i++) {
-			while ((k = st->keys[i]) != NULL) {
-				st->keys[i] = k->next;
-				size_t nb = str_hash(k->value) & (ncap - 1);
-				k->next = nt[nb];
-				nt[nb] = k;
-			}
-		}
-		free(st->keys);
-		st->keys = nt;
-		st->keycap = ncap;
-		b = str_hash(value) & (st->keycap - 1);
-	}
 	k = calloc(1, sizeof *k);
-	if (k == NULL || (k->value = strdup(value)) == NULL)
+	if (k == NULL || (k->value = strdup(value)) == NULL ||
+	    idmap_put(st->keys, k->value, k) == -1)
 		fatalx("playbooks: out of memory");
 	TAILQ_INIT(&k->parked);
-	k->next = st->keys[b];
-	st->keys[b] = k;
+	LIST_INSERT_HEAD(&st->keylist, k, entry);
 	st->nkeys++;
 	return k;
+}
+
+/* Out of the index and the list, and freed. */
+static void
+pbkey_drop(struct pbstats *st, struct pbkey *k)
+{
+	idmap_del(st->keys, k->value);
+	LIST_REMOVE(k, entry);
+	st->nkeys--;
+	pbkey_free(k);
 }
 
 /* Plans of the escalation window before now. */
@@ -334,18 +313,14 @@ pbkey_add_plan(struct pbkey *k, uint64_t t)
 static void
 pbstats_sweep(struct pbstats *st, uint64_t window, uint64_t now)
 {
-	for (size_t i = 0; i < st->keycap; i++) {
-		struct pbkey **kp = &st->keys[i], *k;
-		while ((k = *kp) != NULL) {
-			if (!k->busy && TAILQ_EMPTY(&k->parked) &&
-			    k->last_run_ms + window <= now &&
-			    pbkey_prior(k, window, now) == 0) {
-				*kp = k->next;
-				pbkey_free(k);
-				st->nkeys--;
-			} else
-				kp = &k->next;
-		}
+	struct pbkey *k, *next;
+
+	for (k = LIST_FIRST(&st->keylist); k != NULL; k = next) {
+		next = LIST_NEXT(k, entry);
+		if (!k->busy && TAILQ_EMPTY(&k->parked) &&
+		    k->last_run_ms + window <= now &&
+		    pbkey_prior(k, window, now) == 0)
+			pbkey_drop(st, k);
 	}
 }
 
@@ -1409,14 +1384,10 @@ playbooks_close(struct playbooks *pb)
 	}
 	while ((st = LIST_FIRST(&pb->stats)) != NULL) {
 		LIST_REMOVE(st, entry);
-		for (size_t i = 0; i < st->keycap; i++) {
-			struct pbkey *k;
-			while ((k = st->keys[i]) != NULL) {
-				st->keys[i] = k->next;
-				pbkey_free(k);
-			}
-		}
-		free(st->keys);
+		struct pbkey *k;
+		while ((k = LIST_FIRST(&st->keylist)) != NULL)
+			pbkey_drop(st, k);
+		idmap_free(st->keys);
 		free(st->fails);
 		free(st->name);
 		free(st);
