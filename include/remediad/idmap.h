@@ -1,8 +1,10 @@
 /*
  * A map from string ids to the things they name: actions by "A12.0",
- * approvals by id. Lookups by id were list scans, quadratic once thousands
- * of approvals are pending. Neither the ids nor the values are copied: an
- * id must stay valid (and unchanged) while it is in the map.
+ * approvals by id, the runs an alert owes by its id, a playbook's dedup
+ * and escalation keys by value. Some ids come from alerts, so they are
+ * hashed with SipHash under a key of the map's own. Neither the ids nor
+ * the values are copied: an id must stay valid (and unchanged) while it
+ * is in the map.
  */
 #ifndef REMEDIAD_IDMAP_H
 #define REMEDIAD_IDMAP_H
