@@ -97,6 +97,12 @@ struct act {
 	int attempt;	  /* of op */
 	int step_running; /* a connector process runs it */
 	uint64_t handle;
+	/*
+	 * A later expiry told to the connector (act_refresh): owed from the
+	 * extension until the connector said ok, one at a time, and a
+	 * rollback asked for meanwhile waits for it.
+	 */
+	int refresh_owed, refreshing, refresh_again;
 	uint64_t verify_until_ms;
 	uint64_t finished_ms; /* first seen in a final state by the sweep */
 	int plan_targets;     /* distinct targets of its plan (blast radius) */
@@ -262,7 +268,8 @@ act_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case ST_APPLYING:
 	case ST_ROLLING_BACK:
 	case ST_VERIFYING:
-		if (!x->step_running)
+		/* A rollback waiting for a refresh is started by its end. */
+		if (!x->step_running && !x->refreshing)
 			act_step(x, x->op);
 		break;
 	default:
@@ -537,8 +544,97 @@ act_expire(struct act *x, const char *by)
 		evtimer_del(x->ev_timer);
 	x->state = ST_ROLLING_BACK;
 	x->attempt = 0;
-	act_step(x, "rollback");
+	x->refresh_owed = 0;
+	/* Never beside a refresh: the apply could put the block back. */
+	if (!x->refreshing)
+		act_step(x, "rollback");
 	return seq;
+}
+
+/* ---- Refreshing an extended mitigation ------------------------------------- */
+
+static void act_refresh(struct act *x);
+
+static void
+act_refresh_cb(void *arg, const struct connector_result *r)
+{
+	struct act *x = arg;
+	json_t *f = act_fields(x);
+
+	x->refreshing = 0;
+	json_object_set_new(f, "expires_ms", json_integer((json_int_t)
+	    x->expires_ms));
+	if (r->status == CONN_OK) {
+		if (!x->refresh_again)
+			x->refresh_owed = 0;
+		audit_rec(x->a, "mitigation.refreshed", "system", f);
+	} else {
+		json_object_set_new(f, "status", json_string(
+		    connector_status_name(r->status)));
+		json_object_set_new(f, "message", json_string(r->message));
+		audit_rec(x->a, "mitigation.refresh_failed", "system", f);
+		log_warnx("actions: %s: the connector did not take the later "
+		    "expiry (%s: %s); its own timeout may lift it early",
+		    x->id, connector_status_name(r->status), r->message);
+		x->refresh_owed = 0; /* said; the next extension tries again */
+	}
+	if (x->state == ST_ROLLING_BACK) {
+		act_step(x, "rollback"); /* it waited for this refresh */
+		return;
+	}
+	if (x->refresh_again) {
+		x->refresh_again = 0;
+		x->refresh_owed = 1;
+		act_refresh(x);
+	}
+}
+
+/*
+ * An active mitigation's expiry moved later: the connector is asked to
+ * apply it again with the time left, so that a timeout of its own (an
+ * nftables element's) does not lift it at the first expiry. The key is
+ * new per expiry: a connector that dedups by key applies it again.
+ */
+static void
+act_refresh(struct act *x)
+{
+	struct actions *a = x->a;
+	uint64_t now = units_now_ms();
+
+	if (x->state != ST_ACTIVE || x->dry_run || a->closing ||
+	    (x->expires_ms <= now && !x->until_remediated)) {
+		x->refresh_owed = 0;
+		return;
+	}
+	if (x->refreshing) {
+		x->refresh_again = 1;
+		return;
+	}
+	const char *inst = actions_connector_of(a, x->name);
+	char key[ACT_ID_MAX + 24];
+	if (x->expires_ms != 0)
+		snprintf(key, sizeof key, "%s+%llu", x->id,
+		    (unsigned long long)x->expires_ms);
+	else
+		snprintf(key, sizeof key, "%s+until_remediated", x->id);
+	json_t *in = json_pack("{s:s, s:s, s:o, s:s, s:i, s:b}", "op", "apply",
+	    "action", x->name, "params", json_deep_copy(x->params),
+	    "idempotency_key", key, "attempt", 1, "dry_run", 0);
+	if (in == NULL)
+		fatalx("actions: out of memory");
+	/* Until remediated: no ttl_ms, so no timeout of the connector's. */
+	if (x->expires_ms != 0)
+		json_object_set_new(json_object_get(in, "params"), "ttl_ms",
+		    json_integer((json_int_t)(x->expires_ms - now)));
+	json_t *f = act_fields(x);
+	json_object_set_new(f, "connector", json_string(inst ? inst : ""));
+	json_object_set_new(f, "idempotency_key", json_string(key));
+	json_object_set_new(f, "expires_ms", json_integer((json_int_t)
+	    x->expires_ms));
+	audit_rec(a, "mitigation.refreshing", "system", f);
+	x->refreshing = 1;
+	connectors_run(a->conn, inst ? inst : "(none)", in, act_refresh_cb, x);
+	json_decref(in);
 }
 
 /* ---- Plans ------------------------------------------------------------------ */
@@ -755,6 +851,10 @@ act_go(struct act *x)
 		}
 		a->n_extended++;
 		audit_rec(a, "mitigation.extended", "system", f);
+		if (same->state == ST_ACTIVE) {
+			same->refresh_owed = 1;
+			act_refresh(same);
+		}
 		return;
 	}
 	x->state = ST_APPLYING;
@@ -1112,7 +1212,13 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		const char *t = json_string_value(json_object_get(j, "time"));
 		int64_t ms = t ? dedup_parse_time(t, strlen(t)) : -1;
 		x->since_ms = ms > 0 ? (uint64_t)ms : 0;
+	} else if (type_is(rec, "mitigation.refreshed") ||
+	    type_is(rec, "mitigation.refresh_failed")) {
+		x->refresh_owed = 0;
 	} else if (type_is(rec, "mitigation.extended")) {
+		/* An active one's connector is told (act_refresh). */
+		if (x->state == ST_ACTIVE)
+			x->refresh_owed = 1;
 		if (json_is_true(json_object_get(j, "until_remediated"))) {
 			x->until_remediated = 1;
 			x->expires_ms = 0;
@@ -1191,10 +1297,15 @@ actions_resume(struct actions *a)
 			break;
 		case ST_ACTIVE:
 			active++;
-			if (x->expires_ms != 0 && x->expires_ms <= now)
+			if (x->expires_ms != 0 && x->expires_ms <= now) {
 				act_expire(x, "expiry");
-			else if (x->expires_ms != 0)
+				break;
+			}
+			if (x->expires_ms != 0)
 				act_timer_at(x, x->expires_ms);
+			/* Extended, and the connector never said ok. */
+			if (x->refresh_owed)
+				act_refresh(x);
 			break;
 		default:
 			/* Finished: nothing to keep in memory. */
@@ -1475,6 +1586,8 @@ cmd_extend(struct daemon *d, struct control_req *r)
 	json_object_set_new(f, "extended_by_ms", json_integer((json_int_t)ms));
 	control_req_audited(r, audit_rec(d->actions, "mitigation.extended",
 	    r->peer->actor, f));
+	x->refresh_owed = 1;
+	act_refresh(x);
 	control_reply_ok(r, json_pack("{s:s, s:s}", "id", x->id, "expires",
 	    when));
 }

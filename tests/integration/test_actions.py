@@ -649,16 +649,26 @@ def repeat_extends(tmp, daemons):
     recs = e.d.records()
     check(for_id(of_type(recs, "action.started"), a2) == [],
           "the merged request never ran a step")
-    applies = [c for c in e.starts(op="apply")]
-    check(len(applies) == 1 and applies[0]["req"]["idempotency_key"] == a1,
-          f"the connector applied once: {applies}")
+    applies = [c for c in e.starts(op="apply")
+               if c["req"]["idempotency_key"] == a1]
+    check(len(applies) == 1, f"the connector applied once: {applies}")
+    # ...and was told the later expiry, under a key of its own.
+    refresh = [c for c in e.starts(op="apply")
+               if c["req"]["idempotency_key"] == f"{a1}+{ext['expires_ms']}"]
+    check(len(refresh) == 1 and 0 < refresh[0]["req"]["params"]["ttl_ms"]
+          <= ext["expires_ms"] - act["expires_ms"] + 3000,
+          f"one refresh with the time left: {refresh}")
+    check(for_id(of_type(recs, "mitigation.refreshed"), a1) != [],
+          "the refresh recorded")
     check(len(e.starts(op="rollback")) == 1, "rolled back once")
     check(status_actions(e.d)["extended"] == 1, "counted")
     # After the rollback the same request applies again.
     p3 = one_plan(e, "isolate", host="db-7", rule="1h")
     a3 = f"A{p3['seq']}.0"
     wait_type(e.d, "mitigation.active", a3)
-    check(len(e.starts(op="apply")) == 2, "a new mitigation")
+    check(len([c for c in e.starts(op="apply")
+               if "+" not in c["req"]["idempotency_key"]]) == 2,
+          "a new mitigation")
 
 
 def request_during_rollback(tmp, daemons):
@@ -981,6 +991,42 @@ def concurrency_limit(tmp, daemons):
     check(all(st != "Z" for _, _, st in kids), f"zombies: {kids}")
 
 
+def rollback_waits_for_refresh(tmp, daemons):
+    """An extension re-applies the mitigation with the time left (so a
+    timeout of the connector's own does not lift it early); a rollback
+    asked for while that runs waits for it, so the host ends released,
+    not contained again by a late refresh."""
+    e = Env(tmp, daemons, EDR_ACTIONS,
+            {"edr": {"env": {"MODE": "sim", "APPLY_SLEEP": "3"},
+                     "timeout": "30s"},
+             "log": {"env": {"MODE": "ok"}}})
+    e.d.start()
+    p1 = one_plan(e, "isolate", host="pc-9", rule="1h")
+    a1 = f"A{p1['seq']}.0"
+    wait_type(e.d, "mitigation.active", a1)
+    e.d.ctl("extend", a1, "30m")
+    ext = wait_type(e.d, "mitigation.extended", a1)
+    wait_type(e.d, "mitigation.refreshing", a1)
+    e.d.ctl("rollback", a1)
+    wait_type(e.d, "mitigation.rolled_back", a1)
+    recs = e.d.records()
+    seqs = {t: [r["seq"] for r in for_id(of_type(recs, t), a1)]
+            for t in ("mitigation.refreshed", "mitigation.rolling_back")}
+    rb_start = [r["seq"] for r in for_id(of_type(recs, "action.started"),
+                                          a1) if r["op"] == "rollback"]
+    check(len(seqs["mitigation.refreshed"]) == 1 and len(rb_start) == 1 and
+          seqs["mitigation.rolling_back"][0] < seqs["mitigation.refreshed"][0]
+          < rb_start[0], f"the rollback started after the refresh: {seqs}, "
+          f"{rb_start}")
+    effects = [(c["key"], c["now"]) for c in e.calls()
+               if c["event"] == "effect"]
+    check(effects == [(a1, "contained"), (f"{a1}+{ext['expires_ms']}",
+                                          "contained"), (a1, "normal")],
+          f"applied, refreshed, then lifted: {effects}")
+    with open(os.path.join(e.state, "hosts.json")) as f:
+        check(json.load(f)["pc-9"] == "normal", "the host ends released")
+
+
 def ctl_rollback_extend(tmp, daemons):
     """remediactl extend and rollback: audited with the peer's identity;
     unknown ids, until-remediated ones and bad durations refused with
@@ -1257,7 +1303,15 @@ def crash_b_active_survive(tmp, daemons):
               f"not before its expiry: {exp} vs {acts[aid]}")
         wait_type(e.d, "mitigation.rolled_back", aid)
     check(set(mitigations(e.d)) == {ids[2]}, "the until-remediated stays")
-    check(len(e.starts(op="apply")) == 3, "nothing applied again")
+    applies = e.starts(op="apply")
+    check(sorted(c["req"]["idempotency_key"] for c in applies
+                 if "+" not in c["req"]["idempotency_key"]) == sorted(ids),
+          f"nothing applied again: {applies}")
+    # The extension reaches the connector (again after the restart if
+    # its answer was not recorded), only as the refresh of that expiry.
+    refresh = {c["req"]["idempotency_key"] for c in applies
+               if "+" in c["req"]["idempotency_key"]}
+    check(refresh == {f"{ids[1]}+{ext['expires_ms']}"}, f"{refresh}")
     audit_ok(e.d)
 
 
@@ -1293,6 +1347,7 @@ def crash_c_expired_while_down(tmp, daemons):
 CASES = {
     "lifecycle_ttl_expiry": lifecycle_ttl_expiry,
     "repeat_extends": repeat_extends,
+    "rollback_waits_for_refresh": rollback_waits_for_refresh,
     "request_during_rollback": request_during_rollback,
     "remediation_verified_rolls_back": remediation_verified_rolls_back,
     "remediation_before_mitigation_active":
