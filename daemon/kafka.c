@@ -1289,64 +1289,20 @@ fail:
 	return NULL;
 }
 
-/*
- * Leaves the group (revoking everything: settle, commit), for at most
- * KAFKA_SETTLE_MS: librdkafka 2.0.2 can wait for ever for a coordinator
- * that is gone. Returns 0 if the consumer closed, -1 if it was left as
- * it was (its last offsets then are read again, and deduplicated).
- */
-static int
-kafka_leave_group(struct kafka *k)
-{
-	rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
-	rd_kafka_error_t *e;
-	uint64_t deadline = units_mono_ms() + KAFKA_SETTLE_MS;
-
-	if (q == NULL)
-		return -1;
-	if ((e = rd_kafka_consumer_close_queue(k->rk, q)) != NULL) {
-		log_warnx("kafka: close: %s", rd_kafka_error_string(e));
-		rd_kafka_error_destroy(e);
-		rd_kafka_queue_destroy(q);
-		return -1;
-	}
-	while (!rd_kafka_consumer_closed(k->rk)) {
-		if (units_mono_ms() >= deadline) {
-			log_warnx("kafka: the consumer did not leave its group "
-			    "within %d s (brokers unreachable?): stopping "
-			    "without it; offsets not committed are read again",
-			    KAFKA_SETTLE_MS / 1000);
-			rd_kafka_queue_destroy(q);
-			return -1;
-		}
-		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
-		if (ev == NULL)
-			continue;
-		/* The revoke, when it comes as an event and not a call. */
-		if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
-			kafka_rebalance_cb(k->rk, rd_kafka_event_error(ev),
-			    (rd_kafka_topic_partition_list_t *)
-				rd_kafka_event_topic_partition_list(ev),
-			    k);
-		rd_kafka_event_destroy(ev);
-	}
-	rd_kafka_queue_destroy(q);
-	return 0;
-}
-
 void
 kafka_close(struct kafka *k)
 {
 	struct kpart *p;
 	struct kmsg *m;
-	int left = 1;
 
 	if (k == NULL)
 		return;
 	/* The producer goes: the shutdown anchor reaches syslog only. */
 	audit_set_anchor_hook(k->d->audit, NULL, NULL);
-	if (k->rk != NULL)
-		left = kafka_leave_group(k) == 0;
+	if (k->rk != NULL) {
+		/* Leaving the group revokes everything: settle, commit. */
+		rd_kafka_consumer_close(k->rk);
+	}
 	k->closing = 1;
 	if (k->dlq != NULL) {
 		rd_kafka_flush(k->dlq, KAFKA_SETTLE_MS);
@@ -1372,8 +1328,7 @@ kafka_close(struct kafka *k)
 	if (k->dlq_q != NULL)
 		rd_kafka_queue_destroy(k->dlq_q);
 	if (k->rk != NULL)
-		rd_kafka_destroy_flags(k->rk, left ? 0 :
-		    RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+		rd_kafka_destroy(k->rk);
 	if (k->dlq != NULL)
 		rd_kafka_destroy(k->dlq);
 	if (k->ev_wake != NULL)

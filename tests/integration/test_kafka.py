@@ -299,27 +299,6 @@ def audit_stall_rewinds(tmp, daemons):
     check(nothing_left_for_group(boot) == [], "offsets committed")
 
 
-def stop_with_brokers_gone(tmp, daemons):
-    """SIGTERM after the brokers went away: the consumer cannot leave its
-    group (librdkafka 2.0.2 may wait for ever for the coordinator), so
-    leaving is bounded; the daemon stops with exit 0 and what it audited
-    stays."""
-    b, boot = start_broker(tmp, daemons)
-    d = Daemon(tmp, extra=kafka_extra(boot))
-    daemons.append(d)
-    d.start()
-    produce(boot, "alerts", alerts(200, 71), partitions=4)
-    wait_received(d, 200)
-    b.stop()
-    wait_for(lambda: d.ctl("status", json_out=True)["kafka"]["state"]
-             .startswith("all brokers down"),
-             "the daemon to see the brokers gone")
-    d.stop(expect_rc=0)
-    ids = received_ids(d.records())
-    check(len(ids) == 200 and len(set(ids)) == 200,
-          f"{len(ids)} received, {len(set(ids))} distinct")
-
-
 def stop_while_stalled(tmp, daemons):
     b, boot = start_broker(tmp, daemons)
     d = Daemon(tmp, extra=kafka_extra(boot) + 'log.level = "notice"\n')
@@ -519,7 +498,6 @@ CASES = {f.__name__: f for f in (
     ten_thousand_exactly_once, malformed_to_dead_letters, kill9_and_restart,
     brokers_down_and_back, second_daemon_splits, embedded_broker,
     backpressure_holds, audit_stall_rewinds, stop_while_stalled,
-    stop_with_brokers_gone,
     secret_files, anchors_to_topic, oversized_record_not_poison,
     record_too_large_is_dead_letter, reload_keeps_intake_settings,
     bad_kafka_config)}
