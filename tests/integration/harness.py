@@ -234,7 +234,10 @@ def run_cases(cases):
         daemons = []
         try:
             cases[name](tmp, daemons)
-            for d in daemons:
+            # The last started stops first: remediad before its brokers
+            # (a consumer stopping with its coordinator gone can wait in
+            # librdkafka 2.0.2's close until it is killed).
+            for d in reversed(daemons):
                 if d.proc is not None:
                     d.stop()
             print(f"ok {name}")

@@ -1172,7 +1172,8 @@ def with_users(*roles):
             users = Users(*roles)
             try:
                 body(tmp, daemons, users)
-                for d in daemons:
+                # remediad before its broker, as harness.run_cases does.
+                for d in reversed(daemons):
                     if d.proc is not None:
                         d.stop()
             finally:
