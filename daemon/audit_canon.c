@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "remediad/audit.h"
+#include "remediad/growbuf.h"
 
 static int canon_reserve(struct audit_buf *b, size_t n);
 
@@ -81,17 +82,9 @@ canon_utf8_valid(const unsigned char *p, size_t len)
 static int
 canon_reserve(struct audit_buf *b, size_t n)
 {
-	if (b->len + n <= b->cap)
-		return 0;
-	size_t ncap = b->cap ? b->cap : 65536;
-	while (ncap < b->len + n)
-		ncap *= 2;
-	char *nd = realloc(b->data, ncap);
-	if (nd == NULL)
+	if (n > SIZE_MAX - b->len)
 		return -1;
-	b->data = nd;
-	b->cap = ncap;
-	return 0;
+	return growbuf_reserve(&b->data, &b->cap, b->len + n, 65536);
 }
 
 /* Eight bytes at a time: a word with none to escape is copied whole. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "remediad/growbuf.h"
 #include "remediad/json_scan.h"
 #include "remediad/units.h"
 #include "ctl.h"
@@ -144,16 +145,8 @@ ctl_table_copy(struct ctl_table *t, size_t row, size_t col, const char *s)
 	struct ctl_cell *c = &t->cells[row * t->ncols + col];
 	size_t n = strlen(s);
 
-	if (t->alen + n > t->acap) {
-		size_t ncap = t->acap ? t->acap : 4096;
-		while (ncap < t->alen + n)
-			ncap *= 2;
-		char *na = realloc(t->arena, ncap);
-		if (na == NULL)
-			return -1;
-		t->arena = na;
-		t->acap = ncap;
-	}
+	if (growbuf_reserve(&t->arena, &t->acap, t->alen + n, 4096) == -1)
+		return -1;
 	memcpy(t->arena + t->alen, s, n);
 	c->s = NULL;
 	c->off = t->alen;

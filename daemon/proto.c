@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "remediad/growbuf.h"
 #include "remediad/proto.h"
 
 static const char *const role_names[] = {"none", "viewer", "approver",
@@ -324,16 +325,9 @@ proto_out_add(const char *data, size_t n, void *arg)
 {
 	struct proto_out *o = arg;
 
-	if (o->len + n > o->cap) {
-		size_t ncap = o->cap ? o->cap : 4096;
-		while (ncap < o->len + n)
-			ncap *= 2;
-		char *nbuf = realloc(o->buf, ncap);
-		if (nbuf == NULL)
-			return -1;
-		o->buf = nbuf;
-		o->cap = ncap;
-	}
+	if (n > SIZE_MAX - o->len ||
+	    growbuf_reserve(&o->buf, &o->cap, o->len + n, 4096) == -1)
+		return -1;
 	memcpy(o->buf + o->len, data, n);
 	o->len += n;
 	return 0;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "remediad/growbuf.h"
 #include "remediad/playbook_host.h"
 #include "remediad/seccomp.h"
 #include "remediad/worker.h"
@@ -30,17 +31,9 @@ struct wbuf {
 static int
 wbuf_reserve(struct wbuf *b, size_t more)
 {
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 65536;
-	while (cap < b->len + more)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-	if (p == NULL)
+	if (more > SIZE_MAX - b->len)
 		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
+	return growbuf_reserve(&b->p, &b->cap, b->len + more, 65536);
 }
 
 static int
