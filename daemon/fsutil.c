@@ -82,8 +82,17 @@ fs_unmap(struct fs_map *m)
 	m->size = 0;
 }
 
+/* "PATH: reason" into *cause (NULL if even that fails). */
+static void
+fs_cause(char **cause, const char *path, const char *reason)
+{
+	if (asprintf(cause, "%s: %s", path, reason) == -1)
+		*cause = NULL;
+}
+
 char *
-fs_read_file(const char *path, size_t max, size_t *len, char **cause)
+fs_read_file_at(int dirfd, const char *path, size_t max, size_t *len,
+    char **cause)
 {
 	struct stat st;
 	char *buf;
@@ -92,24 +101,27 @@ fs_read_file(const char *path, size_t max, size_t *len, char **cause)
 	int fd;
 
 	*cause = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO planted at the path must not hang. */
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
-		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
-			*cause = NULL;
+		fs_cause(cause, path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > max) {
-		if (asprintf(cause, "%s: %s", path, !S_ISREG(st.st_mode) ?
-		    "not a regular file" : "too large") == -1)
-			*cause = NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		fs_cause(cause, path, "not a regular file");
 		close(fd);
 		return NULL;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
+	if ((size_t)st.st_size > max) {
+		char why[64];
+		snprintf(why, sizeof why, "larger than %zu bytes", max);
+		fs_cause(cause, path, why);
 		close(fd);
-		*cause = strdup("out of memory");
+		return NULL;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		fs_cause(cause, path, "out of memory");
+		close(fd);
 		return NULL;
 	}
 	/* Read up to the size seen; a file growing meanwhile is cut there. */
@@ -117,7 +129,13 @@ fs_read_file(const char *path, size_t max, size_t *len, char **cause)
 		n = read(fd, buf + off, (size_t)st.st_size - off);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n == -1) {
+			fs_cause(cause, path, strerror(errno));
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (n == 0)
 			break;
 		off += (size_t)n;
 	}
@@ -125,4 +143,10 @@ fs_read_file(const char *path, size_t max, size_t *len, char **cause)
 	buf[off] = '\0';
 	*len = off;
 	return buf;
+}
+
+char *
+fs_read_file(const char *path, size_t max, size_t *len, char **cause)
+{
+	return fs_read_file_at(AT_FDCWD, path, max, len, cause);
 }

@@ -97,6 +97,7 @@
 #include <lua.h>
 
 #include "remediad/alert.h"
+#include "remediad/fsutil.h"
 #include "remediad/offline.h"
 #include "remediad/plan.h"
 #include "remediad/playbook.h"
@@ -329,58 +330,17 @@ struct ptrun_opts {
 
 /* ---- Files ------------------------------------------------------------ */
 
-/*
- * A regular file under dirfd, at most max bytes, NUL-terminated. NULL with
- * why filled in. O_NONBLOCK: a FIFO planted as a fixture must not hang
- * the run.
- */
+/* A regular file under dirfd (fs_read_file_at), why filled in if not. */
 static char *
 ptest_read(int dirfd, const char *path, size_t max, size_t *len, char *why,
     size_t whylen)
 {
-	struct stat st;
-	size_t off = 0;
-	ssize_t n;
-	char *buf;
-	int fd;
+	char *cause = NULL;
+	char *buf = fs_read_file_at(dirfd, path, max, len, &cause);
 
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1) {
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "%s: not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if ((size_t)st.st_size > max) {
-		snprintf(why, whylen, "%s: larger than %zu bytes", path, max);
-		close(fd);
-		return NULL;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(why, whylen, "%s: out of memory", path);
-		close(fd);
-		return NULL;
-	}
-	while (off < (size_t)st.st_size) {
-		n = read(fd, buf + off, (size_t)st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(why, whylen, "%s: %s", path, strerror(errno));
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	*len = off;
+	if (buf == NULL)
+		snprintf(why, whylen, "%s", cause ? cause : "out of memory");
+	free(cause);
 	return buf;
 }
 
@@ -604,18 +564,9 @@ static int
 ptfile_msgh_cb(lua_State *L)
 {
 	struct ptfile *f = ptfile_of(L);
-	int t = lua_type(L, 1);
 
 	f->err_line = ptfile_line(L, f);
-	if (t == LUA_TSTRING)
-		return 1;
-	if (t == LUA_TNUMBER) {
-		lua_pushvalue(L, 1);
-		lua_tolstring(L, -1, NULL);
-		return 1;
-	}
-	lua_pushfstring(L, "(error object is a %s value)", lua_typename(L, t));
-	return 1;
+	return sandbox_msgh(L);
 }
 
 /* fail(msg): records the unit's first failure, then raises. */

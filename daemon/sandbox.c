@@ -713,7 +713,7 @@ sandbox_load(struct sandbox *sb, const char *text, size_t len,
  * The message handler of sandbox_call(): it reads strings and numbers only,
  * so no metamethod of the error value runs, in Lua or in the host.
  */
-static int
+int
 sandbox_msgh(lua_State *L)
 {
 	int t = lua_type(L, 1);

@@ -24,9 +24,14 @@ struct fs_map {
 /*
  * Reads a whole regular file of at most max bytes, NUL-terminated (caller
  * frees); *len is its length. NULL with *cause ("PATH: reason", freed by
- * the caller) when it cannot.
+ * the caller; NULL when memory ran out) when it cannot: absent, not a
+ * regular file (a FIFO is refused without blocking), too large, or a read
+ * error.
  */
 char *fs_read_file(const char *path, size_t max, size_t *len, char **cause);
+/* The same, path relative to dirfd (or AT_FDCWD). */
+char *fs_read_file_at(int dirfd, const char *path, size_t max, size_t *len,
+    char **cause);
 
 /* Maps `path` read-only. -1 with errno; fs_unmap() undoes it. */
 int fs_map(const char *path, struct fs_map *m);

@@ -51,6 +51,11 @@ void sandbox_free(struct sandbox *sb);
 lua_State *sandbox_state(struct sandbox *sb);
 /* The sandbox a state belongs to (from lua_getallocf). */
 struct sandbox *sandbox_of(lua_State *L);
+/*
+ * A message handler for lua_pcall over untrusted code: the error as a
+ * string, read without running any metamethod of the error value.
+ */
+int sandbox_msgh(lua_State *L);
 /* Bytes currently allocated by the state, exactly. */
 size_t sandbox_memory(const struct sandbox *sb);
 /* The highest it has been. */

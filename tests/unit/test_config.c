@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -564,6 +565,19 @@ test_load_file(void **state)
 	assert_null(cfg);
 	assert_non_null(cause);
 	assert_non_null(strstr(cause, "/: not a regular file"));
+	free(cause);
+
+	/* A FIFO is refused at once: opening it must not wait for a writer. */
+	char dir[] = "/tmp/remediad-test-config-XXXXXX", fifo[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	cfg = config_load(fifo, &cause);
+	unlink(fifo);
+	rmdir(dir);
+	assert_null(cfg);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "fifo.conf: not a regular file"));
 	free(cause);
 }
 
