@@ -66,6 +66,38 @@ def wait_for(pred, what, timeout=WAIT):
     raise TestFailure("timed out waiting for " + what)
 
 
+# ---- Over a daemon's audit records ------------------------------------------
+
+def of_type(recs, *types):
+    return [r for r in recs if r["type"] in types]
+
+
+def for_id(recs, aid):
+    return [r for r in recs if r.get("id") == aid]
+
+
+def plans(recs):
+    return of_type(recs, "plan.created")
+
+
+def wait_record(d, pred, what, timeout=WAIT):
+    """The first audit record of d that satisfies pred, once there is one."""
+    def find():
+        for r in d.records():
+            if pred(r):
+                return r
+        return None
+    return wait_for(find, what, timeout)
+
+
+def wait_type(d, rtype, aid=None, timeout=WAIT, **fields):
+    """The first record of type rtype (for action aid, with fields)."""
+    return wait_record(d, lambda r: r["type"] == rtype and
+                       (aid is None or r.get("id") == aid) and
+                       all(r.get(k) == v for k, v in fields.items()),
+                       f"{rtype} {aid or ''} {fields or ''}", timeout)
+
+
 class Daemon:
     """One remediad process with its own directory tree."""
 

@@ -20,8 +20,9 @@ import sys
 import time
 import urllib.request
 
-from harness import (Daemon, TestFailure, check, read_log, run_cases,
-                     wait_for, WAIT)
+from harness import (Daemon, TestFailure, check, for_id, of_type, plans,
+                     read_log, run_cases, wait_for, wait_record, wait_type,
+                     WAIT)
 from brokerlib import MockBroker, produce
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -415,41 +416,12 @@ class Env:
 
 # ---- Helpers over the audit log ----------------------------------------------
 
-def of_type(recs, *types):
-    return [r for r in recs if r["type"] in types]
-
-
-def for_id(recs, aid):
-    return [r for r in recs if r.get("id") == aid]
-
-
-def plans(recs):
-    return of_type(recs, "plan.created")
-
-
 def action_ids(recs):
     """The action ids of every plan, in order: A<seq>.<index>."""
     out = []
     for p in plans(recs):
         out += [f"A{p['seq']}.{i}" for i in range(len(p["actions"]))]
     return out
-
-
-def wait_record(d, pred, what, timeout=WAIT):
-    """The first audit record that satisfies pred, once there is one."""
-    def find():
-        for r in d.records():
-            if pred(r):
-                return r
-        return None
-    return wait_for(find, what, timeout)
-
-
-def wait_type(d, rtype, aid=None, timeout=WAIT, **fields):
-    return wait_record(d, lambda r: r["type"] == rtype and
-                       (aid is None or r.get("id") == aid) and
-                       all(r.get(k) == v for k, v in fields.items()),
-                       f"{rtype} {aid or ''} {fields or ''}", timeout)
 
 
 LIFECYCLE = ("action.", "mitigation.", "remediation.")

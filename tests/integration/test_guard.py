@@ -23,8 +23,9 @@ import subprocess
 import sys
 import time
 
-from harness import (Daemon, TestFailure, check, run_cases, wait_for,
-                     REMEDIACTL, WAIT)
+from harness import (Daemon, TestFailure, check, for_id, of_type, plans,
+                     run_cases, wait_for, wait_record, wait_type, REMEDIACTL,
+                     WAIT)
 from brokerlib import MockBroker, produce
 
 ROOT = "user:root(uid=0)"
@@ -194,34 +195,6 @@ class Env:
 
 
 # ---- Helpers over the audit log ----------------------------------------------
-
-def of_type(recs, *types):
-    return [r for r in recs if r["type"] in types]
-
-
-def for_id(recs, aid):
-    return [r for r in recs if r.get("id") == aid]
-
-
-def plans(recs):
-    return of_type(recs, "plan.created")
-
-
-def wait_record(d, pred, what, timeout=WAIT):
-    def find():
-        for r in d.records():
-            if pred(r):
-                return r
-        return None
-    return wait_for(find, what, timeout)
-
-
-def wait_type(d, rtype, aid=None, timeout=WAIT, **fields):
-    return wait_record(d, lambda r: r["type"] == rtype and
-                       (aid is None or r.get("id") == aid) and
-                       all(r.get(k) == v for k, v in fields.items()),
-                       f"{rtype} {aid or ''} {fields or ''}", timeout)
-
 
 def decision(e, aid, want, rule, quorum=None):
     """The guard.decision of aid: exactly one, with this decision and
