@@ -21,6 +21,7 @@ import os
 import pwd
 import subprocess
 import sys
+import threading
 import time
 
 from harness import (Daemon, TestFailure, check, for_id, of_type, plans,
@@ -76,14 +77,19 @@ return playbook {
 }
 '''
 
-# The test connector: appends the request to $REC, answers ok.
+# The test connector: appends the request to $REC, answers ok (failed
+# for a target host named fail-*).
 REC = r'''#!/usr/bin/python3
 import fcntl, json, os, sys
 req = json.loads(sys.stdin.readline())
 with open(os.environ["REC"], "a") as f:
     fcntl.flock(f, fcntl.LOCK_EX)
     f.write(json.dumps(req) + "\n")
-sys.stdout.write(json.dumps({"status": "ok", "message": "recorded"}) + "\n")
+if str(req.get("params", {}).get("host", "")).startswith("fail-"):
+    answer = {"status": "failed", "message": "refused by the test"}
+else:
+    answer = {"status": "ok", "message": "recorded"}
+sys.stdout.write(json.dumps(answer) + "\n")
 sys.stdout.flush()
 '''
 
@@ -478,6 +484,84 @@ def policy_rules(tmp, daemons):
     decision(e, a2, "run", "approvals:auto")
     ran(e, a2)
     e.settle()
+
+
+def breaker_trips_on_failures(tmp, daemons):
+    """guard.breaker_failure_percent: when that share of the connector
+    steps in the window failed (at least breaker_min_steps of them), the
+    breaker trips and automation pauses (the next request is held), until
+    remediactl resume."""
+    e = Env(tmp, daemons, guard='{ breaker_failure_percent = 50, '
+            'breaker_min_steps = 4, breaker_window = "1h" }')
+    e.d.start()
+    ok = e.plan("isolate", host="good-1")
+    ran(e, ok)
+    check(not guard_status(e.d)["paused"], "one success trips nothing")
+    bad = [e.plan("isolate", host=f"fail-{i}") for i in range(3)]
+    for aid in bad:
+        wait_type(e.d, "action.failed", aid)
+    tr = wait_type(e.d, "guard.breaker_tripped")
+    check("3 of the last 4 connector steps failed" in tr["reason"] and
+          "breaker_failure_percent = 50" in tr["reason"], f"{tr}")
+    st = guard_status(e.d)
+    check(st["paused"] and st["breaker_tripped"], f"status {st}")
+    held = e.plan("isolate", host="good-2")
+    decision(e, held, "hold", "paused")
+    never_ran(e, held)
+    e.d.ctl("resume")
+    after = e.plan("isolate", host="good-3")
+    ran(e, after)
+    check(not guard_status(e.d)["paused"], "resumed")
+
+
+def watch_streams(tmp, daemons):
+    """remediactl watch (and --json) streams, as they happen and one line
+    each, the approval requested, the guard's decision, the answer and the
+    action's outcome; what is not for people to act on (alert.received)
+    is left out."""
+    e = Env(tmp, daemons, approvals='{ required = { "remediate.*" } }')
+    e.d.start()
+    e.settle()
+    lines = {"text": [], "json": []}
+    procs = []
+    for kind, args in (("text", []), ("json", ["--json"])):
+        p = subprocess.Popen([REMEDIACTL, "-s", e.d.socket, *args, "watch"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        procs.append(p)
+        t = threading.Thread(target=lambda p=p, k=kind: [
+            lines[k].append(l.rstrip("\n")) for l in p.stdout], daemon=True)
+        t.start()
+    try:
+        a = e.plan("reimage", host="w1")
+        wait_for(lambda: any(a in l and "approval.requested" in l
+                             for l in lines["text"]),
+                 "watch to show the approval requested")
+        e.d.ctl("approve", a, "-m", "go")
+        ran(e, a)
+        want = ("guard.decision", "approval.requested", "approval.approved",
+                "action.started", "action.succeeded")
+        wait_for(lambda: all(any(w in l and a in l for l in lines["text"])
+                             for w in want), f"watch to show {want}")
+        # --json: the reply with the recent records, then one per line.
+        first = wait_for(lambda: lines["json"][:1], "the watch reply")[0]
+        check(json.loads(first).get("follow") is True, f"reply {first}")
+        wait_for(lambda: {r.get("type") for r in map(json.loads,
+                                                     lines["json"][1:])
+                          if r.get("id") == a} >= set(want),
+                 f"watch --json to stream {want}")
+        recs = [json.loads(l) for l in lines["json"][1:]]
+        check(all("type" in r for r in recs), f"records: {lines['json']}")
+        check(all(r["type"].split(".")[0] in ("approval", "guard", "action",
+                                               "mitigation", "remediation",
+                                               "plan") for r in recs),
+              f"only what people act on: {sorted({r['type'] for r in recs})}")
+        check(not any("alert.received" in l for l in lines["text"]),
+              "no alert.received in watch")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=WAIT)
 
 
 def rate_limit_holds(tmp, daemons):
@@ -1295,6 +1379,8 @@ CASES = {
     "rate_per_target_and_playbook": rate_per_target_and_playbook,
     "rate_survives_restart": rate_survives_restart,
     "blast_radius_and_breaker": blast_radius_and_breaker,
+    "breaker_trips_on_failures": breaker_trips_on_failures,
+    "watch_streams": watch_streams,
     "dry_run_switch": dry_run_switch,
     "dry_run_config_default": dry_run_config_default,
     "dry_run_undeclared": dry_run_undeclared,
