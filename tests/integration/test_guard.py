@@ -1076,6 +1076,42 @@ def approval_expires(tmp, daemons):
     e.settle()
 
 
+def answer_race(tmp, daemons):
+    """Two answers sent at once to one approval (an approve and a deny):
+    it is answered exactly once, by whichever the audit log has first;
+    the other gets exit 1 and the not-pending error, and the outcome
+    matches the recorded answer."""
+    e = Env(tmp, daemons, approvals='{ required = { "remediate.*" } }')
+    e.d.start()
+    for host in ("r1", "r2", "r3"):
+        aid = e.plan("reimage", host=host)
+        wait_type(e.d, "approval.requested", aid)
+        procs = [subprocess.Popen([REMEDIACTL, "-s", e.d.socket, *args],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for args in (("approve", aid, "-m", "yes"),
+                              ("deny", aid, "-m", "no"))]
+        rcs = [p.wait(timeout=WAIT) for p in procs]
+        errs = [p.stderr.read() for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        check(sorted(rcs) == [0, 1], f"{aid}: one answer taken: {rcs} "
+              f"{errs}")
+        loser = errs[rcs.index(1)]
+        check(f"no pending approval {aid}" in loser, loser)
+        recs = [r for r in e.d.records() if r.get("id") == aid and
+                r["type"] in ("approval.approved", "approval.denied")]
+        check(len(recs) == 1, f"{aid} answered once: {recs}")
+        if recs[0]["type"] == "approval.approved":
+            check(rcs[0] == 0, "the approve was the one taken")
+            ran(e, aid)
+        else:
+            check(rcs[1] == 0, "the deny was the one taken")
+            e.barrier()
+            never_ran(e, aid)
+
+
 def bad_answers(tmp, daemons):
     """Approving or denying an unknown id, an expired one, or one already
     answered: exit 1 with an error that names the id and says it is not
@@ -1381,6 +1417,7 @@ CASES = {
     "blast_radius_and_breaker": blast_radius_and_breaker,
     "breaker_trips_on_failures": breaker_trips_on_failures,
     "watch_streams": watch_streams,
+    "answer_race": answer_race,
     "dry_run_switch": dry_run_switch,
     "dry_run_config_default": dry_run_config_default,
     "dry_run_undeclared": dry_run_undeclared,
