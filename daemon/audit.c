@@ -1,11 +1,14 @@
 /*
- * The daemon's audit writer. The loop builds each record (seq, time, chain
- * hash) and appends its line to the current batch; a writer thread does the
- * write() and fdatasync() of whole batches, so one sync covers many records
- * and the loop never waits on the disk. When a batch is on disk the writer
- * wakes the loop, which fires the durability callbacks in seq order. Write
- * errors stall the log: the writer retries, new records are refused, and
- * nothing that was accepted is dropped.
+ * The daemon's audit writer. The loop serializes each record (seq, time,
+ * fields) into the current batch, with placeholders for the chain; a writer
+ * thread links the batch into the chain (each record's prev and hash),
+ * then does the write() and fdatasync() of the whole batch, so one sync
+ * covers many records and the loop neither hashes nor waits on the disk.
+ * When a batch is on disk the writer hands it back and wakes the loop,
+ * which shows its lines to the observer, logs its anchors and fires the
+ * durability callbacks in seq order. Write errors stall the log: the writer
+ * retries, new records are refused, and nothing that was accepted is
+ * dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,21 +36,26 @@
 #define AUDIT_RETRY_MS	  1000
 #define AUDIT_SPARE_BATCHES 4
 
+/* Where a record's line is in its batch, and its placeholders. */
+struct audit_line {
+	size_t start;
+	size_t clen;	/* canonical bytes, up to the closing brace */
+	size_t prev_at; /* prev's 64 hex digits */
+};
+
 struct audit_batch {
 	struct audit_buf buf;
 	size_t written; /* by the writer, across retries */
 	uint64_t first_seq;
 	uint64_t last_seq;
 	uint64_t nrecords;
+	struct audit_line *lines; /* nrecords of them */
+	size_t caplines;
+	int linked; /* the writer filled in prev and hash */
 	int rotate_after; /* the segment is full: start the next one */
 	TAILQ_ENTRY(audit_batch) entry;
 };
 TAILQ_HEAD(audit_batches, audit_batch);
-
-struct audit_anchor {
-	uint64_t seq;
-	char hash[AUDIT_HASH_HEX + 1];
-};
 
 struct audit_waiter {
 	uint64_t seq;
@@ -67,7 +75,7 @@ struct audit {
 
 	/* Loop side. */
 	uint64_t last_seq;
-	char head[AUDIT_HASH_HEX + 1];
+	char head[AUDIT_HASH_HEX + 1]; /* the hash of durable_seq */
 	struct audit_batch *cur;
 	uint64_t seg_bytes; /* bytes of the segment cur's records go to */
 	unsigned seg_num;
@@ -79,13 +87,12 @@ struct audit {
 	struct event *ev_done;
 	struct audit_waiter *waiters; /* sorted by seq */
 	size_t nwaiters, capwaiters;
-	struct audit_anchor *anchors; /* appended, logged once durable */
-	size_t nanchors, capanchors;
+	struct audit_waiter *firing; /* those being called, kept for reuse */
+	size_t capfiring;
 	uint64_t records;
 	audit_tap_cb tap;
 	audit_advance_cb advance;
 	void *observer;
-	struct audit_hasher *hasher;
 	struct units_clock clock;
 	audit_anchor_cb anchor_cb;
 	void *anchor_arg;
@@ -94,7 +101,8 @@ struct audit {
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	struct audit_batches queue;
-	struct audit_batches spare; /* written batches kept for reuse */
+	struct audit_batches written; /* on disk, for the loop to see */
+	struct audit_batches spare; /* seen batches kept for reuse */
 	int nspare;
 	uint64_t w_durable_seq;
 	uint64_t w_done_bytes;
@@ -109,6 +117,8 @@ struct audit {
 	int thread_started;
 	int fd;
 	unsigned fd_seg;
+	char w_head[AUDIT_HASH_HEX + 1]; /* the hash of the last linked record */
+	struct audit_hasher *hasher;
 };
 
 /* ---- Writer thread ----------------------------------------------------- */
@@ -191,6 +201,31 @@ audit_writer_backoff(struct audit *a)
 }
 
 /*
+ * Links a batch's records into the chain, in seq order: each gets the
+ * previous record's hash as prev, then its own hash over prev and its
+ * canonical bytes. The writer is the only one to hash, so the chain's
+ * order is the order batches are queued in.
+ */
+static void
+audit_writer_link(struct audit *a, struct audit_batch *b)
+{
+	char hash[AUDIT_HASH_HEX + 1];
+
+	for (uint64_t i = 0; i < b->nrecords; i++) {
+		const struct audit_line *l = &b->lines[i];
+		char *line = b->buf.data + l->start;
+
+		memcpy(b->buf.data + l->prev_at, a->w_head, AUDIT_HASH_HEX);
+		audit_hash_parts(a->hasher, a->w_head, line, l->clen, "}", 1,
+		    hash);
+		/* The suffix: ,"hash":"<64 hex>"} */
+		memcpy(line + l->clen + 9, hash, AUDIT_HASH_HEX);
+		memcpy(a->w_head, hash, sizeof a->w_head);
+	}
+	b->linked = 1;
+}
+
+/*
  * Writes one batch until it is whole on disk, retrying through errors.
  * At close, a batch that cannot be written after a retry is given up.
  */
@@ -260,6 +295,8 @@ audit_writer(void *arg)
 		pthread_mutex_unlock(&a->mtx);
 
 		int synced = 0;
+		if (!b->linked)
+			audit_writer_link(a, b);
 		int rc = audit_writer_batch(a, b, &synced);
 
 		pthread_mutex_lock(&a->mtx);
@@ -273,25 +310,9 @@ audit_writer(void *arg)
 		a->w_stalled = 0;
 		/* audit_sync_now() may be waiting on the same condition. */
 		pthread_cond_broadcast(&a->cond);
-		/*
-		 * Keep a few written batches: a fresh one would grow by
-		 * realloc to megabytes and be freed again, and that churn
-		 * cost more than the serialization.
-		 */
-		if (a->nspare < AUDIT_SPARE_BATCHES) {
-			b->buf.len = 0;
-			b->written = 0;
-			b->first_seq = b->last_seq = b->nrecords = 0;
-			b->rotate_after = 0;
-			TAILQ_INSERT_TAIL(&a->spare, b, entry);
-			a->nspare++;
-			b = NULL;
-		}
+		/* Its lines and anchors are the loop's to show now. */
+		TAILQ_INSERT_TAIL(&a->written, b, entry);
 		pthread_mutex_unlock(&a->mtx);
-		if (b != NULL) {
-			audit_buf_free(&b->buf);
-			free(b);
-		}
 		event_active(a->ev_done, EV_READ, 0);
 		pthread_mutex_lock(&a->mtx);
 	}
@@ -300,6 +321,64 @@ audit_writer(void *arg)
 }
 
 /* ---- Loop side --------------------------------------------------------- */
+
+static void
+audit_batch_free(struct audit_batch *b)
+{
+	audit_buf_free(&b->buf);
+	free(b->lines);
+	free(b);
+}
+
+static void
+audit_batches_free(struct audit_batches *list)
+{
+	struct audit_batch *b;
+
+	while ((b = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, b, entry);
+		audit_batch_free(b);
+	}
+}
+
+/*
+ * Keeps a few seen batches for reuse: a fresh one would grow by realloc to
+ * megabytes and be freed again, and that churn cost more than the
+ * serialization.
+ */
+static void
+audit_batch_recycle(struct audit *a, struct audit_batch *b)
+{
+	pthread_mutex_lock(&a->mtx);
+	if (a->nspare < AUDIT_SPARE_BATCHES) {
+		b->buf.len = 0;
+		b->written = 0;
+		b->first_seq = b->last_seq = b->nrecords = 0;
+		b->linked = 0;
+		b->rotate_after = 0;
+		TAILQ_INSERT_TAIL(&a->spare, b, entry);
+		a->nspare++;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&a->mtx);
+	if (b != NULL)
+		audit_batch_free(b);
+}
+
+/* Room for one more record's line position. */
+static int
+audit_batch_reserve_line(struct audit_batch *b)
+{
+	if (b->nrecords < b->caplines)
+		return 0;
+	size_t ncap = b->caplines ? b->caplines * 2 : 256;
+	struct audit_line *nl = realloc(b->lines, ncap * sizeof *nl);
+	if (nl == NULL)
+		return -1;
+	b->lines = nl;
+	b->caplines = ncap;
+	return 0;
+}
 
 static struct audit_batch *
 audit_batch_new(struct audit *a)
@@ -381,17 +460,73 @@ audit_fire(struct audit *a, uint64_t upto, int ok)
 		i++;
 	if (i == 0)
 		return;
-	/* Copy out first: a callback may register new waiters. */
-	struct audit_waiter *fire = malloc(i * sizeof *fire);
-	if (fire == NULL)
-		fatalx("%s: out of memory", __func__);
+	/*
+	 * Copied out first: a callback may register new waiters, or close
+	 * the log (which fires the rest itself). The copy is taken over
+	 * while it runs, and kept afterwards.
+	 */
+	struct audit_waiter *fire = a->firing;
+	size_t cap = a->capfiring;
+	a->firing = NULL;
+	a->capfiring = 0;
+	if (cap < i) {
+		free(fire);
+		cap = i < 256 ? 256 : i;
+		if ((fire = malloc(cap * sizeof *fire)) == NULL)
+			fatalx("%s: out of memory", __func__);
+	}
 	memcpy(fire, a->waiters, i * sizeof *fire);
 	memmove(a->waiters, a->waiters + i,
 	    (a->nwaiters - i) * sizeof *a->waiters);
 	a->nwaiters -= i;
 	for (size_t j = 0; j < i; j++)
 		fire[j].cb(fire[j].arg, ok);
-	free(fire);
+	if (a->firing == NULL) {
+		a->firing = fire;
+		a->capfiring = cap;
+	} else {
+		free(fire);
+	}
+}
+
+/*
+ * The batches the writer has on disk, in order: the observer sees their
+ * lines, every anchor_every-th record's hash is logged, and the head moves
+ * to their last record.
+ */
+static void
+audit_take_written(struct audit *a)
+{
+	struct audit_batches done = TAILQ_HEAD_INITIALIZER(done);
+	struct audit_batch *b;
+
+	pthread_mutex_lock(&a->mtx);
+	TAILQ_CONCAT(&done, &a->written, entry);
+	pthread_mutex_unlock(&a->mtx);
+	while ((b = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, b, entry);
+		for (uint64_t i = 0; i < b->nrecords; i++) {
+			const struct audit_line *l = &b->lines[i];
+			const char *line = b->buf.data + l->start;
+			const char *hash = line + l->clen + 9;
+			uint64_t seq = b->first_seq + i;
+
+			if (a->tap != NULL)
+				a->tap(a->observer, seq, line,
+				    l->clen + AUDIT_SUFFIX_LEN);
+			if (seq % a->anchor_every == 0) {
+				char h[AUDIT_HASH_HEX + 1];
+				memcpy(h, hash, AUDIT_HASH_HEX);
+				h[AUDIT_HASH_HEX] = '\0';
+				audit_log_anchor(a, seq, h, "periodic");
+			}
+			if (i + 1 == b->nrecords) {
+				memcpy(a->head, hash, AUDIT_HASH_HEX);
+				a->head[AUDIT_HASH_HEX] = '\0';
+			}
+		}
+		audit_batch_recycle(a, b);
+	}
 }
 
 static void
@@ -417,19 +552,10 @@ audit_done_cb(evutil_socket_t fd, short what, void *arg)
 		log_notice("audit: writable again, resuming");
 	a->stalled = stalled;
 	a->done_bytes = done_bytes;
+	/* Every batch up to `durable` was handed back before it was read. */
+	audit_take_written(a);
 	if (durable > a->durable_seq) {
 		a->durable_seq = durable;
-		size_t i = 0;
-		while (i < a->nanchors && a->anchors[i].seq <= durable) {
-			audit_log_anchor(a, a->anchors[i].seq,
-			    a->anchors[i].hash, "periodic");
-			i++;
-		}
-		if (i > 0) {
-			memmove(a->anchors, a->anchors + i,
-			    (a->nanchors - i) * sizeof *a->anchors);
-			a->nanchors -= i;
-		}
 		audit_fire(a, durable, 1);
 		if (a->advance != NULL)
 			a->advance(a->observer, durable);
@@ -437,27 +563,6 @@ audit_done_cb(evutil_socket_t fd, short what, void *arg)
 	/* "always": the next batch goes as soon as the writer is free. */
 	if (a->sync == AUDIT_SYNC_ALWAYS && audit_writer_idle(a))
 		audit_handoff(a);
-}
-
-/* Every anchor_every-th record is logged once it is durable. */
-static void
-audit_anchor_push(struct audit *a, uint64_t seq, const char *hash)
-{
-	if (a->nanchors == a->capanchors) {
-		size_t ncap = a->capanchors ? a->capanchors * 2 : 16;
-		struct audit_anchor *na = realloc(a->anchors,
-		    ncap * sizeof *na);
-		if (na == NULL) {
-			log_warnx("audit: out of memory; anchor %llu only in "
-				  "this line: %s", (unsigned long long)seq, hash);
-			return;
-		}
-		a->anchors = na;
-		a->capanchors = ncap;
-	}
-	a->anchors[a->nanchors].seq = seq;
-	memcpy(a->anchors[a->nanchors].hash, hash, AUDIT_HASH_HEX + 1);
-	a->nanchors++;
 }
 
 void
@@ -499,8 +604,8 @@ audit_append(struct audit *a, const char *type, const char *actor,
     json_t *fields, const char **cause)
 {
 	struct audit_batch *b;
-	char now[40], hash[AUDIT_HASH_HEX + 1], suffix[AUDIT_SUFFIX_LEN + 2];
-	size_t start, clen, rlen;
+	char now[40];
+	size_t start, clen, rlen, prev_at;
 	uint64_t seq;
 
 	if (fields == NULL)
@@ -534,10 +639,19 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	seq = a->last_seq + 1;
 	units_now_rfc3339(&a->clock, now, sizeof now);
 	b = a->cur;
+	if (audit_batch_reserve_line(b) == -1) {
+		json_decref(fields);
+		*cause = "out of memory";
+		errno = ENOMEM;
+		return 0;
+	}
 	start = b->buf.len;
-	/* Serialized straight into the batch, without the closing brace. */
-	if (audit_canon_record(&b->buf, seq, now, type, actor, a->head, fields,
-		cause) == -1) {
+	/*
+	 * Serialized straight into the batch, without the closing brace;
+	 * prev and hash are placeholders the writer fills in.
+	 */
+	if (audit_canon_record(&b->buf, seq, now, type, actor, AUDIT_ZERO_HASH,
+		fields, &prev_at, cause) == -1) {
 		json_decref(fields);
 		errno = strcmp(*cause, "out of memory") == 0 ? ENOMEM : EINVAL;
 		return 0;
@@ -553,12 +667,8 @@ audit_append(struct audit *a, const char *type, const char *actor,
 		return 0;
 	}
 	/* hash = SHA-256(prev || canonical bytes), the brace included. */
-	audit_hash_parts(a->hasher, a->head, b->buf.data + start, clen, "}", 1,
-	    hash);
-	memcpy(suffix, ",\"hash\":\"", 9);
-	memcpy(suffix + 9, hash, AUDIT_HASH_HEX);
-	memcpy(suffix + 9 + AUDIT_HASH_HEX, "\"}\n", 4);
-	if (audit_buf_put(&b->buf, suffix, AUDIT_SUFFIX_LEN + 1) == -1) {
+	if (audit_buf_put(&b->buf, ",\"hash\":\"" AUDIT_ZERO_HASH "\"}\n",
+		AUDIT_SUFFIX_LEN + 1) == -1) {
 		b->buf.len = start;
 		*cause = "out of memory";
 		errno = ENOMEM;
@@ -568,11 +678,10 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	/* A record starts a new segment when this one would overflow. */
 	if (a->seg_bytes > 0 && a->seg_bytes + rlen > a->segment_size) {
 		struct audit_batch *nb = audit_batch_new(a);
-		if (nb == NULL ||
+		if (nb == NULL || audit_batch_reserve_line(nb) == -1 ||
 		    audit_buf_put(&nb->buf, b->buf.data + start, rlen) == -1) {
 			if (nb != NULL)
-				audit_buf_free(&nb->buf);
-			free(nb);
+				audit_batch_free(nb);
 			b->buf.len = start;
 			*cause = "out of memory";
 			errno = ENOMEM;
@@ -586,21 +695,20 @@ audit_append(struct audit *a, const char *type, const char *actor,
 		b = nb;
 		a->seg_num++;
 		a->seg_bytes = 0;
+		prev_at -= start;
+		start = 0;
 	}
 	if (b->nrecords == 0)
 		b->first_seq = seq;
+	b->lines[b->nrecords].start = start;
+	b->lines[b->nrecords].clen = clen;
+	b->lines[b->nrecords].prev_at = prev_at;
 	b->nrecords++;
 	b->last_seq = seq;
 	a->seg_bytes += rlen;
 	a->appended += rlen;
 	a->last_seq = seq;
-	memcpy(a->head, hash, sizeof a->head);
 	a->records++;
-	if (a->tap != NULL)
-		a->tap(a->observer, seq, b->buf.data + b->buf.len - rlen,
-		    rlen - 1);
-	if (seq % a->anchor_every == 0)
-		audit_anchor_push(a, seq, hash);
 
 	switch (a->sync) {
 	case AUDIT_SYNC_ALWAYS:
@@ -740,6 +848,7 @@ audit_open(struct event_base *base, const struct config *cfg, char **cause)
 	a->anchor_every = (uint64_t)cfg->audit.anchor_every;
 	memcpy(a->head, AUDIT_ZERO_HASH, sizeof a->head);
 	TAILQ_INIT(&a->queue);
+	TAILQ_INIT(&a->written);
 	TAILQ_INIT(&a->spare);
 	pthread_mutex_init(&a->mtx, NULL);
 	pthread_cond_init(&a->cond, NULL);
@@ -798,6 +907,8 @@ audit_open(struct event_base *base, const struct config *cfg, char **cause)
 	a->fd_seg = seg;
 	a->seg_num = seg;
 	a->durable_seq = a->last_seq;
+	/* The writer links from the recovered head on. */
+	memcpy(a->w_head, a->head, sizeof a->w_head);
 	a->cur = audit_batch_new(a);
 	a->hasher = audit_hasher_new();
 	a->ev_timer = evtimer_new(base, audit_timer_cb, a);
@@ -834,7 +945,6 @@ fail:
 void
 audit_close(struct audit *a)
 {
-	struct audit_batch *b;
 	uint64_t durable;
 
 	if (a == NULL)
@@ -849,6 +959,8 @@ audit_close(struct audit *a)
 	}
 	durable = a->w_durable_seq > a->durable_seq ? a->w_durable_seq
 						     : a->durable_seq;
+	/* What the writer finished since the loop last looked. */
+	audit_take_written(a);
 	if (durable < a->last_seq)
 		log_error("audit: records %llu to %llu could not be written",
 		    (unsigned long long)durable + 1,
@@ -858,21 +970,11 @@ audit_close(struct audit *a)
 	a->durable_seq = durable;
 	audit_fire(a, durable, 1);
 	audit_fire(a, UINT64_MAX, 0);
-	while ((b = TAILQ_FIRST(&a->queue)) != NULL) {
-		TAILQ_REMOVE(&a->queue, b, entry);
-		audit_buf_free(&b->buf);
-		free(b);
-	}
-	while ((b = TAILQ_FIRST(&a->spare)) != NULL) {
-		TAILQ_REMOVE(&a->spare, b, entry);
-		audit_buf_free(&b->buf);
-		free(b);
-	}
-	if (a->cur != NULL) {
-		audit_buf_free(&a->cur->buf);
-		free(a->cur);
-	}
-	free(a->anchors);
+	audit_batches_free(&a->queue);
+	audit_batches_free(&a->written);
+	audit_batches_free(&a->spare);
+	if (a->cur != NULL)
+		audit_batch_free(a->cur);
 	audit_hasher_free(a->hasher);
 	if (a->ev_timer != NULL)
 		event_free(a->ev_timer);
@@ -881,6 +983,7 @@ audit_close(struct audit *a)
 	if (a->fd != -1)
 		close(a->fd);
 	free(a->waiters);
+	free(a->firing);
 	pthread_mutex_destroy(&a->mtx);
 	pthread_cond_destroy(&a->cond);
 	free(a->dir);

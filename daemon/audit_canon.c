@@ -313,7 +313,7 @@ static const char *const reserved_keys[R_N] = {"actor", "prev", "seq",
 int
 audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
     const char *type, const char *actor, const char *prev,
-    const json_t *fields, const char **cause)
+    const json_t *fields, size_t *prev_at, const char **cause)
 {
 	struct canon_member stackkeys[32], *keys = stackkeys;
 	size_t nk = 0, r = 0, start = b->len;
@@ -346,6 +346,9 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 				e = e || canon_string(b, actor, strlen(actor));
 				break;
 			case R_PREV:
+				/* Past its opening quote: where it is patched. */
+				if (prev_at != NULL)
+					*prev_at = b->len + 1;
 				e = e || canon_string(b, prev, AUDIT_HASH_HEX);
 				break;
 			case R_SEQ:

@@ -54,13 +54,15 @@ void audit_buf_free(struct audit_buf *b);
  * Appends the canonical serialization of a record, byte for byte what
  * jansson's JSON_COMPACT | JSON_SORT_KEYS gives for the object with the
  * reserved members added, but WITHOUT its closing brace (the writer adds
- * the hash member there). Fields must not use the reserved keys. On -1
- * (invalid UTF-8 in type/actor, out of memory) the buffer is unchanged and
- * *cause says why.
+ * the hash member there). Fields must not use the reserved keys. When
+ * prev_at is not NULL it gets the offset in b of prev's 64 hex digits (the
+ * appender writes a placeholder there and its writer thread the real
+ * previous hash). On -1 (invalid UTF-8 in type/actor, out of memory) the
+ * buffer is unchanged and *cause says why.
  */
 int audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
     const char *type, const char *actor, const char *prev,
-    const json_t *fields, const char **cause);
+    const json_t *fields, size_t *prev_at, const char **cause);
 
 /* The top-level fields a reader needs, found without a full parse. */
 struct audit_fields {

@@ -46,12 +46,17 @@ assert_same(uint64_t seq, const char *type, const char *actor,
 	struct audit_buf b = {0};
 	const char *cause = NULL;
 	char *want = reference(seq, type, actor, fields);
+	size_t prev_at = 0;
 
 	assert_int_equal(audit_canon_record(&b, seq, TIME, type, actor, PREV,
-	    fields, &cause), 0);
+	    fields, &prev_at, &cause), 0);
 	if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
 		fail_msg("canonical bytes differ:\n got  %.*s\n want %s",
 		    (int)b.len, b.data, want);
+	/* Where the writer patches the previous hash in. */
+	assert_true(prev_at >= 8 && prev_at + AUDIT_HASH_HEX < b.len);
+	assert_memory_equal(b.data + prev_at - 8, "\"prev\":\"", 8);
+	assert_memory_equal(b.data + prev_at, PREV, AUDIT_HASH_HEX);
 	free(want);
 	audit_buf_free(&b);
 	json_decref(fields);
@@ -232,12 +237,12 @@ test_refusals(void **state)
 	(void)state;
 	assert_int_equal(audit_buf_put(&b, "keep", 4), 0);
 	assert_int_equal(audit_canon_record(&b, 1, TIME, "bad\xff", "a", PREV,
-	    o, &cause), -1);
+	    o, NULL, &cause), -1);
 	assert_non_null(cause);
 	assert_int_equal(audit_canon_record(&b, 1, TIME, "t", "\xc0\x80", PREV,
-	    o, &cause), -1);
+	    o, NULL, &cause), -1);
 	assert_int_equal(audit_canon_record(&b, 1, TIME, "t",
-	    "\xed\xa0\x80", PREV, o, &cause), -1); /* a surrogate */
+	    "\xed\xa0\x80", PREV, o, NULL, &cause), -1); /* a surrogate */
 	/* The buffer is left as it was. */
 	assert_int_equal(b.len, 4);
 	assert_memory_equal(b.data, "keep", 4);
