@@ -940,7 +940,12 @@ def concurrency_limit(tmp, daemons):
         most = int(f.read())
     check(1 <= most <= 4, f"the connector saw {most} at once")
     check(seen["max_waiting"] > 0, f"some waited: {seen}")
-    recs = e.d.records()
+    # status counts a success when it is recorded; the file has it once
+    # its batch is written.
+    def written():
+        r = e.d.records()
+        return r if len(of_type(r, "action.succeeded")) >= 50 else None
+    recs = wait_for(written, "50 action.succeeded records on disk")
     ids = action_ids(recs)
     check(len(ids) == 50, f"{len(ids)} actions")
     ok = {r["id"] for r in of_type(recs, "action.succeeded")}
