@@ -104,9 +104,8 @@ struct pbset {
 /* An alert submitted: freed when its last outcome is recorded. */
 struct pbjob {
 	struct playbooks *pb;
-	json_t *fields; /* the canonical alert without raw, for workers */
-	char *raw;
-	size_t rawlen;
+	char *body; /* the alert and its message, as run frames carry them */
+	size_t bodylen;
 	char *id;
 	uint64_t alert_seq;
 	size_t outstanding;
@@ -122,7 +121,7 @@ struct pbrun {
 	struct pbset *set;
 	struct pbdef *def;
 	struct pbkey *key; /* held while in flight, or NULL */
-	const char *dedup_value, *escalate_value;
+	char *dedup_value, *escalate_value; /* the alert's, for the keys */
 	TAILQ_ENTRY(pbrun) park;
 	LIST_ENTRY(pbrun) live; /* every run, for playbooks_close() */
 };
@@ -432,8 +431,7 @@ static void
 pbjob_free(struct pbjob *job)
 {
 	free(job->id);
-	json_decref(job->fields);
-	free(job->raw);
+	free(job->body);
 	free(job);
 }
 
@@ -594,6 +592,15 @@ pb_count_failure(struct playbooks *pb, struct pbstats *st)
 	    (json_int_t)k, "window_ms", (json_int_t)c->quarantine_window_ms));
 }
 
+static void
+pbrun_free(struct pbrun *run)
+{
+	LIST_REMOVE(run, live);
+	free(run->dedup_value);
+	free(run->escalate_value);
+	free(run);
+}
+
 /* The run is over: its key goes to the next waiting run. */
 static void
 pbrun_finish(struct pbrun *run)
@@ -601,8 +608,7 @@ pbrun_finish(struct pbrun *run)
 	struct pbkey *k = run->key;
 	struct pbset *set = run->set;
 
-	LIST_REMOVE(run, live);
-	free(run);
+	pbrun_free(run);
 	if (k != NULL) {
 		k->busy = 0;
 		struct pbrun *next = TAILQ_FIRST(&k->parked);
@@ -818,38 +824,34 @@ playbooks_match_names(const struct pb_match *m)
 	return a;
 }
 
+static char *
+pb_strdup_or_null(const char *s)
+{
+	char *c;
+
+	if (s == NULL)
+		return NULL;
+	if ((c = strdup(s)) == NULL)
+		fatalx("playbooks: out of memory");
+	return c;
+}
+
 static void
 pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
     size_t n, json_t *alert, const char *raw, size_t rawlen,
     uint64_t alert_seq, pb_done_cb done, void *arg)
 {
 	struct pbjob *job;
-	const char *k;
-	json_t *v;
 
 	job = calloc(1, sizeof *job);
 	if (job == NULL)
 		fatalx("playbooks: out of memory");
 	job->pb = pb;
-	/* The decoder's alerts have no raw: shared, not copied (read only). */
-	if (json_object_get(alert, "raw") == NULL) {
-		job->fields = json_incref(alert);
-	} else {
-		job->fields = json_object();
-		json_object_foreach(alert, k, v)
-			if (strcmp(k, "raw") != 0)
-				json_object_set(job->fields, k, v);
-	}
+	/* Encoded now, while the alert is at hand: the job keeps no tree. */
+	job->body = wrun_body(alert, raw, rawlen, &job->bodylen);
 	job->id = strdup(json_string_value(json_object_get(alert, "id")));
 	if (job->id == NULL)
 		fatalx("playbooks: out of memory");
-	if (rawlen > 0) {
-		job->raw = malloc(rawlen);
-		if (job->raw == NULL)
-			fatalx("playbooks: out of memory");
-		memcpy(job->raw, raw, rawlen);
-		job->rawlen = rawlen;
-	}
 	job->alert_seq = alert_seq;
 	job->outstanding = n;
 	job->done = done;
@@ -865,18 +867,16 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 		run->def = &set->defs[idx[i]];
 		run->def->st->matched++;
 		run->w.playbook = idx[i];
-		run->w.fields = job->fields;
-		run->w.raw = job->raw;
-		run->w.rawlen = job->rawlen;
+		run->w.body = job->body;
+		run->w.bodylen = job->bodylen;
 		run->w.arg = run;
-		/* Borrowed from job->fields, which lives as long. */
 		if (run->def->dedup_key != NULL)
-			run->dedup_value = json_string_value(json_object_get(
-			    job->fields, run->def->dedup_key));
+			run->dedup_value = pb_strdup_or_null(json_string_value(
+			    json_object_get(alert, run->def->dedup_key)));
 		if (run->def->escalate_key != NULL)
-			run->escalate_value = json_string_value(
-			    json_object_get(job->fields,
-				run->def->escalate_key));
+			run->escalate_value = pb_strdup_or_null(
+			    json_string_value(json_object_get(alert,
+				run->def->escalate_key)));
 		pbrun_dispatch(run);
 	}
 }
@@ -1373,9 +1373,8 @@ playbooks_close(struct playbooks *pb)
 		struct pbjob *job = run->job;
 		if (run->key != NULL)
 			run->key->busy = 0;
-		LIST_REMOVE(run, live);
 		pbset_unref(run->set);
-		free(run);
+		pbrun_free(run);
 		pbjob_settle(job, 0, 0);
 	}
 	if (pb->cur != NULL) {

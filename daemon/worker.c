@@ -18,17 +18,29 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "remediad/child.h"
+#include "remediad/growbuf.h"
 #include "remediad/json_scan.h"
 #include "remediad/log.h"
 #include "remediad/worker.h"
 
-#define WPOOL_PIPELINE	  64   /* runs sent ahead to one worker */
+#define WPOOL_PIPELINE	  256   /* runs sent ahead to one worker */
 #define WPOOL_RESPAWN_MS  1000 /* pause after a worker that died loading */
 #define WPOOL_MAX_WORKERS 256
+#define WBUF_READ	  (64 * 1024) /* room for each read from a worker */
+#define WBUF_KEEP	  (1024 * 1024) /* an empty buffer past this shrinks */
+
+/*
+ * The bytes going to or coming from one worker: data[off, len) is still to
+ * be written or parsed. One block reused for every frame (an evbuffer
+ * allocated a chain per frame, and glibc consolidated its heap each time).
+ */
+struct wbuf {
+	char *data;
+	size_t off, len, cap;
+};
 
 struct worker {
 	struct wpool *pool;
@@ -36,7 +48,7 @@ struct worker {
 	pid_t pid;
 	int fd;
 	struct event *ev_read, *ev_write, *ev_deadline;
-	struct evbuffer *in, *out;
+	struct wbuf in, out;
 	struct wruns running; /* sent and unanswered, in order */
 	size_t nrunning;
 	int ready;  /* its hello came */
@@ -84,55 +96,93 @@ ms_tv(uint64_t ms)
 	return tv;
 }
 
-/* ---- Frames ------------------------------------------------------------ */
+/* ---- Buffers and frames ---------------------------------------------------- */
+
+static size_t
+wbuf_pending(const struct wbuf *b)
+{
+	return b->len - b->off;
+}
+
+/*
+ * Room for n more bytes at data + len. What was consumed is dropped first
+ * when it is at least what is pending, so each byte moves at most once.
+ */
+static char *
+wbuf_room(struct wbuf *b, size_t n)
+{
+	if (b->off > 0 && b->cap - b->len < n && b->off >= b->len - b->off) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->len + n < b->len ||
+	    growbuf_reserve(&b->data, &b->cap, b->len + n, 4096) == -1)
+		fatalx("worker: out of memory");
+	return b->data + b->len;
+}
 
 static void
-frame_header(struct evbuffer *b, char type, size_t len)
+wbuf_add(struct wbuf *b, const void *p, size_t n)
+{
+	memcpy(wbuf_room(b, n), p, n);
+	b->len += n;
+}
+
+/* Everything consumed: start over, and give back a block a big frame grew. */
+static void
+wbuf_consumed(struct wbuf *b)
+{
+	if (b->off < b->len)
+		return;
+	b->off = b->len = 0;
+	if (b->cap > WBUF_KEEP) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+}
+
+static void
+frame_header(struct wbuf *b, char type, size_t len)
 {
 	uint32_t l = (uint32_t)(len + 1);
 
-	evbuffer_add(b, &l, 4);
-	evbuffer_add(b, &type, 1);
+	wbuf_add(b, &l, 4);
+	wbuf_add(b, &type, 1);
 }
 
-/* Encodes a run frame (layout: worker_main.c's run_decode()). */
-static void
-frame_run(struct evbuffer *b, const struct wrun *r)
+/* A field the run frame carries: a string or an integer, short key. */
+static int
+body_field(const char *k, const json_t *v, size_t *kl)
 {
-	char head[22], *buf, *q;
+	*kl = strlen(k);
+	return *kl <= 255 && strcmp(k, "raw") != 0 &&
+	    (json_is_string(v) || json_is_integer(v));
+}
+
+char *
+wrun_body(const json_t *fields, const char *raw, size_t rawlen, size_t *lenp)
+{
 	const char *k;
 	json_t *v;
-	size_t len = sizeof head + 4 + r->rawlen;
+	size_t len = 2 + 4 + rawlen, kl;
 	uint16_t n = 0;
+	char *buf, *q;
 
-	json_object_foreach((json_t *)r->fields, k, v) {
-		size_t kl = strlen(k);
-		if (kl > 255)
+	json_object_foreach((json_t *)fields, k, v) {
+		if (!body_field(k, v, &kl))
 			continue;
-		if (json_is_string(v))
-			len += 1 + kl + 1 + 4 + json_string_length(v);
-		else if (json_is_integer(v))
-			len += 1 + kl + 1 + 8;
-		else
-			continue;
+		len += 1 + kl + 1 + (json_is_string(v) ?
+		    4 + json_string_length(v) : 8);
 		n++;
 	}
-	frame_header(b, WIRE_RUN, len);
-	/* Written in place: no copy through a buffer of our own. */
-	struct evbuffer_iovec vec;
-	if (evbuffer_reserve_space(b, (ev_ssize_t)(len - r->rawlen), &vec,
-		1) != 1 ||
-	    vec.iov_len < len - r->rawlen)
+	if ((buf = q = malloc(len)) == NULL)
 		fatalx("worker: out of memory");
-	buf = q = vec.iov_base;
-	memcpy(q, &r->id, 8);
-	memcpy(q + 8, &r->playbook, 4);
-	memcpy(q + 12, &r->prior, 8);
-	memcpy(q + 20, &n, 2);
-	q += 22;
-	json_object_foreach((json_t *)r->fields, k, v) {
-		size_t kl = strlen(k);
-		if (kl > 255 || (!json_is_string(v) && !json_is_integer(v)))
+	memcpy(q, &n, 2);
+	q += 2;
+	json_object_foreach((json_t *)fields, k, v) {
+		if (!body_field(k, v, &kl))
 			continue;
 		*q++ = (char)kl;
 		memcpy(q, k, kl);
@@ -150,14 +200,28 @@ frame_run(struct evbuffer *b, const struct wrun *r)
 			q += 8;
 		}
 	}
-	uint32_t rl = (uint32_t)r->rawlen;
+	uint32_t rl = (uint32_t)rawlen;
 	memcpy(q, &rl, 4);
 	q += 4;
-	vec.iov_len = (size_t)(q - buf);
-	if (evbuffer_commit_space(b, &vec, 1) != 0)
-		fatalx("worker: cannot commit a run frame");
-	if (r->rawlen)
-		evbuffer_add(b, r->raw, r->rawlen);
+	if (rawlen)
+		memcpy(q, raw, rawlen);
+	*lenp = len;
+	return buf;
+}
+
+/* A run frame (layout: worker_main.c's run_decode()): its head, the body. */
+static void
+frame_run(struct wbuf *b, const struct wrun *r)
+{
+	char *q;
+
+	frame_header(b, WIRE_RUN, 20 + r->bodylen);
+	q = wbuf_room(b, 20 + r->bodylen);
+	memcpy(q, &r->id, 8);
+	memcpy(q + 8, &r->playbook, 4);
+	memcpy(q + 12, &r->prior, 8);
+	memcpy(q + 20, r->body, r->bodylen);
+	b->len += 20 + r->bodylen;
 }
 
 /* ---- One worker ----------------------------------------------------------- */
@@ -224,8 +288,8 @@ worker_free(struct worker *w)
 	event_free(w->ev_read);
 	event_free(w->ev_write);
 	event_free(w->ev_deadline);
-	evbuffer_free(w->in);
-	evbuffer_free(w->out);
+	free(w->in.data);
+	free(w->out.data);
 	free(w);
 }
 
@@ -452,25 +516,26 @@ worker_read(evutil_socket_t fd, struct worker *w)
 	uint32_t flen;
 	char type;
 
-	int n = evbuffer_read(w->in, fd, 1 << 20);
+	ssize_t n = read(fd, wbuf_room(&w->in, WBUF_READ), WBUF_READ);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		/* Gone: the exit status tells how, at the reap. */
 		worker_close_io(w);
 		kill(w->pid, SIGKILL);
 		return;
 	}
-	while (evbuffer_get_length(w->in) >= 5 && w->fd != -1) {
-		evbuffer_copyout(w->in, &flen, 4);
+	if (n > 0)
+		w->in.len += (size_t)n;
+	while (wbuf_pending(&w->in) >= 5 && w->fd != -1) {
+		memcpy(&flen, w->in.data + w->in.off, 4);
 		if (flen == 0 || flen > WIRE_MAX_UP) {
 			worker_kill(w, "protocol", "sent a frame of %u bytes",
 			    flen);
 			return;
 		}
-		if (evbuffer_get_length(w->in) < 4 + (size_t)flen)
+		if (wbuf_pending(&w->in) < 4 + (size_t)flen)
 			break;
-		evbuffer_drain(w->in, 4);
-		evbuffer_remove(w->in, &type, 1);
-		char *data = (char *)evbuffer_pullup(w->in, flen - 1);
+		type = w->in.data[w->in.off + 4];
+		char *data = w->in.data + w->in.off + 5;
 		int rc;
 		if (type == WIRE_HELLO)
 			rc = worker_hello(w, data, flen - 1);
@@ -483,8 +548,9 @@ worker_read(evutil_socket_t fd, struct worker *w)
 		}
 		if (rc == -1 || w->fd == -1)
 			return;
-		evbuffer_drain(w->in, flen - 1);
+		w->in.off += 4 + (size_t)flen;
 	}
+	wbuf_consumed(&w->in);
 	wpool_dispatch(p);
 }
 
@@ -503,14 +569,17 @@ static void
 worker_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
+	ssize_t n = write(fd, w->out.data + w->out.off, wbuf_pending(&w->out));
 
-	if (evbuffer_write(w->out, fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
+	if (n == -1 && errno != EAGAIN && errno != EINTR) {
 		worker_close_io(w);
 		kill(w->pid, SIGKILL);
 		return;
 	}
-	if (evbuffer_get_length(w->out) > 0)
+	if (n > 0)
+		w->out.off += (size_t)n;
+	wbuf_consumed(&w->out);
+	if (wbuf_pending(&w->out) > 0)
 		event_add(w->ev_write, NULL);
 }
 
@@ -575,13 +644,11 @@ worker_spawn(struct wpool *p, int slot)
 	w->pid = pid;
 	w->fd = sv[0];
 	TAILQ_INIT(&w->running);
-	w->in = evbuffer_new();
-	w->out = evbuffer_new();
 	w->ev_read = event_new(p->base, w->fd, EV_READ | EV_PERSIST,
 	    worker_read_cb, w);
 	w->ev_write = event_new(p->base, w->fd, EV_WRITE, worker_write_cb, w);
 	w->ev_deadline = evtimer_new(p->base, worker_deadline_cb, w);
-	if (w->in == NULL || w->out == NULL || w->ev_read == NULL ||
+	if (w->ev_read == NULL ||
 	    w->ev_write == NULL || w->ev_deadline == NULL)
 		fatalx("worker: out of memory");
 	p->w[slot] = w;
@@ -589,8 +656,8 @@ worker_spawn(struct wpool *p, int slot)
 	if (children_watch(p->children, pid, p->opts.owner, worker_exit_cb,
 	    w) == -1)
 		fatalx("worker: out of memory");
-	frame_header(w->out, WIRE_CONFIG, p->config_len);
-	evbuffer_add(w->out, p->config, p->config_len);
+	frame_header(&w->out, WIRE_CONFIG, p->config_len);
+	wbuf_add(&w->out, p->config, p->config_len);
 	event_add(w->ev_read, NULL);
 	event_add(w->ev_write, NULL);
 	struct timeval tv = ms_tv(p->opts.load_timeout_ms);
@@ -656,7 +723,7 @@ wpool_dispatch(struct wpool *p)
 		if (best->nrunning++ == 0)
 			worker_arm_deadline(best);
 		p->nrunning++;
-		frame_run(best->out, r);
+		frame_run(&best->out, r);
 		event_add(best->ev_write, NULL);
 	}
 }
@@ -670,7 +737,7 @@ wpool_maybe_free(struct wpool *p)
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = p->w[i];
 		if (w != NULL && w->nrunning == 0 && w->fd != -1 &&
-		    evbuffer_get_length(w->out) == 0 && p->nqueued == 0)
+		    wbuf_pending(&w->out) == 0 && p->nqueued == 0)
 			worker_close_io(w);
 	}
 	if (p->alive > 0 || p->busy > 0)

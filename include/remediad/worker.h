@@ -33,13 +33,22 @@ struct wrun {
 	uint64_t id; /* set by the pool */
 	uint32_t playbook; /* index in the set */
 	int64_t prior;
-	const json_t *fields; /* canonical alert without raw */
-	const char *raw;
-	size_t rawlen;
+	const char *body; /* wrun_body(): the alert, encoded once */
+	size_t bodylen;
 	void *arg;
 	TAILQ_ENTRY(wrun) entry;
 };
 TAILQ_HEAD(wruns, wrun);
+
+/*
+ * The part of a run frame that every playbook run on one alert shares: the
+ * alert's string and integer fields ("raw" left out) and the message as
+ * received, in the layout of worker_main.c's run_decode(). Encoded once per
+ * alert, in one block, so an alert waiting for its runs holds one
+ * allocation and no parsed tree. *len gets its size; free() it.
+ */
+char *wrun_body(const json_t *fields, const char *raw, size_t rawlen,
+    size_t *len);
 
 struct wpool_cbs {
 	/*
