@@ -596,9 +596,6 @@ audit_when_durable(struct audit *a, uint64_t seq, audit_durable_cb cb,
 	a->nwaiters++;
 }
 
-static const char *const reserved[] = {"seq", "time", "type", "actor",
-    "prev", "hash", NULL};
-
 uint64_t
 audit_append(struct audit *a, const char *type, const char *actor,
     json_t *fields, const char **cause)
@@ -615,14 +612,6 @@ audit_append(struct audit *a, const char *type, const char *actor,
 		*cause = "record fields must be an object";
 		errno = EINVAL;
 		return 0;
-	}
-	for (int i = 0; reserved[i] != NULL; i++) {
-		if (json_object_get(fields, reserved[i]) != NULL) {
-			json_decref(fields);
-			*cause = "record fields use a reserved key";
-			errno = EINVAL;
-			return 0;
-		}
 	}
 	if (a->stalled) {
 		json_decref(fields);

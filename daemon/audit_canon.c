@@ -234,14 +234,40 @@ canon_value(struct audit_buf *b, const json_t *v, int depth)
 
 struct canon_member {
 	const char *key;
+	size_t klen;
+	uint64_t prefix; /* the first 8 bytes, big-endian, zero-padded */
 	const json_t *value;
 };
+
+static uint64_t
+canon_prefix(const char *key, size_t klen)
+{
+	unsigned char p[8] = {0};
+
+	memcpy(p, key, klen < 8 ? klen : 8);
+	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 |
+	    (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
+	    (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+	    (uint64_t)p[6] << 8 | (uint64_t)p[7];
+}
+
+/* Byte order, the shorter first on a tie (as jansson sorts keys). */
+static int
+canon_member_order(const struct canon_member *a, const struct canon_member *b)
+{
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix ? -1 : 1;
+	size_t n = a->klen < b->klen ? a->klen : b->klen;
+	int c = n > 8 ? memcmp(a->key + 8, b->key + 8, n - 8) : 0;
+	if (c != 0)
+		return c;
+	return a->klen < b->klen ? -1 : a->klen > b->klen;
+}
 
 static int
 canon_member_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct canon_member *)a)->key,
-	    ((const struct canon_member *)b)->key);
+	return canon_member_order(a, b);
 }
 
 /*
@@ -254,16 +280,18 @@ canon_sorted(const json_t *o, struct canon_member *stack, size_t nstack,
     struct canon_member **keys, size_t *nk)
 {
 	size_t n = json_object_size(o);
-	const char *key;
-	json_t *v;
 
 	*keys = stack;
 	*nk = 0;
 	if (n > nstack && (*keys = malloc(n * sizeof **keys)) == NULL)
 		return -1;
-	json_object_foreach((json_t *)o, key, v) {
-		(*keys)[*nk].key = key;
-		(*keys)[(*nk)++].value = v;
+	for (void *it = json_object_iter((json_t *)o); it != NULL && *nk < n;
+	     it = json_object_iter_next((json_t *)o, it)) {
+		struct canon_member *m = &(*keys)[(*nk)++];
+		m->key = json_object_iter_key(it);
+		m->klen = json_object_iter_key_len(it);
+		m->prefix = canon_prefix(m->key, m->klen);
+		m->value = json_object_iter_value(it);
 	}
 	if (*nk > 16) {
 		qsort(*keys, *nk, sizeof **keys, canon_member_cmp);
@@ -274,7 +302,8 @@ canon_sorted(const json_t *o, struct canon_member *stack, size_t nstack,
 		struct canon_member m = (*keys)[i];
 		size_t j = i;
 
-		for (; j > 0 && strcmp((*keys)[j - 1].key, m.key) > 0; j--)
+		for (; j > 0 && canon_member_order(&(*keys)[j - 1], &m) > 0;
+		     j--)
 			(*keys)[j] = (*keys)[j - 1];
 		(*keys)[j] = m;
 	}
@@ -294,7 +323,7 @@ canon_members(struct audit_buf *b, const json_t *o, int depth)
 		goto out;
 	for (size_t i = 0; i < nk; i++)
 		if ((i > 0 && audit_buf_put(b, ",", 1) == -1) ||
-		    canon_string(b, keys[i].key, strlen(keys[i].key)) == -1 ||
+		    canon_string(b, keys[i].key, keys[i].klen) == -1 ||
 		    audit_buf_put(b, ":", 1) == -1 ||
 		    canon_value(b, keys[i].value, depth) == -1)
 			goto out;
@@ -305,17 +334,33 @@ out:
 	return rc;
 }
 
-/* The reserved members, in sorted order. */
+/* The reserved members, in sorted order ("hash" ends the line). */
 enum { R_ACTOR, R_PREV, R_SEQ, R_TIME, R_TYPE, R_N };
 static const char *const reserved_keys[R_N] = {"actor", "prev", "seq",
     "time", "type"};
+
+static int
+canon_reserved(const struct canon_member *m)
+{
+	static const struct {
+		const char *key;
+		size_t len;
+	} all[] = {{"actor", 5}, {"prev", 4}, {"seq", 3}, {"time", 4},
+	    {"type", 4}, {"hash", 4}};
+
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (m->klen == all[i].len &&
+		    memcmp(m->key, all[i].key, m->klen) == 0)
+			return 1;
+	return 0;
+}
 
 int
 audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
     const char *type, const char *actor, const char *prev,
     const json_t *fields, size_t *prev_at, const char **cause)
 {
-	struct canon_member stackkeys[32], *keys = stackkeys;
+	struct canon_member stackkeys[32], *keys = stackkeys, rk[R_N];
 	size_t nk = 0, r = 0, start = b->len;
 	int first = 1, rc = -1;
 
@@ -328,6 +373,18 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 		*cause = "out of memory";
 		return -1;
 	}
+	for (size_t i = 0; i < nk; i++) {
+		/* The reserved keys have five bytes at most. */
+		if (keys[i].klen <= 5 && canon_reserved(&keys[i])) {
+			*cause = "record fields use a reserved key";
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < R_N; i++) {
+		rk[i].key = reserved_keys[i];
+		rk[i].klen = strlen(reserved_keys[i]);
+		rk[i].prefix = canon_prefix(rk[i].key, rk[i].klen);
+	}
 
 	*cause = "out of memory";
 	if (audit_buf_put(b, "{", 1) == -1)
@@ -337,9 +394,8 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 		if (!first && audit_buf_put(b, ",", 1) == -1)
 			goto out;
 		if (r < R_N &&
-		    (i == nk || strcmp(reserved_keys[r], keys[i].key) < 0)) {
-			int e = canon_string(b, reserved_keys[r],
-			    strlen(reserved_keys[r])) == -1 ||
+		    (i == nk || canon_member_order(&rk[r], &keys[i]) < 0)) {
+			int e = canon_string(b, rk[r].key, rk[r].klen) == -1 ||
 			    audit_buf_put(b, ":", 1) == -1;
 			switch (r) {
 			case R_ACTOR:
@@ -366,7 +422,7 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 			r++;
 			continue;
 		}
-		if (canon_string(b, keys[i].key, strlen(keys[i].key)) == -1 ||
+		if (canon_string(b, keys[i].key, keys[i].klen) == -1 ||
 		    audit_buf_put(b, ":", 1) == -1 ||
 		    canon_value(b, keys[i].value, 0) == -1) {
 			*cause = "cannot serialize the record";

@@ -120,6 +120,11 @@ test_corpus(void **state)
 	    "z", 10, "Z", 11, "\xc3\xa9t\xc3\xa9", 12));
 	assert_same(9, "t", "a", json_pack("{s:s, s:s}", "a\"b", "q", "c\\d",
 	    "\n"));
+	/* Keys alike in their first eight bytes, or prefixes of each other. */
+	assert_same(11, "t", "a", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, "
+	    "s:i, s:i}", "escalate_value", 1, "escalate_key", 2, "escalate",
+	    3, "escalat", 4, "escalate_", 5, "escalate_keys", 6,
+	    "escalate\xc3\xa9", 7, "escalate\x7f", 8));
 	assert_same(10, "t", "a", json_object());
 	assert_same(UINT64_C(9007199254740993), "x.y", "playbook:p", json_object());
 }
