@@ -39,7 +39,7 @@
 #include "remediad/playbook.h"
 #include "remediad/units.h"
 
-#define KAFKA_BUDGET	   500	/* messages per wake of the loop */
+#define KAFKA_BUDGET	   128	/* messages per wake of the loop */
 #define KAFKA_TICK_MS	   250	/* pause/resume, DLQ retries, expiry */
 #define KAFKA_HOLD_MS	   1000 /* a hold this long, nothing drained: pause */
 #define KAFKA_SETTLE_MS	   10000 /* bound of a revoke's wait */

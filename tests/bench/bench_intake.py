@@ -16,7 +16,11 @@ mixed load, and >= 50k runs/s).
 usage: bench_intake.py [N]    (default 200000)
 
 With BENCH_PERF=DIR in the environment, each daemon run is also profiled
-with `perf record -g` from its first alert to its last, into DIR/NAME.data.
+with `perf record -g` from its first alert to its last, into DIR/NAME.data
+(BENCH_PERF_CG=dwarf for call graphs of a build without frame pointers).
+BENCH_KEXTRA adds members to the daemon's kafka table (such as
+`max_in_flight = 50000, `), BENCH_KPROPS librdkafka properties (such as
+`["fetch.wait.max.ms"] = "10", `): to try settings, not for the figures.
 
 tests/bench/run.sh builds the release tree and points REMEDIAD, REMEDIACTL
 and MOCKBROKER at it; KCAT names kcat. Standard library only."""
@@ -286,7 +290,8 @@ class Bench:
                     'log = { level = "warn" }\n'
                     f'control = {{ socket = "{sock}" }}\n'
                     f'kafka = {{ brokers = "{self.boot}", topic = "alerts", '
-                    f'group = "bench-{name}", properties = {{ '
+                    f'group = "bench-{name}", '
+                    + os.environ.get("BENCH_KEXTRA", "") + 'properties = { '
                     '["session.timeout.ms"] = "3000", '
                     '["heartbeat.interval.ms"] = "500", '
                     + os.environ.get("BENCH_KPROPS", "") + ' } }\n'
