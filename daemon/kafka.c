@@ -40,6 +40,7 @@
 #include "remediad/units.h"
 
 #define KAFKA_BUDGET	   128	/* messages per wake of the loop */
+#define KAFKA_FIRST_ASSIGN_WAIT_MS 10000 /* at a stop: see kafka_close */
 #define KAFKA_TICK_MS	   250	/* pause/resume, DLQ retries, expiry */
 #define KAFKA_HOLD_MS	   1000 /* a hold this long, nothing drained: pause */
 #define KAFKA_SETTLE_MS	   10000 /* bound of a revoke's wait */
@@ -106,6 +107,8 @@ struct kafka {
 		uint64_t dlq_delivered, dlq_failed, errors, rebalances;
 		uint64_t pauses, holds;
 	} n;
+	int subscribed;	       /* joining the group */
+	int assigned_once;     /* a first assignment came (see kafka_close) */
 	int holding;	       /* at max_in_flight: not polling for messages */
 	uint64_t hold_since;   /* ms, monotonic: since the last drain */
 };
@@ -776,6 +779,7 @@ kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		log_info("kafka: assigned (%s): %s", proto ? proto : "?", list);
+		k->assigned_once = 1;
 		for (int i = 0; i < parts->cnt; i++)
 			kpart_get(k, parts->elems[i].topic,
 			    parts->elems[i].partition);
@@ -1270,6 +1274,7 @@ kafka_open(struct daemon *d, char **cause)
 			*cause = NULL;
 		goto fail;
 	}
+	k->subscribed = 1;
 	log_notice("kafka: consuming %s as group %s from %s (dead letters to "
 		   "%s)", cfg->kafka.topic, cfg->kafka.group, k->bootstraps,
 	    cfg->kafka.dlq_topic);
@@ -1289,6 +1294,33 @@ fail:
 	return NULL;
 }
 
+/*
+ * librdkafka 2.0.2 aborts (an assert in its sticky assignor, its issue
+ * #4312) when a cooperative-sticky consumer leaves its group after the
+ * JoinGroup answer and before its first assignment. A stop in that window
+ * waits for the assignment, taking no message (what it polls is read
+ * again by the partition's next owner). 1 once there was one.
+ */
+static int
+kafka_await_first_assignment(struct kafka *k)
+{
+	uint64_t until = units_mono_ms() + KAFKA_FIRST_ASSIGN_WAIT_MS;
+
+	if (!k->assigned_once)
+		log_info("kafka: stopping before the first assignment: waiting "
+			 "up to %d s for it, to leave the group cleanly",
+		    KAFKA_FIRST_ASSIGN_WAIT_MS / 1000);
+	while (!k->assigned_once && units_mono_ms() < until) {
+		rd_kafka_message_t *rm = rd_kafka_consumer_poll(k->rk, 100);
+		if (rm != NULL)
+			rd_kafka_message_destroy(rm);
+	}
+	return k->assigned_once;
+}
+
+/* A consumer handle left to the exit: kept reachable for leak checkers. */
+static rd_kafka_t *kafka_abandoned;
+
 void
 kafka_close(struct kafka *k)
 {
@@ -1299,6 +1331,22 @@ kafka_close(struct kafka *k)
 		return;
 	/* The producer goes: the shutdown anchor reaches syslog only. */
 	audit_set_anchor_hook(k->d->audit, NULL, NULL);
+	if (k->rk != NULL && k->subscribed &&
+	    !kafka_await_first_assignment(k)) {
+		/*
+		 * Never assigned: nothing was taken, nothing is to commit.
+		 * Closing could abort, so the handle is not closed; the
+		 * group drops this member after session.timeout.ms.
+		 */
+		log_warnx("kafka: no assignment came; leaving without closing "
+			  "the consumer (the group drops it after "
+			  "session.timeout.ms)");
+		if (k->q != NULL)
+			rd_kafka_queue_destroy(k->q);
+		k->q = NULL;
+		kafka_abandoned = k->rk;
+		k->rk = NULL;
+	}
 	if (k->rk != NULL) {
 		/* Leaving the group revokes everything: settle, commit. */
 		rd_kafka_consumer_close(k->rk);

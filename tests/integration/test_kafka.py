@@ -215,7 +215,7 @@ def second_daemon_splits(tmp, daemons):
     # mock refuses the commit on revoke during a cooperative rebalance
     # (REBALANCE_IN_PROGRESS), so what d1 consumed after its last commit
     # would be read again by its successor: the at-least-once window.
-    time.sleep(2.5)
+    time.sleep(2.2)
     d2.start()
 
     def split():
@@ -477,6 +477,36 @@ def reload_keeps_intake_settings(tmp, daemons):
           f"the running paths decoded g-2: {recs['g-2']}")
 
 
+def stop_during_first_join(tmp, daemons):
+    """SIGTERM between the first JoinGroup answer and the first assignment:
+    librdkafka 2.0.2 aborted in its sticky assignor when the consumer left
+    in that window (its issue #4312). The stop waits for the assignment,
+    then leaves cleanly: exit 0."""
+    b, boot = start_broker(tmp, daemons)
+    conf = (f'log = {{ level = "debug" }}\n'
+            f'kafka = {{ brokers = "{boot}", topic = "alerts", '
+            'group = "remediad", properties = { ["session.timeout.ms"] = '
+            '"6000", ["debug"] = "cgrp" } }\n')
+    # A member killed without leaving: the mock then holds the next
+    # member's SyncGroup until that one's session expires.
+    gone = Daemon(tmp, name="gone", extra=conf)
+    daemons.append(gone)
+    gone.start()
+    wait_for(lambda: "kafka: assigned" in gone.log_text(),
+             "the first member's assignment")
+    gone.kill()
+    d = Daemon(tmp, extra=conf)
+    daemons.append(d)
+    d.start()
+    wait_for(lambda: "join state wait-join -> wait-sync" in d.log_text(),
+             "the JoinGroup answer, SyncGroup held")
+    check("kafka: assigned" not in d.log_text(),
+          "assigned already: the window was missed")
+    d.stop()  # exit 0 and no sanitizer report, or a failure
+    text = d.log_text()
+    check("stopping before the first assignment" in text, text[-3000:])
+
+
 def bad_kafka_config(tmp, daemons):
     d = Daemon(tmp, extra='kafka = { topic = "alerts", properties = { '
                '["enable.auto.offset.store"] = "true" } }\n')
@@ -500,7 +530,7 @@ CASES = {f.__name__: f for f in (
     backpressure_holds, audit_stall_rewinds, stop_while_stalled,
     secret_files, anchors_to_topic, oversized_record_not_poison,
     record_too_large_is_dead_letter, reload_keeps_intake_settings,
-    bad_kafka_config)}
+    bad_kafka_config, stop_during_first_join)}
 
 if __name__ == "__main__":
     run_cases(CASES)
