@@ -596,13 +596,14 @@ audit_when_durable(struct audit *a, uint64_t seq, audit_durable_cb cb,
 	a->nwaiters++;
 }
 
+static uint64_t audit_append_canon(struct audit *a, const char *type,
+    const char *actor, const json_t *fields, const struct audit_member *m,
+    size_t n, const char **cause);
+
 uint64_t
 audit_append(struct audit *a, const char *type, const char *actor,
     json_t *fields, const char **cause)
 {
-	struct audit_batch *b;
-	char now[40];
-	size_t start, clen, rlen, prev_at;
 	uint64_t seq;
 
 	if (fields == NULL)
@@ -613,14 +614,34 @@ audit_append(struct audit *a, const char *type, const char *actor,
 		errno = EINVAL;
 		return 0;
 	}
+	seq = audit_append_canon(a, type, actor, fields, NULL, 0, cause);
+	json_decref(fields);
+	return seq;
+}
+
+uint64_t
+audit_append_members(struct audit *a, const char *type, const char *actor,
+    const struct audit_member *m, size_t n, const char **cause)
+{
+	return audit_append_canon(a, type, actor, NULL, m, n, cause);
+}
+
+static uint64_t
+audit_append_canon(struct audit *a, const char *type, const char *actor,
+    const json_t *fields, const struct audit_member *m, size_t n,
+    const char **cause)
+{
+	struct audit_batch *b;
+	char now[40];
+	size_t start, clen, rlen, prev_at;
+	uint64_t seq;
+
 	if (a->stalled) {
-		json_decref(fields);
 		*cause = "the audit log is not writable";
 		errno = EAGAIN;
 		return 0;
 	}
 	if (a->appended - a->done_bytes > AUDIT_MAX_BACKLOG) {
-		json_decref(fields);
 		*cause = "the audit log is too far behind";
 		errno = EAGAIN;
 		return 0;
@@ -629,7 +650,6 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	units_now_rfc3339(&a->clock, now, sizeof now);
 	b = a->cur;
 	if (audit_batch_reserve_line(b) == -1) {
-		json_decref(fields);
 		*cause = "out of memory";
 		errno = ENOMEM;
 		return 0;
@@ -639,13 +659,11 @@ audit_append(struct audit *a, const char *type, const char *actor,
 	 * Serialized straight into the batch, without the closing brace;
 	 * prev and hash are placeholders the writer fills in.
 	 */
-	if (audit_canon_record(&b->buf, seq, now, type, actor, AUDIT_ZERO_HASH,
-		fields, &prev_at, cause) == -1) {
-		json_decref(fields);
+	if (audit_canon_record_with(&b->buf, seq, now, type, actor,
+		AUDIT_ZERO_HASH, fields, m, n, &prev_at, cause) == -1) {
 		errno = strcmp(*cause, "out of memory") == 0 ? ENOMEM : EINVAL;
 		return 0;
 	}
-	json_decref(fields);
 	clen = b->buf.len - start;
 	/* The line: these bytes, the hash member with its brace, '\n'. */
 	rlen = clen + AUDIT_SUFFIX_LEN + 1;

@@ -236,7 +236,9 @@ struct canon_member {
 	const char *key;
 	size_t klen;
 	uint64_t prefix; /* the first 8 bytes, big-endian, zero-padded */
-	const json_t *value;
+	const json_t *value; /* NULL: the string str */
+	const char *str;
+	size_t slen;
 };
 
 static uint64_t
@@ -271,27 +273,38 @@ canon_member_cmp(const void *a, const void *b)
 }
 
 /*
- * The members of o sorted by key, into *keys (stack, or malloc'ed when
- * more than nstack); -1 out of memory. The caller frees *keys if it is
- * not stack.
+ * The members of o (NULL: none) and the nmore of more, sorted by key, into
+ * *keys (stack, or malloc'ed when more than nstack); -1 out of memory. The
+ * caller frees *keys if it is not stack.
  */
 static int
-canon_sorted(const json_t *o, struct canon_member *stack, size_t nstack,
+canon_sorted_with(const json_t *o, const struct audit_member *more,
+    size_t nmore, struct canon_member *stack, size_t nstack,
     struct canon_member **keys, size_t *nk)
 {
-	size_t n = json_object_size(o);
+	size_t n = (o != NULL ? json_object_size(o) : 0) + nmore;
 
 	*keys = stack;
 	*nk = 0;
 	if (n > nstack && (*keys = malloc(n * sizeof **keys)) == NULL)
 		return -1;
-	for (void *it = json_object_iter((json_t *)o); it != NULL && *nk < n;
+	for (void *it = o != NULL ? json_object_iter((json_t *)o) : NULL;
+	     it != NULL && *nk < n;
 	     it = json_object_iter_next((json_t *)o, it)) {
 		struct canon_member *m = &(*keys)[(*nk)++];
 		m->key = json_object_iter_key(it);
 		m->klen = json_object_iter_key_len(it);
 		m->prefix = canon_prefix(m->key, m->klen);
 		m->value = json_object_iter_value(it);
+	}
+	for (size_t i = 0; i < nmore; i++) {
+		struct canon_member *m = &(*keys)[(*nk)++];
+		m->key = more[i].key;
+		m->klen = strlen(more[i].key);
+		m->prefix = canon_prefix(m->key, m->klen);
+		m->value = more[i].value;
+		m->str = more[i].str;
+		m->slen = more[i].slen;
 	}
 	if (*nk > 16) {
 		qsort(*keys, *nk, sizeof **keys, canon_member_cmp);
@@ -308,6 +321,13 @@ canon_sorted(const json_t *o, struct canon_member *stack, size_t nstack,
 		(*keys)[j] = m;
 	}
 	return 0;
+}
+
+static int
+canon_sorted(const json_t *o, struct canon_member *stack, size_t nstack,
+    struct canon_member **keys, size_t *nk)
+{
+	return canon_sorted_with(o, NULL, 0, stack, nstack, keys, nk);
 }
 
 static int
@@ -360,6 +380,16 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
     const char *type, const char *actor, const char *prev,
     const json_t *fields, size_t *prev_at, const char **cause)
 {
+	return audit_canon_record_with(b, seq, time, type, actor, prev, fields,
+	    NULL, 0, prev_at, cause);
+}
+
+int
+audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
+    const char *type, const char *actor, const char *prev,
+    const json_t *fields, const struct audit_member *more, size_t nmore,
+    size_t *prev_at, const char **cause)
+{
 	struct canon_member stackkeys[32], *keys = stackkeys, rk[R_N];
 	size_t nk = 0, r = 0, start = b->len;
 	int first = 1, rc = -1;
@@ -369,7 +399,8 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 		*cause = "type or actor is not valid UTF-8";
 		return -1;
 	}
-	if (canon_sorted(fields, stackkeys, 32, &keys, &nk) == -1) {
+	if (canon_sorted_with(fields, more, nmore, stackkeys, 32, &keys,
+		&nk) == -1) {
 		*cause = "out of memory";
 		return -1;
 	}
@@ -377,6 +408,11 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 		/* The reserved keys have five bytes at most. */
 		if (keys[i].klen <= 5 && canon_reserved(&keys[i])) {
 			*cause = "record fields use a reserved key";
+			goto out;
+		}
+		/* Sorted: a key given twice is next to itself. */
+		if (i > 0 && canon_member_order(&keys[i - 1], &keys[i]) == 0) {
+			*cause = "record fields repeat a key";
 			goto out;
 		}
 	}
@@ -424,7 +460,9 @@ audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
 		}
 		if (canon_string(b, keys[i].key, keys[i].klen) == -1 ||
 		    audit_buf_put(b, ":", 1) == -1 ||
-		    canon_value(b, keys[i].value, 0) == -1) {
+		    (keys[i].value != NULL ?
+			canon_value(b, keys[i].value, 0) :
+			canon_string(b, keys[i].str, keys[i].slen)) == -1) {
 			*cause = "cannot serialize the record";
 			goto out;
 		}

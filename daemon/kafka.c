@@ -488,40 +488,61 @@ kafka_coords(const rd_kafka_message_t *rm)
 }
 
 /*
- * The alert.received record, made from the decoded alert (which stays as
- * it is, for the playbooks): the id becomes `alert`, the source's time
- * `alert_time`, and `raw` the message exactly as received (a JSON string:
- * byte-exact for forensics, and no re-serialization of the parsed tree),
- * or its SHA-256. `playbooks` lists the runs the alert owes.
+ * Appends the alert.received record, made from the decoded alert (which
+ * stays as it is, for the playbooks): the id becomes `alert`, the source's
+ * time `alert_time`, and `raw` the message exactly as received (a JSON
+ * string: byte-exact for forensics, and no re-serialization of the parsed
+ * tree), or with `digest` its SHA-256 (`omitted` says why, if set).
+ * `playbooks` lists the runs the alert owes. The members are given to the
+ * log as they are: no fields object is built, and the message is not
+ * copied.
  */
-static json_t *
-kafka_received_fields(struct kafka *k, json_t *alert,
-    const rd_kafka_message_t *rm, const struct pb_match *m)
+#define KAFKA_RECEIVED_MAX 32 /* the alert's 14 canonical fields, and ours */
+
+static uint64_t
+kafka_append_received(struct kafka *k, json_t *alert,
+    const rd_kafka_message_t *rm, const struct pb_match *m, int digest,
+    const char *omitted, const char **cause)
 {
-	json_t *f = json_object(), *v;
+	struct audit_member mb[KAFKA_RECEIVED_MAX];
+	json_t *coords = kafka_coords(rm), *names = NULL, *v;
 	const char *key;
+	char hex[65];
+	size_t n = 0;
+	uint64_t seq;
 
 	json_object_foreach(alert, key, v) {
-		if (strcmp(key, "id") == 0)
-			json_object_set(f, "alert", v);
-		else if (strcmp(key, "time") == 0)
-			json_object_set(f, "alert_time", v);
-		else if (strcmp(key, "raw") != 0)
-			json_object_set(f, key, v);
+		if (strcmp(key, "raw") == 0)
+			continue;
+		if (n == KAFKA_RECEIVED_MAX - 4)
+			break; /* cannot happen: alert.c makes 14 at most */
+		mb[n++] = (struct audit_member){strcmp(key, "id") == 0 ?
+		    "alert" : strcmp(key, "time") == 0 ? "alert_time" : key, v,
+		    NULL, 0};
 	}
-	if (k->d->cfg->audit.raw == AUDIT_RAW_FULL) {
+	if (!digest) {
 		/* alert_decode() checked it is UTF-8 without NUL bytes. */
-		json_object_set_new(f, "raw",
-		    json_stringn_nocheck(rm->payload, rm->len));
+		mb[n++] = (struct audit_member){"raw", NULL, rm->payload,
+		    rm->len};
 	} else {
-		char hex[65];
 		sha256_hex(k->sha256, rm->payload, rm->len, hex);
-		json_object_set_new(f, "raw_sha256", json_string(hex));
+		mb[n++] = (struct audit_member){"raw_sha256", NULL, hex, 64};
+		if (omitted != NULL)
+			mb[n++] = (struct audit_member){"raw_omitted", NULL,
+			    omitted, strlen(omitted)};
 	}
-	json_object_set_new(f, "kafka", kafka_coords(rm));
-	if (m->n > 0)
-		json_object_set_new(f, "playbooks", playbooks_match_names(m));
-	return f;
+	mb[n++] = (struct audit_member){"kafka", coords, NULL, 0};
+	if (m->n > 0) {
+		names = playbooks_match_names(m);
+		mb[n++] = (struct audit_member){"playbooks", names, NULL, 0};
+	}
+	seq = audit_append_members(k->d->audit, "alert.received", "system", mb,
+	    n, cause);
+	int saved = errno; /* what the caller tells EFBIG by */
+	json_decref(coords);
+	json_decref(names);
+	errno = saved;
+	return seq;
 }
 
 /* The playbooks' outcomes for a message are appended: wait for them. */
@@ -668,27 +689,18 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 			fatalx("kafka: out of memory");
 		if (pb != NULL)
 			playbooks_match(pb, alert, &match);
-		json_t *f = kafka_received_fields(k, alert, rm, &match);
-		json_incref(f);
-		seq = audit_append(k->d->audit, "alert.received", "system", f,
+		int digest = k->d->cfg->audit.raw != AUDIT_RAW_FULL;
+		seq = kafka_append_received(k, alert, rm, &match, digest, NULL,
 		    &cause);
-		if (seq == 0 && errno == EFBIG && json_object_get(f, "raw")) {
+		if (seq == 0 && errno == EFBIG && !digest) {
 			/*
 			 * Kept verbatim (escaped) the message would pass
 			 * audit.max_record: keep its digest instead, or it
 			 * would be refused and read again forever.
 			 */
-			char hex[65];
-			sha256_hex(k->sha256, rm->payload, rm->len, hex);
-			json_object_del(f, "raw");
-			json_object_set_new(f, "raw_sha256", json_string(hex));
-			json_object_set_new(f, "raw_omitted", json_string(
-			    "larger than audit.max_record"));
-			json_incref(f);
-			seq = audit_append(k->d->audit, "alert.received",
-			    "system", f, &cause);
+			seq = kafka_append_received(k, alert, rm, &match, 1,
+			    "larger than audit.max_record", &cause);
 		}
-		json_decref(f);
 		if (seq == 0 && errno == EFBIG) {
 			/* Even so too large: a dead letter, not a poison. */
 			json_decref(alert);

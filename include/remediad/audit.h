@@ -64,6 +64,28 @@ int audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
     const char *type, const char *actor, const char *prev,
     const json_t *fields, size_t *prev_at, const char **cause);
 
+/*
+ * A member of a record given apart from a fields object: a JSON value, or
+ * (value NULL) a string given as its slen bytes at str, so a long one
+ * needs no copy into a json_t. Such bytes must be valid UTF-8 without NUL
+ * (the caller has checked them).
+ */
+struct audit_member {
+	const char *key;
+	const json_t *value;
+	const char *str;
+	size_t slen;
+};
+
+/*
+ * audit_canon_record() of the members of fields (NULL: none) and the
+ * nmore of more, together. A key given twice is refused.
+ */
+int audit_canon_record_with(struct audit_buf *b, uint64_t seq,
+    const char *time, const char *type, const char *actor, const char *prev,
+    const json_t *fields, const struct audit_member *more, size_t nmore,
+    size_t *prev_at, const char **cause);
+
 /* The top-level fields a reader needs, found without a full parse. */
 struct audit_fields {
 	uint64_t seq;
@@ -187,6 +209,13 @@ void audit_close(struct audit *a);
  */
 uint64_t audit_append(struct audit *a, const char *type, const char *actor,
     json_t *fields, const char **cause);
+/*
+ * The same with the fields given as n members (not stolen: they are
+ * serialized before it returns), so a hot record needs no fields object.
+ */
+uint64_t audit_append_members(struct audit *a, const char *type,
+    const char *actor, const struct audit_member *m, size_t n,
+    const char **cause);
 /*
  * audit_append() for records whose loss is logged, not handled: the
  * refusal is logged at warn level with its reason. NULL a: the fields are

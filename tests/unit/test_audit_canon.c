@@ -255,6 +255,66 @@ test_refusals(void **state)
 	audit_buf_free(&b);
 }
 
+/*
+ * Members given apart from a fields object (the alert.received path): the
+ * same bytes as the object that holds them all, strings given as bytes
+ * included; a key given twice is refused.
+ */
+static void
+test_members(void **state)
+{
+	static const char raw[] = "{\"a\":\"q\\\"x\",\"n\":[1,2]}\n\t";
+	json_t *fields = json_pack("{s:s, s:i}", "title", "t", "severity", 70);
+	json_t *kafka = json_pack("{s:s, s:i, s:i}", "topic", "alerts",
+	    "partition", 3, "offset", 99);
+	json_t *id = json_string("a-1");
+	struct audit_member more[] = {
+	    {"raw", NULL, raw, sizeof raw - 1},
+	    {"kafka", kafka, NULL, 0},
+	    {"alert", id, NULL, 0},
+	    {"zz", NULL, "", 0},
+	};
+	struct audit_buf b = {0};
+	const char *cause = NULL;
+	size_t prev_at = 0;
+
+	(void)state;
+	assert_int_equal(audit_canon_record_with(&b, 5, TIME, "alert.received",
+	    "system", PREV, fields, more, 4, &prev_at, &cause), 0);
+	json_t *all = json_deep_copy(fields);
+	json_object_set_new(all, "raw", json_stringn(raw, sizeof raw - 1));
+	json_object_set(all, "kafka", kafka);
+	json_object_set(all, "alert", id);
+	json_object_set_new(all, "zz", json_string(""));
+	char *want = reference(5, "alert.received", "system", all);
+	if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
+		fail_msg("canonical bytes differ:\n got  %.*s\n want %s",
+		    (int)b.len, b.data, want);
+	assert_memory_equal(b.data + prev_at, PREV, AUDIT_HASH_HEX);
+	free(want);
+	json_decref(all);
+
+	/* The same key in the object and among the members, or twice. */
+	size_t len = b.len;
+	struct audit_member twice[] = {{"title", id, NULL, 0}};
+	assert_int_equal(audit_canon_record_with(&b, 6, TIME, "t", "a", PREV,
+	    fields, twice, 1, NULL, &cause), -1);
+	assert_string_equal(cause, "record fields repeat a key");
+	struct audit_member dup[] = {{"k", id, NULL, 0}, {"k", NULL, "", 0}};
+	assert_int_equal(audit_canon_record_with(&b, 6, TIME, "t", "a", PREV,
+	    NULL, dup, 2, NULL, &cause), -1);
+	struct audit_member resv[] = {{"seq", id, NULL, 0}};
+	assert_int_equal(audit_canon_record_with(&b, 6, TIME, "t", "a", PREV,
+	    NULL, resv, 1, NULL, &cause), -1);
+	assert_string_equal(cause, "record fields use a reserved key");
+	assert_int_equal(b.len, len);
+
+	audit_buf_free(&b);
+	json_decref(fields);
+	json_decref(kafka);
+	json_decref(id);
+}
+
 int
 main(void)
 {
@@ -264,6 +324,7 @@ main(void)
 	    cmocka_unit_test(test_many_keys),
 	    cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_members),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
