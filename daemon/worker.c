@@ -27,6 +27,7 @@
 #include "remediad/worker.h"
 
 #define WPOOL_PIPELINE	  256   /* runs sent ahead to one worker */
+#define WPOOL_OUT_MAX	  (8 * 1024 * 1024) /* and bytes, not yet written */
 #define WPOOL_RESPAWN_MS  1000 /* pause after a worker that died loading */
 #define WPOOL_MAX_WORKERS 256
 #define WBUF_READ	  (64 * 1024) /* room for each read from a worker */
@@ -710,7 +711,8 @@ wpool_dispatch(struct wpool *p)
 		for (int i = 0; i < p->n; i++) {
 			struct worker *w = p->w[i];
 			if (w == NULL || !w->ready || w->dead ||
-			    w->nrunning >= WPOOL_PIPELINE)
+			    w->nrunning >= WPOOL_PIPELINE ||
+			    wbuf_pending(&w->out) >= WPOOL_OUT_MAX)
 				continue;
 			if (best == NULL || w->nrunning < best->nrunning)
 				best = w;
