@@ -18,6 +18,7 @@
 #include <lua.h>
 
 #include "remediad/fsutil.h"
+#include "remediad/json_scan.h"
 #include "remediad/playbook_host.h"
 #include "remediad/units.h"
 
@@ -615,23 +616,21 @@ rd_push(lua_State *L, const struct pbstate *st, int64_t prior)
 static int
 lua_alert_index(lua_State *L)
 {
+	/* One parser per worker, its buffers kept from run to run. */
+	static struct jscan scan;
+	struct jscan_error jerr;
 	size_t len;
 	const char *raw;
-	json_t *doc;
-	json_error_t jerr;
 
 	if (lua_type(L, 2) != LUA_TSTRING ||
 	    strcmp(lua_tostring(L, 2), "raw") != 0)
 		return 0;
 	raw = lua_tolstring(L, lua_upvalueindex(1), &len);
-	doc = json_loadb(raw, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (doc == NULL)
+	/* As deep as jansson would have parsed; the push has its own cap. */
+	if (jscan_parse(&scan, raw, len, 2048, &jerr) != 0)
 		return 0; /* the intake checked it; nothing better to give */
-	if (sandbox_push_json(L, doc, SANDBOX_MAX_DEPTH * 2) == -1) {
-		json_decref(doc);
+	if (sandbox_push_jscan(L, &scan, SANDBOX_MAX_DEPTH * 2) == -1)
 		return luaL_error(L, "alert.raw: too deep or out of memory");
-	}
-	json_decref(doc);
 	lua_pushvalue(L, -1);
 	lua_setfield(L, 1, "raw"); /* once per run */
 	return 1;

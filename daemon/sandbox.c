@@ -14,6 +14,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "remediad/json_scan.h"
 #include "remediad/sandbox.h"
 
 /*
@@ -1324,6 +1325,96 @@ sandbox_pj_cb(lua_State *L)
 
 	sandbox_pj_value(L, c->v, 1, c->max_depth);
 	return 1;
+}
+
+struct sandbox_pjs {
+	const struct jscan *js;
+	int max_depth;
+};
+
+/* sandbox_pj_value() for a json_scan value: nulls are left out alike. */
+static void
+sandbox_pjs_value(lua_State *L, const struct jscan *js,
+    const struct jscan_value *v, int depth, int max_depth)
+{
+	const struct jscan_value *c;
+	lua_Integer i = 0;
+
+	luaL_checkstack(L, 3, NULL);
+	switch ((enum jscan_type)v->type) {
+	case JSCAN_OBJECT:
+		if (depth > max_depth)
+			luaL_error(L, "nested deeper than %d", max_depth);
+		lua_createtable(L, 0, v->count > INT_MAX ? INT_MAX :
+		    (int)v->count);
+		for (c = jscan_first(js, v); c != NULL; c = jscan_next(js, c)) {
+			if (c->type == JSCAN_NULL)
+				continue;
+			lua_pushlstring(L, c->key, c->keylen);
+			sandbox_pjs_value(L, js, c, depth + 1, max_depth);
+			lua_rawset(L, -3);
+		}
+		break;
+	case JSCAN_ARRAY:
+		if (depth > max_depth)
+			luaL_error(L, "nested deeper than %d", max_depth);
+		lua_createtable(L, v->count > INT_MAX ? INT_MAX :
+		    (int)v->count, 0);
+		for (c = jscan_first(js, v); c != NULL; c = jscan_next(js, c)) {
+			i++;
+			if (c->type == JSCAN_NULL)
+				continue; /* a hole */
+			sandbox_pjs_value(L, js, c, depth + 1, max_depth);
+			lua_rawseti(L, -2, i);
+		}
+		break;
+	case JSCAN_STRING:
+		lua_pushlstring(L, v->u.str.s, v->u.str.len);
+		break;
+	case JSCAN_INTEGER:
+		lua_pushinteger(L, (lua_Integer)v->u.i);
+		break;
+	case JSCAN_REAL:
+		lua_pushnumber(L, (lua_Number)v->u.d);
+		break;
+	case JSCAN_TRUE:
+		lua_pushboolean(L, 1);
+		break;
+	case JSCAN_FALSE:
+		lua_pushboolean(L, 0);
+		break;
+	case JSCAN_NULL:
+		lua_pushnil(L);
+		break;
+	}
+}
+
+static int
+sandbox_pjs_cb(lua_State *L)
+{
+	struct sandbox_pjs *c = lua_touserdata(L, 1);
+
+	sandbox_pjs_value(L, c->js, jscan_root(c->js), 1, c->max_depth);
+	return 1;
+}
+
+int
+sandbox_push_jscan(lua_State *L, const struct jscan *js, int max_depth)
+{
+	struct sandbox_pjs c;
+
+	if (jscan_root(js) == NULL || !lua_checkstack(L, 2))
+		return -1;
+	c.js = js;
+	c.max_depth = max_depth < SANDBOX_DEPTH_CAP ? max_depth
+						    : SANDBOX_DEPTH_CAP;
+	lua_pushcfunction(L, sandbox_pjs_cb);
+	lua_pushlightuserdata(L, &c);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -112,6 +112,12 @@ json_t *sandbox_to_json(lua_State *L, int idx, int max_depth,
  * escapes).
  */
 int sandbox_push_json(lua_State *L, const json_t *v, int max_depth);
+/*
+ * The same for the top value of a json_scan parse (alert.raw): no jansson
+ * tree in between. Same values, same limits, same -1.
+ */
+struct jscan;
+int sandbox_push_jscan(lua_State *L, const struct jscan *js, int max_depth);
 
 /*
  * Makes the table at the top of the stack read-only for Lua code: it is

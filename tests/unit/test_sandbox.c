@@ -19,6 +19,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "remediad/json_scan.h"
 #include "remediad/sandbox.h"
 
 static struct sandbox *
@@ -1156,6 +1157,69 @@ test_push_json_roundtrip(void **state)
 	sandbox_free(sb);
 }
 
+/*
+ * alert.raw is pushed from a json_scan parse: the same Lua values as from
+ * jansson's tree, read back the same, and refused past the same depth.
+ */
+static void
+test_push_jscan_same(void **state)
+{
+	static const char *const docs[] = {
+	    alert_json,
+	    "{\"a\":null,\"b\":[1,{\"z\":null},3],\"c\":\"x\\ny\",\"d\":[],"
+	    "\"e\":{},\"f\":-9223372036854775808,\"g\":1e300,\"h\":-0.0}",
+	    "[[[[[[1]]]]],{\"k\":[true,false]}]",
+	    "\"just a string\"",
+	};
+	struct sandbox *sb = sb_new(0, 0, 0);
+	lua_State *L = sandbox_state(sb);
+	struct jscan js = {0};
+	struct jscan_error jerr;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		json_t *in = json_loads(docs[i], JSON_DECODE_ANY, NULL);
+		assert_non_null(in);
+		assert_int_equal(jscan_parse(&js, docs[i], strlen(docs[i]), 64,
+		    &jerr), 0);
+		assert_int_equal(sandbox_push_json(L, in, 8), 0);
+		assert_int_equal(sandbox_push_jscan(L, &js, 8), 0);
+		json_t *a = sandbox_to_json(L, -2, 8, "a", err, sizeof err);
+		json_t *b = sandbox_to_json(L, -1, 8, "b", err, sizeof err);
+		if (a == NULL || b == NULL || !json_equal(a, b)) {
+			char *sa = a ? json_dumps(a, JSON_ENCODE_ANY) : NULL;
+			char *sb2 = b ? json_dumps(b, JSON_ENCODE_ANY) : NULL;
+			fail_msg("doc %zu differs: %s vs %s", i, sa ? sa : err,
+			    sb2 ? sb2 : err);
+		}
+		lua_pop(L, 2);
+		json_decref(a);
+		json_decref(b);
+		json_decref(in);
+	}
+	/* A null in an array is a hole at the same index, either way. */
+	const char *holes = "[1,null,3]";
+	assert_int_equal(jscan_parse(&js, holes, strlen(holes), 64, &jerr), 0);
+	assert_int_equal(sandbox_push_jscan(L, &js, 8), 0);
+	lua_geti(L, -1, 3);
+	assert_int_equal(lua_tointeger(L, -1), 3);
+	lua_geti(L, -2, 2);
+	assert_true(lua_isnil(L, -1));
+	lua_pop(L, 3);
+	/* Past the depth: nothing pushed, either way. */
+	const char *deep = "[[[[[[[[[[1]]]]]]]]]]";
+	json_t *in = json_loads(deep, 0, NULL);
+	assert_int_equal(jscan_parse(&js, deep, strlen(deep), 64, &jerr), 0);
+	int top = lua_gettop(L);
+	assert_int_equal(sandbox_push_json(L, in, 4), -1);
+	assert_int_equal(sandbox_push_jscan(L, &js, 4), -1);
+	assert_int_equal(lua_gettop(L), top);
+	json_decref(in);
+	jscan_free(&js);
+	sandbox_free(sb);
+}
+
 static void
 test_push_json_nulls(void **state)
 {
@@ -1254,6 +1318,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_err_name),
+		cmocka_unit_test(test_push_jscan_same),
 		cmocka_unit_test(test_new_and_of),
 		cmocka_unit_test(test_memory_exact),
 		cmocka_unit_test(test_memory_table),
