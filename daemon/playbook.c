@@ -163,7 +163,7 @@ struct playbooks {
 	uint64_t runs, failures;
 };
 
-static void pbrun_dispatch(struct pbrun *run);
+static void pbrun_dispatch(struct pbrun *run, int first);
 static void pbset_unref(struct pbset *set);
 
 /* ---- Small helpers -------------------------------------------------------- */
@@ -614,7 +614,7 @@ pbrun_finish(struct pbrun *run)
 		struct pbrun *next = TAILQ_FIRST(&k->parked);
 		if (next != NULL) {
 			TAILQ_REMOVE(&k->parked, next, park);
-			pbrun_dispatch(next);
+			pbrun_dispatch(next, 1); /* its key waited */
 		}
 	}
 	pbset_unref(set);
@@ -733,8 +733,14 @@ pool_failed_cb(struct wpool *p, struct wrun *w, const char *reason,
 
 /* ---- Dispatch ----------------------------------------------------------------- */
 
+/*
+ * Sends a run to the pool, unless its key is busy (it parks) or dedup
+ * skips it. `first`: it waited for its key, so it goes ahead of the queue
+ * (runs on one key go one at a time; each queued behind all the others
+ * made a hot key's runs crawl).
+ */
 static void
-pbrun_dispatch(struct pbrun *run)
+pbrun_dispatch(struct pbrun *run, int first)
 {
 	struct pbdef *def = run->def;
 	struct pbstats *st = def->st;
@@ -767,7 +773,7 @@ pbrun_dispatch(struct pbrun *run)
 	run->w.prior = 0;
 	if (run->key != NULL && run->escalate_value != NULL)
 		run->w.prior = pbkey_prior(run->key, def->escalate_ms, now);
-	wpool_submit(run->set->pool, &run->w);
+	wpool_submit(run->set->pool, &run->w, first);
 }
 
 size_t
@@ -877,7 +883,7 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 			run->escalate_value = pb_strdup_or_null(
 			    json_string_value(json_object_get(alert,
 				run->def->escalate_key)));
-		pbrun_dispatch(run);
+		pbrun_dispatch(run, 0);
 	}
 }
 

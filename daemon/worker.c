@@ -821,10 +821,13 @@ fail:
 }
 
 void
-wpool_submit(struct wpool *p, struct wrun *r)
+wpool_submit(struct wpool *p, struct wrun *r, int first)
 {
 	r->id = ++p->next_id;
-	TAILQ_INSERT_TAIL(&p->queue, r, entry);
+	if (first)
+		TAILQ_INSERT_HEAD(&p->queue, r, entry);
+	else
+		TAILQ_INSERT_TAIL(&p->queue, r, entry);
 	p->nqueued++;
 	wpool_dispatch(p);
 }

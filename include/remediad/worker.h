@@ -81,8 +81,11 @@ struct wpool_opts {
 struct wpool *wpool_new(struct event_base *base, struct children *children,
     const struct wpool_opts *opts, const struct wpool_cbs *cbs, void *arg,
     char **cause);
-/* Queues a run (never refuses: the caller bounds what it submits). */
-void wpool_submit(struct wpool *p, struct wrun *r);
+/*
+ * Queues a run (never refuses: the caller bounds what it submits); with
+ * `first`, ahead of the runs already queued (a run others wait for).
+ */
+void wpool_submit(struct wpool *p, struct wrun *r, int first);
 /* Runs queued or running. */
 size_t wpool_pending(const struct wpool *p);
 /*

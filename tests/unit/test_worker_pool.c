@@ -245,7 +245,7 @@ run_one(const char *behave, uint64_t timeout_ms, struct seen *s)
 		fail_msg("wpool_new: %s", cause ? cause : "?");
 	run.body = wrun_body(alert, "{}", 2, &run.bodylen);
 	run.arg = s;
-	wpool_submit(p, &run);
+	wpool_submit(p, &run, 0);
 	struct event *give_up = evtimer_new(base, give_up_cb, base);
 	struct timeval tv = {20, 0};
 	evtimer_add(give_up, &tv);
