@@ -232,6 +232,18 @@ canon_value(struct audit_buf *b, const json_t *v, int depth)
 	    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
+int
+audit_canon_value(struct audit_buf *b, const json_t *v)
+{
+	size_t start = b->len;
+
+	if (canon_value(b, v, 0) == -1) {
+		b->len = start;
+		return -1;
+	}
+	return 0;
+}
+
 struct canon_member {
 	const char *key;
 	size_t klen;

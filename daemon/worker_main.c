@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "remediad/audit.h"
 #include "remediad/growbuf.h"
 #include "remediad/playbook_host.h"
 #include "remediad/seccomp.h"
@@ -89,29 +90,28 @@ frame_json(struct wbuf *out, char type, const void *prefix, size_t plen,
 static void
 frame_result(struct wbuf *out, uint64_t id, json_t *res)
 {
-	char *text = json_dumps(res, JSON_COMPACT);
-	size_t len;
+	/* The audit log's compact writer; its buffer kept for the next. */
+	static struct audit_buf text;
 
-	if (text == NULL)
+	text.len = 0;
+	if (audit_canon_value(&text, res) == -1)
 		_exit(70);
-	len = strlen(text);
-	if (1 + 8 + len > WIRE_MAX_UP) {
+	if (1 + 8 + text.len > WIRE_MAX_UP) {
 		char msg[160];
 
-		free(text);
 		snprintf(msg, sizeof msg, "the result is %zu bytes, more than "
 		    "the %d a worker may send (a plan that big is a bug)",
-		    len, WIRE_MAX_UP - 9);
+		    text.len, WIRE_MAX_UP - 9);
 		json_t *err = json_pack("{s:s, s:s, s:s}", "status", "error",
 		    "kind", "too_large", "error", msg);
-		if (err == NULL || (text = json_dumps(err, JSON_COMPACT)) ==
-		    NULL)
+		text.len = 0;
+		if (err == NULL || audit_canon_value(&text, err) == -1)
 			_exit(70);
 		json_decref(err);
-		len = strlen(text);
 	}
-	frame_add(out, WIRE_RESULT, &id, 8, text, len);
-	free(text);
+	frame_add(out, WIRE_RESULT, &id, 8, text.data, text.len);
+	if (text.cap > 1024 * 1024)
+		audit_buf_free(&text); /* what a huge result grew */
 }
 
 /*

@@ -65,6 +65,14 @@ int audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
     const json_t *fields, size_t *prev_at, const char **cause);
 
 /*
+ * The canonical bytes of any JSON value (compact, keys sorted: what
+ * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) gives),
+ * appended to b: the fast writer for other hot paths too (a worker's
+ * results). -1 when memory runs out (b is then unchanged).
+ */
+int audit_canon_value(struct audit_buf *b, const json_t *v);
+
+/*
  * A member of a record given apart from a fields object: a JSON value, or
  * (value NULL) a string given as its slen bytes at str, so a long one
  * needs no copy into a json_t. Such bytes must be valid UTF-8 without NUL
