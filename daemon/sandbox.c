@@ -1257,8 +1257,10 @@ sandbox_to_json(lua_State *L, int idx, int max_depth, const char *what,
 
 /* ---- JSON -> Lua ------------------------------------------------------- */
 
+/* What to push: a jansson value, or the top of a json_scan parse. */
 struct sandbox_pj {
 	const json_t *v;
+	const struct jscan *js;
 	int max_depth;
 };
 
@@ -1317,21 +1319,6 @@ sandbox_pj_value(lua_State *L, const json_t *v, int depth, int max_depth)
 	}
 }
 
-/* Under lua_pcall: 1 the context; returns the value. */
-static int
-sandbox_pj_cb(lua_State *L)
-{
-	struct sandbox_pj *c = lua_touserdata(L, 1);
-
-	sandbox_pj_value(L, c->v, 1, c->max_depth);
-	return 1;
-}
-
-struct sandbox_pjs {
-	const struct jscan *js;
-	int max_depth;
-};
-
 /* sandbox_pj_value() for a json_scan value: nulls are left out alike. */
 static void
 sandbox_pjs_value(lua_State *L, const struct jscan *js,
@@ -1389,49 +1376,53 @@ sandbox_pjs_value(lua_State *L, const struct jscan *js,
 	}
 }
 
+/* Under lua_pcall: 1 the context; returns the value. */
 static int
-sandbox_pjs_cb(lua_State *L)
+sandbox_pj_cb(lua_State *L)
 {
-	struct sandbox_pjs *c = lua_touserdata(L, 1);
+	struct sandbox_pj *c = lua_touserdata(L, 1);
 
-	sandbox_pjs_value(L, c->js, jscan_root(c->js), 1, c->max_depth);
+	if (c->js != NULL)
+		sandbox_pjs_value(L, c->js, jscan_root(c->js), 1,
+		    c->max_depth);
+	else
+		sandbox_pj_value(L, c->v, 1, c->max_depth);
 	return 1;
+}
+
+/* Pushes what c names, protected: no Lua error escapes. */
+static int
+sandbox_pj_push(lua_State *L, struct sandbox_pj *c, int max_depth)
+{
+	if (!lua_checkstack(L, 2))
+		return -1;
+	c->max_depth = max_depth < SANDBOX_DEPTH_CAP ? max_depth
+						     : SANDBOX_DEPTH_CAP;
+	lua_pushcfunction(L, sandbox_pj_cb);
+	lua_pushlightuserdata(L, c);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		return -1;
+	}
+	return 0;
 }
 
 int
 sandbox_push_jscan(lua_State *L, const struct jscan *js, int max_depth)
 {
-	struct sandbox_pjs c;
+	struct sandbox_pj c = {.js = js};
 
-	if (jscan_root(js) == NULL || !lua_checkstack(L, 2))
+	if (jscan_root(js) == NULL)
 		return -1;
-	c.js = js;
-	c.max_depth = max_depth < SANDBOX_DEPTH_CAP ? max_depth
-						    : SANDBOX_DEPTH_CAP;
-	lua_pushcfunction(L, sandbox_pjs_cb);
-	lua_pushlightuserdata(L, &c);
-	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-		lua_pop(L, 1);
-		return -1;
-	}
-	return 0;
+	return sandbox_pj_push(L, &c, max_depth);
 }
 
 int
 sandbox_push_json(lua_State *L, const json_t *v, int max_depth)
 {
-	struct sandbox_pj c;
+	struct sandbox_pj c = {.v = v};
 
-	if (v == NULL || !lua_checkstack(L, 2))
+	if (v == NULL)
 		return -1;
-	c.v = v;
-	c.max_depth = max_depth < SANDBOX_DEPTH_CAP ? max_depth
-						    : SANDBOX_DEPTH_CAP;
-	lua_pushcfunction(L, sandbox_pj_cb);
-	lua_pushlightuserdata(L, &c);
-	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-		lua_pop(L, 1);
-		return -1;
-	}
-	return 0;
+	return sandbox_pj_push(L, &c, max_depth);
 }
