@@ -366,23 +366,20 @@ out:
 	return rc;
 }
 
-/* The reserved members, in sorted order ("hash" ends the line). */
-enum { R_ACTOR, R_PREV, R_SEQ, R_TIME, R_TYPE, R_N };
-static const char *const reserved_keys[R_N] = {"actor", "prev", "seq",
-    "time", "type"};
+/*
+ * The reserved members, in sorted order, then "hash" (which ends the line,
+ * so it is not merged in, but no field may use it either).
+ */
+enum { R_ACTOR, R_PREV, R_SEQ, R_TIME, R_TYPE, R_N, R_HASH = R_N };
+static const char *const reserved_keys[R_N + 1] = {"actor", "prev", "seq",
+    "time", "type", "hash"};
 
+/* Keys of eight bytes at most are equal when length and prefix are. */
 static int
-canon_reserved(const struct canon_member *m)
+canon_reserved(const struct canon_member *m, const struct canon_member *rk)
 {
-	static const struct {
-		const char *key;
-		size_t len;
-	} all[] = {{"actor", 5}, {"prev", 4}, {"seq", 3}, {"time", 4},
-	    {"type", 4}, {"hash", 4}};
-
-	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-		if (m->klen == all[i].len &&
-		    memcmp(m->key, all[i].key, m->klen) == 0)
+	for (size_t r = 0; r <= R_HASH; r++)
+		if (m->klen == rk[r].klen && m->prefix == rk[r].prefix)
 			return 1;
 	return 0;
 }
@@ -402,7 +399,7 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
     const json_t *fields, const struct audit_member *more, size_t nmore,
     size_t *prev_at, const char **cause)
 {
-	struct canon_member stackkeys[32], *keys = stackkeys, rk[R_N];
+	struct canon_member stackkeys[32], *keys = stackkeys, rk[R_N + 1];
 	size_t nk = 0, r = 0, start = b->len;
 	int first = 1, rc = -1;
 
@@ -416,9 +413,13 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
 		*cause = "out of memory";
 		return -1;
 	}
+	for (size_t i = 0; i <= R_HASH; i++) {
+		rk[i].key = reserved_keys[i];
+		rk[i].klen = strlen(reserved_keys[i]);
+		rk[i].prefix = canon_prefix(rk[i].key, rk[i].klen);
+	}
 	for (size_t i = 0; i < nk; i++) {
-		/* The reserved keys have five bytes at most. */
-		if (keys[i].klen <= 5 && canon_reserved(&keys[i])) {
+		if (canon_reserved(&keys[i], rk)) {
 			*cause = "record fields use a reserved key";
 			goto out;
 		}
@@ -428,12 +429,6 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < R_N; i++) {
-		rk[i].key = reserved_keys[i];
-		rk[i].klen = strlen(reserved_keys[i]);
-		rk[i].prefix = canon_prefix(rk[i].key, rk[i].klen);
-	}
-
 	*cause = "out of memory";
 	if (audit_buf_put(b, "{", 1) == -1)
 		goto out;
