@@ -285,89 +285,44 @@ test_answers(void **state)
 	assert_int_equal(s.failed, 0);
 }
 
-static void
-test_oversized_frame(void **state)
-{
-	struct seen s;
+/* A worker that misbehaves one way, and how its run must fail. */
+struct misbehaviour {
+	const char *behave;
+	uint64_t timeout_ms;
+	const char *reason;
+	const char *detail;
+};
 
-	(void)state;
-	run_one("oversized.lua", 5000, &s);
-	assert_failed(&s, "protocol", "sent a frame of 4194305 bytes");
-}
-
-static void
-test_zero_length_frame(void **state)
-{
-	struct seen s;
-
-	(void)state;
-	run_one("zero.lua", 5000, &s);
-	assert_failed(&s, "protocol", "sent a frame of 0 bytes");
-}
+static const struct misbehaviour misbehaviours[] = {
+    {"oversized.lua", 5000, "protocol", "sent a frame of 4194305 bytes"},
+    {"zero.lua", 5000, "protocol", "sent a frame of 0 bytes"},
+    {"badtype.lua", 5000, "protocol", "type 0x5a"},
+    {"badjson.lua", 5000, "protocol", "malformed result"},
+    {"wrongid.lua", 5000, "protocol", "expected"},
+    {"exit.lua", 5000, "crash", ""},
+    {"hang.lua", 300, "timeout", ""},
+};
 
 static void
-test_unknown_frame_type(void **state)
+test_misbehaves(void **state)
 {
+	const struct misbehaviour *m = *state;
 	struct seen s;
 
-	(void)state;
-	run_one("badtype.lua", 5000, &s);
-	assert_failed(&s, "protocol", "type 0x5a");
-}
-
-static void
-test_malformed_result(void **state)
-{
-	struct seen s;
-
-	(void)state;
-	run_one("badjson.lua", 5000, &s);
-	assert_failed(&s, "protocol", "malformed result");
-}
-
-static void
-test_result_for_another_run(void **state)
-{
-	struct seen s;
-
-	(void)state;
-	run_one("wrongid.lua", 5000, &s);
-	assert_failed(&s, "protocol", "expected");
-}
-
-static void
-test_worker_exits(void **state)
-{
-	struct seen s;
-
-	(void)state;
-	run_one("exit.lua", 5000, &s);
-	assert_failed(&s, "crash", "");
-}
-
-static void
-test_worker_hangs(void **state)
-{
-	struct seen s;
-
-	(void)state;
-	run_one("hang.lua", 300, &s);
-	assert_failed(&s, "timeout", "");
+	run_one(m->behave, m->timeout_ms, &s);
+	assert_failed(&s, m->reason, m->detail);
 }
 
 int
 main(int argc, char **argv)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_answers),
-	    cmocka_unit_test(test_oversized_frame),
-	    cmocka_unit_test(test_zero_length_frame),
-	    cmocka_unit_test(test_unknown_frame_type),
-	    cmocka_unit_test(test_malformed_result),
-	    cmocka_unit_test(test_result_for_another_run),
-	    cmocka_unit_test(test_worker_exits),
-	    cmocka_unit_test(test_worker_hangs),
-	};
+	enum { N = sizeof misbehaviours / sizeof misbehaviours[0] };
+	struct CMUnitTest tests[1 + N] = {cmocka_unit_test(test_answers)};
+
+	/* One case per misbehaviour, named after it. */
+	for (size_t i = 0; i < N; i++)
+		tests[1 + i] = (struct CMUnitTest){misbehaviours[i].behave,
+		    test_misbehaves, NULL, NULL, (void *)&misbehaviours[i]};
 
 	if (argc > 1 && strcmp(argv[1], "--worker") == 0)
 		return fake_worker();
