@@ -292,7 +292,7 @@ offline_replay(const char *config_path, int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	eng = playbooks_offline_new(meta, &cause);
+	eng = playbooks_offline_new(meta, pbhost_assets(h), &cause);
 	json_decref(meta);
 	in = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "r");
 	if (eng == NULL || in == NULL) {

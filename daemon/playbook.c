@@ -30,6 +30,7 @@
 #include "remediad/plan.h"
 #include "remediad/idmap.h"
 #include "remediad/playbook.h"
+#include "remediad/playbook_host.h"
 #include "remediad/units.h"
 #include "remediad/worker.h"
 
@@ -83,6 +84,7 @@ struct pbdef {
 	struct strset source, category, rule;
 	int min_severity; /* -1: any */
 	struct strset has;
+	int protected; /* -1: any; 0, 1: the host must not, must be */
 	int when, dry_run;
 	const char *dedup_key, *escalate_key; /* entity field names */
 	uint64_t dedup_ms, escalate_ms;
@@ -94,6 +96,7 @@ struct pbset {
 	struct wpool *pool;
 	struct pbdef *defs;
 	size_t n;
+	json_t *assets; /* the inventory its workers have, for protected */
 	int refs;    /* runs in flight, plus one while current */
 	int loaded;  /* ready() came */
 	char *error; /* ready() said it does not load */
@@ -787,6 +790,7 @@ playbooks_match(struct playbooks *pb, const json_t *alert,
 	    "category"));
 	const char *rule = json_string_value(json_object_get(alert, "rule"));
 	json_t *sev = json_object_get(alert, "severity");
+	int protected = -1; /* looked up once, when a playbook asks */
 
 	m->set = set;
 	m->n = 0;
@@ -814,6 +818,14 @@ playbooks_match(struct playbooks *pb, const json_t *alert,
 				break;
 		if (j < def->has.n)
 			continue;
+		if (def->protected >= 0) {
+			if (protected < 0)
+				protected = pbhost_asset_protected(set->assets,
+				    json_string_value(json_object_get(alert,
+				    "host")));
+			if (protected != def->protected)
+				continue;
+		}
 		m->idx[m->n++] = (uint16_t)i;
 	}
 	return m->n;
@@ -953,6 +965,7 @@ pbset_free(struct pbset *set)
 	}
 	free(set->defs);
 	free(set->error);
+	json_decref(set->assets);
 	free(set);
 }
 
@@ -994,6 +1007,8 @@ pbset_define(struct pbset *set, const json_t *meta, char **cause)
 		strset_from(&d->category, json_object_get(match, "category"));
 		strset_from(&d->rule, json_object_get(match, "rule"));
 		strset_from(&d->has, json_object_get(match, "has"));
+		w = json_object_get(match, "protected");
+		d->protected = json_is_boolean(w) ? json_is_true(w) : -1;
 		if (json_is_integer(json_object_get(match, "min_severity")))
 			d->min_severity = (int)json_integer_value(
 			    json_object_get(match, "min_severity"));
@@ -1065,6 +1080,12 @@ pbset_start(struct playbooks *pb, char **cause)
 	set = calloc(1, sizeof *set);
 	if (set == NULL)
 		fatalx("playbooks: out of memory");
+	/* Parsed from the very text the workers get. */
+	if (pbsources_assets(&src, &set->assets, cause) == -1) {
+		pbsources_free(&src);
+		free(set);
+		return NULL;
+	}
 	set->pb = pb;
 	set->refs = 1;
 	o.src = &src;
@@ -1079,6 +1100,7 @@ pbset_start(struct playbooks *pb, char **cause)
 	set->pool = wpool_new(pb->d->base, pb->children, &o, &cbs, set, cause);
 	pbsources_free(&src);
 	if (set->pool == NULL) {
+		json_decref(set->assets);
 		free(set);
 		return NULL;
 	}
@@ -1457,7 +1479,8 @@ playbooks_status_json(struct playbooks *pb)
 /* ---- Offline ------------------------------------------------------------------ */
 
 struct playbooks *
-playbooks_offline_new(const json_t *meta, char **cause)
+playbooks_offline_new(const json_t *meta, const json_t *assets,
+    char **cause)
 {
 	struct playbooks *pb = calloc(1, sizeof *pb);
 	struct pbset *set = calloc(1, sizeof *set);
@@ -1478,6 +1501,7 @@ playbooks_offline_new(const json_t *meta, char **cause)
 	TAILQ_INIT(&pb->pending);
 	set->pb = pb;
 	set->refs = 1;
+	set->assets = json_incref((json_t *)assets);
 	pb->cur = set;
 	if (pbset_define(set, meta, cause) == -1) {
 		playbooks_offline_free(pb);

@@ -181,7 +181,7 @@ static void
 spec_check_match(lua_State *L, int spec)
 {
 	static const char *const keys[] = {"source", "category", "rule",
-	    "min_severity", "has", "when", NULL};
+	    "min_severity", "has", "protected", "when", NULL};
 	int type = rget(L, spec, "match");
 
 	if (type == LUA_TNIL) {
@@ -219,6 +219,10 @@ spec_check_match(lua_State *L, int spec)
 	} else if (type != LUA_TNIL)
 		luaL_error(L, "playbook.match.has: expected a list of alert "
 		    "fields");
+	lua_pop(L, 1);
+	type = rget(L, t, "protected");
+	if (type != LUA_TNIL && type != LUA_TBOOLEAN)
+		luaL_error(L, "playbook.match.protected: expected true or false");
 	lua_pop(L, 1);
 	type = rget(L, t, "when");
 	if (type != LUA_TNIL && type != LUA_TFUNCTION)
@@ -508,27 +512,32 @@ lua_rd_asset(lua_State *L)
 	return 1;
 }
 
-/* Tier "critical" or tagged "protected" in the inventory. */
+int
+pbhost_asset_protected(const json_t *assets, const char *name)
+{
+	const json_t *e, *t;
+	size_t i;
+
+	if (name == NULL || assets == NULL ||
+	    (e = asset_find((json_t *)assets, name)) == NULL)
+		return 0;
+	const char *tier = json_string_value(json_object_get(e, "tier"));
+	if (tier != NULL && strcmp(tier, "critical") == 0)
+		return 1;
+	json_array_foreach(json_object_get(e, "tags"), i, t)
+		if (json_is_string(t) &&
+		    strcmp(json_string_value(t), "protected") == 0)
+			return 1;
+	return 0;
+}
+
 static int
 lua_rd_protected(lua_State *L)
 {
 	struct pbstate *st = rd_running(L, "rd.protected");
-	const char *name = luaL_optstring(L, 1, NULL);
-	json_t *e, *tags, *t;
-	size_t i;
-	int yes = 0;
 
-	if (name != NULL && st->h->assets != NULL &&
-	    (e = asset_find(st->h->assets, name)) != NULL) {
-		const char *tier = json_string_value(json_object_get(e, "tier"));
-		yes = tier != NULL && strcmp(tier, "critical") == 0;
-		tags = json_object_get(e, "tags");
-		json_array_foreach(tags, i, t)
-			if (json_is_string(t) &&
-			    strcmp(json_string_value(t), "protected") == 0)
-				yes = 1;
-	}
-	lua_pushboolean(L, yes);
+	lua_pushboolean(L, pbhost_asset_protected(st->h->assets,
+	    luaL_optstring(L, 1, NULL)));
 	return 1;
 }
 
@@ -734,16 +743,15 @@ pbhost_load_one(struct pbhost *h, struct pbstate *st,
 }
 
 static json_t *
-assets_load(const struct pbsource *src, const struct sandbox_limits *lim,
-    char **cause)
+assets_load(const struct pbsource *src, char **cause)
 {
 	char err[1024];
 	json_t *assets = NULL;
 
 	if (ends_with(src->name, ".lua")) {
-		struct sandbox_limits big = *lim;
-		big.memory = 256 * 1024 * 1024;
-		big.instructions = 100000000;
+		/* The operator's file, not a playbook: generous bounds. */
+		struct sandbox_limits big = {.memory = 256 * 1024 * 1024,
+		    .instructions = 100000000};
 		struct sandbox *sb = sandbox_new(&big, err, sizeof err);
 		if (sb != NULL &&
 		    sandbox_load(sb, src->text, src->len, "@assets", err,
@@ -770,6 +778,22 @@ assets_load(const struct pbsource *src, const struct sandbox_limits *lim,
 	if (assets == NULL && asprintf(cause, "%s: %s", src->name, err) == -1)
 		*cause = NULL;
 	return assets;
+}
+
+int
+pbsources_assets(const struct pbsources *src, json_t **out, char **cause)
+{
+	*out = NULL;
+	*cause = NULL;
+	if (src->assets.name == NULL)
+		return 0;
+	if (src->assets.text == NULL) {
+		if (asprintf(cause, "%s: not UTF-8 text", src->assets.name) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	*out = assets_load(&src->assets, cause);
+	return *out == NULL ? -1 : 0;
 }
 
 int
@@ -945,17 +969,8 @@ pbhost_load(const struct pbhost_opts *opts, json_t **meta, char **cause)
 		goto fail;
 	h->max_actions = opts->max_actions > 0 ? opts->max_actions : 32;
 	*meta = json_array();
-	if (src->assets.name != NULL) {
-		if (src->assets.text == NULL) {
-			if (asprintf(cause, "%s: not UTF-8 text",
-				src->assets.name) == -1)
-				*cause = NULL;
-			goto fail;
-		}
-		if ((h->assets = assets_load(&src->assets, &opts->limits,
-			 cause)) == NULL)
-			goto fail;
-	}
+	if (pbsources_assets(src, &h->assets, cause) == -1)
+		goto fail;
 	for (size_t i = 0; i < src->n; i++) {
 		json_t *m = NULL;
 		if (src->v[i].text == NULL) {
@@ -1004,6 +1019,12 @@ pbhost_free(struct pbhost *h)
 	free(h->pb);
 	json_decref(h->assets);
 	free(h);
+}
+
+const json_t *
+pbhost_assets(const struct pbhost *h)
+{
+	return h->assets;
 }
 
 size_t
@@ -1172,7 +1193,6 @@ json_t *
 pbhost_load_assets(const char *path, char **cause)
 {
 	struct pbsource src = {0};
-	struct sandbox_limits lim = {0};
 	json_t *assets;
 
 	*cause = NULL;
@@ -1180,7 +1200,7 @@ pbhost_load_assets(const char *path, char **cause)
 	if (src.text == NULL)
 		return NULL;
 	src.name = (char *)path;
-	assets = assets_load(&src, &lim, cause);
+	assets = assets_load(&src, cause);
 	free(src.text);
 	return assets;
 }

@@ -1062,7 +1062,8 @@ ptfile_reset(struct ptfile *f)
 	if (f->engine != NULL && !f->engine_used)
 		return 0;
 	playbooks_offline_free(f->engine);
-	f->engine = playbooks_offline_new(f->t->meta, &cause);
+	f->engine = playbooks_offline_new(f->t->meta,
+	    pbhost_assets(f->t->host), &cause);
 	f->engine_used = 0;
 	free(cause);
 	return f->engine == NULL ? -1 : 0;
@@ -1550,7 +1551,8 @@ offline_test_playbooks(int argc, char **argv)
 		goto fail;
 	}
 	/* What every case will build: fail once here rather than in each. */
-	if ((eng = playbooks_offline_new(t.meta, &cause)) == NULL) {
+	if ((eng = playbooks_offline_new(t.meta, pbhost_assets(t.host),
+	    &cause)) == NULL) {
 		fprintf(stderr, "%s\n%s: playbooks are not valid\n",
 		    cause ? cause : "out of memory", t.dir);
 		goto fail;

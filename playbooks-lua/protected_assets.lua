@@ -6,10 +6,11 @@
 -- alone, so the plans never conflict.
 --   priority: P1 for ransomware or severity >= 90, P2 for >= 70 or a
 --   critical-tier asset, else P3
--- The inventory is `playbooks.assets` (see assets.json); rd.protected looks
--- a host up by the name the alert gives (exactly, then in any case), then
--- by its short name. The check is made in run(): a host that is not
--- protected gives an empty plan.
+-- The inventory is `playbooks.assets` (see assets.json); match.protected
+-- (like rd.protected) looks a host up by the name the alert gives
+-- (exactly, then in any case), then by its short name. The check is made
+-- in C before any worker runs: an alert on a host that is not protected
+-- does not match at all.
 
 local function priority(alert, a)
   local what = ((alert.rule or "") .. " " .. (alert.title or "")):lower()
@@ -25,9 +26,9 @@ return playbook {
     .. "no automatic action",
   match = {
     has = { "host" },
+    protected = true,
   },
   run = function(alert, rd)
-    if not rd.protected(alert.host) then return end
     local a = rd.asset(alert.host)
     local what = alert.title or alert.rule or alert.category or "alert"
     local tier = a.tier or "?"

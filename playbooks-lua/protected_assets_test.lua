@@ -82,12 +82,21 @@ test("priority: P1 for ransomware or severity >= 90, P2 >= 70, else P3",
     has_action(run(PB, a), "ticket", { priority = "P3" })
   end)
 
-test("an asset that is not protected, or not in the inventory: nothing",
+test("an asset that is not protected, or not in the inventory: no match",
   function()
-    no_actions(run(PB, on("fixtures/ecs-malware.json",
-      "web-01.corp.example")))
-    no_actions(run(PB, on("fixtures/ecs-malware.json",
-      "ws-0347.corp.example")))
+    for _, host in ipairs({ "web-01.corp.example", "ws-0347.corp.example",
+      "WEB-01", "unknown" }) do
+      eq(run(PB, on("fixtures/ecs-malware.json", host)).status, "nomatch",
+        host)
+    end
+  end)
+
+test("a protected asset matches by exact, any-case and short name",
+  function()
+    for _, host in ipairs({ "dc01", "DC01", "dc01.corp.example",
+      "DC01.CORP.EXAMPLE", "ws-0248" }) do
+      eq(run(PB, on("fixtures/ecs-malware.json", host)).status, "plan", host)
+    end
   end)
 
 test("an alert without a host does not match", function()

@@ -91,7 +91,9 @@ struct pb_offline {
 	int64_t prior;	  /* what rd.prior says */
 	const char *skip; /* "dedup": the daemon would not run it */
 };
-struct playbooks *playbooks_offline_new(const json_t *meta, char **cause);
+/* meta as pbhost_load gives it; assets the set's inventory, or NULL. */
+struct playbooks *playbooks_offline_new(const json_t *meta,
+    const json_t *assets, char **cause);
 void playbooks_offline_free(struct playbooks *pb);
 /* The runs the daemon would make for the alert at now_ms; returns n. */
 size_t playbooks_offline_match(struct playbooks *pb, const json_t *alert,

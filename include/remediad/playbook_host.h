@@ -45,6 +45,11 @@ struct pbsources {
 int pbsources_read(const char *dir, const char *assets,
     struct pbsources *out, char **cause);
 void pbsources_free(struct pbsources *s);
+/*
+ * The set's inventory, parsed (JSON, or Lua returning a table): *out is
+ * NULL when the set has none. 0, or -1 with *cause.
+ */
+int pbsources_assets(const struct pbsources *s, json_t **out, char **cause);
 /* As JSON for the worker's config frame, and back (-1: malformed). */
 json_t *pbsources_json(const struct pbsources *s);
 int pbsources_from_json(const json_t *j, struct pbsources *out);
@@ -94,6 +99,13 @@ json_t *pbhost_run(struct pbhost *h, size_t idx, const json_t *fields,
 json_t *pbhost_load_assets(const char *path, char **cause);
 /* An inventory entry as rd.asset finds it (exact, lowercase, short). */
 json_t *pbhost_asset_find(const json_t *assets, const char *name);
+/*
+ * What rd.protected and match.protected say of a host: its entry has tier
+ * "critical" or the tag "protected". 0 without a name or an inventory.
+ */
+int pbhost_asset_protected(const json_t *assets, const char *name);
+/* The inventory the set was loaded with (borrowed), or NULL. */
+const json_t *pbhost_assets(const struct pbhost *h);
 
 /* The sandbox of playbook idx (for the test runner). */
 struct sandbox *pbhost_sandbox(struct pbhost *h, size_t idx);

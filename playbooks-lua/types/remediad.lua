@@ -271,6 +271,7 @@ function Rd.log(level, msg) end
 ---@field rule? string|string[] Exact rule value(s) (Wazuh: the rule id as a string).
 ---@field min_severity? integer 0-100; an alert without severity does not match.
 ---@field has? AlertField|AlertField[] Fields the alert must have.
+---@field protected? boolean true: the alert's host is protected in the inventory (as rd.protected says); false: it is not, or the alert has no host.
 ---@field when? fun(alert: Alert): boolean Last check, in Lua (no rd: no asset lookups); false gives a "skip" (not counted for dedup).
 
 ---@class PlaybookSpec

@@ -2,6 +2,7 @@
 """Integration tests of `remediad test-playbooks DIR` (daemon/playbook_test.c):
 directories of playbooks and *_test.lua files written per case, the real
 binary run on them, its report lines, counts and exit status checked."""
+import json
 import os
 import subprocess
 
@@ -530,11 +531,69 @@ end)
     expect_run(r, 1, "0 passed, 1 failed")
 
 
+def match_protected(tmp, daemons):
+    """match.protected, checked in C with the inventory the set was loaded
+    with: the lookup of rd.protected (exact, any case, short name), tier
+    critical or tag protected; false matches unprotected and hostless."""
+    d = playbook_dir(tmp, {
+        "prot.lua": """\
+return playbook{ name = "prot", match = {protected = true},
+  run = function(alert, rd) rd.ticket{summary = alert.host} end }
+""",
+        "unprot.lua": """\
+return playbook{ name = "unprot", match = {protected = false},
+  run = function(alert, rd) rd.notify{message = alert.host or "none"} end }
+""",
+        "p_test.lua": """\
+local function st(pb, host)
+  return run(pb, fixture{id = tostring(host), host = host}).status
+end
+test("protected hosts", function()
+  for _, h in ipairs({"dc01", "DC01", "dc01.corp.example", "db-7",
+                      "DB-7.Prod"}) do
+    eq(st("prot", h), "plan", h)
+    eq(st("unprot", h), "nomatch", h)
+  end
+end)
+test("unprotected, unknown and absent hosts", function()
+  for _, h in ipairs({"ws-1", "web", "nowhere.example"}) do
+    eq(st("prot", h), "nomatch", h)
+    eq(st("unprot", h), "plan", h)
+  end
+  eq(run("prot", fixture{id = "x"}).status, "nomatch")
+  eq(run("unprot", fixture{id = "y"}).status, "plan")
+end)
+""",
+    })
+    assets = write(tmp, "inv.json", json.dumps({
+        "dc01": {"tier": "critical"},
+        "db-7": {"tier": "high", "tags": ["db", "protected"]},
+        "ws-1": {"tier": "workstation", "tags": ["finance"]},
+        "web": {"tags": "protected"},  # not a list: not protected
+    }))
+    expect_run(run("--assets", assets, d), 0, "2 passed, 0 failed")
+    # Without an inventory nothing is protected: the first test fails at
+    # its first host, the second passes.
+    r = run(d)
+    expect_run(r, 1, "1 passed, 1 failed")
+    check('protected hosts: dc01: expected "plan", got "nomatch"'
+          in r.stdout, r.stdout)
+    # Anything but a boolean is refused at load, with file and line.
+    d = playbook_dir(tmp, {
+        "bad.lua": "\nreturn playbook{ name = 'bad',\n"
+                   "  match = {protected = 'yes'}, run = function() end }\n",
+    }, "pb2")
+    r = run(d)
+    check(r.returncode == 1 and "bad.lua:2:" in r.stderr and
+          "playbook.match.protected: expected true or false" in r.stderr,
+          f"{r.returncode} {r.stderr}")
+
+
 CASES = {f.__name__: f for f in (
     all_pass, failing_eq_line, playbook_load_error, has_action_cases,
     fixture_file_and_inline, instruction_budget, nomatch, dedup_window,
     escalate_prior, top_level_failures, hostile_test_files, usage_errors,
-    empty_dir, assets_option)}
+    empty_dir, assets_option, match_protected)}
 
 if __name__ == "__main__":
     run_cases(CASES)

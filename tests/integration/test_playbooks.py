@@ -398,6 +398,63 @@ def replay_prints_plans(tmp, daemons):
     check(not os.path.exists(d.state_dir), "replay touches no state")
 
 
+PROTECTED = '''
+return playbook {
+  name = "protected-ticket",
+  match = { source = "generic", protected = true },
+  run = function(alert, rd)
+    rd.ticket{ summary = "protected " .. alert.host }
+  end,
+}
+'''
+
+
+def on_hosts(hosts, tag):
+    return [json.dumps({"title": "t", "host": h, "message": f"{tag} {h}"})
+            if h else json.dumps({"title": "t", "message": f"{tag} none"})
+            for h in hosts]
+
+
+def protected_follows_inventory(tmp, daemons):
+    """match.protected is judged in the main process with the inventory of
+    the set: alerts on other hosts go to no worker, and a reload brings the
+    new inventory (or, broken, keeps the old set)."""
+    inv = os.path.join(tmp, "assets.json")
+    with open(inv, "w") as f:
+        json.dump({"dc01": {"tier": "critical"}}, f)
+    boot, _, d = setup(tmp, daemons, {"prot.lua": PROTECTED},
+                       more=f', assets = "{inv}"')
+    d.start()
+
+    def ticketed(n):
+        wait_settled(d, n)
+        got = outcomes_exactly_once(d.records())
+        check(all(o["type"] == "plan.created" for o in got.values()),
+              f"{got}")
+        hosts = {r["alert"]: r.get("host") for r in d.records()
+                 if r["type"] == "alert.received"}
+        return sorted(hosts[a] for (a, _) in got)
+
+    produce(boot, "alerts", on_hosts(["dc01", "DC01.corp.example", "ws-1",
+                                      None], "a"), partition=0)
+    check(ticketed(4) == ["DC01.corp.example", "dc01"], "by the inventory")
+    with open(inv, "w") as f:
+        json.dump({"dc01": {"tier": "critical"},
+                   "ws-1": {"tags": ["finance", "protected"]}}, f)
+    d.ctl("reload")
+    produce(boot, "alerts", on_hosts(["ws-1", "ws-2"], "b"), partition=0)
+    check(ticketed(6) == ["DC01.corp.example", "dc01", "ws-1"],
+          "the reloaded inventory")
+    with open(inv, "w") as f:
+        f.write('{"dc01": ')
+    r = d.ctl("reload", check_rc=1)
+    check("assets.json" in r.stderr, f"the error names the file: "
+          f"{r.stderr}")
+    produce(boot, "alerts", on_hosts(["ws-1"], "c"), partition=0)
+    check(ticketed(7) == ["DC01.corp.example", "dc01", "ws-1", "ws-1"],
+          "the old set and its inventory stay")
+
+
 CASES = {
     "plans_through_pipeline": plans_through_pipeline,
     "hang_in_c_call_is_killed": hang_in_c_call_is_killed,
@@ -409,6 +466,7 @@ CASES = {
     "reload_under_load_loses_nothing": reload_under_load_loses_nothing,
     "kill9_owed_runs_resume": kill9_owed_runs_resume,
     "replay_prints_plans": replay_prints_plans,
+    "protected_follows_inventory": protected_follows_inventory,
 }
 
 if __name__ == "__main__":
