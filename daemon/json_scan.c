@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "remediad/json_scan.h"
+#include "remediad/jsonbytes.h"
 
 /* Every value takes a byte of text, so indexes fit when the text does. */
 #define JSCAN_MAX_TEXT ((size_t)INT32_MAX)
@@ -275,20 +276,6 @@ jp_utf8(const unsigned char *s, size_t avail)
 	return n;
 }
 
-#define JP_ONES  UINT64_C(0x0101010101010101)
-#define JP_HIGHS UINT64_C(0x8080808080808080)
-
-/* No byte of w is below 0x20, above 0x7f, '"' or '\\' (SWAR tests). */
-static inline int
-jp_word_plain(uint64_t w)
-{
-	uint64_t q = w ^ (JP_ONES * '"'), bs = w ^ (JP_ONES * '\\');
-	uint64_t special = ((w - JP_ONES * 0x20) & ~w) | ((q - JP_ONES) & ~q) |
-	                   ((bs - JP_ONES) & ~bs) | w;
-
-	return (special & JP_HIGHS) == 0;
-}
-
 /* A string at pos (its opening quote), into the shadow at its offset. */
 static int
 jp_string(struct jp *p, const char **out, uint32_t *outlen)
@@ -301,18 +288,8 @@ jp_string(struct jp *p, const char **out, uint32_t *outlen)
 	p->pos++;
 	for (;;) {
 		size_t run = p->pos;
-		uint64_t word;
 
-		while (p->len - p->pos >= 8) {
-			memcpy(&word, s + p->pos, 8);
-			if (!jp_word_plain(word))
-				break;
-			p->pos += 8;
-		}
-		while (p->pos < p->len && s[p->pos] >= 0x20 &&
-		       s[p->pos] < 0x80 && s[p->pos] != '"' &&
-		       s[p->pos] != '\\')
-			p->pos++;
+		p->pos += json_plain_span(s + p->pos, p->len - p->pos, 1);
 		memcpy(w, s + run, p->pos - run);
 		w += p->pos - run;
 		if (p->pos >= p->len)

@@ -1337,11 +1337,48 @@ test_long_strings(void **state)
 	fx_free(f);
 }
 
+/*
+ * Strings are scanned 16 bytes at a time (8 without SSE2): an escape, a
+ * control byte, valid and invalid UTF-8, at every offset within and
+ * across two such blocks and the tail, agree with jansson.
+ */
+static void
+test_string_byte_positions(void **state)
+{
+	static const struct {
+		const char *s;
+		int ok;
+	} odd[] = {
+	    {"\\\"", 1}, {"\\\\", 1}, {"\\n", 1}, {"\\u00e9", 1},
+	    {"\\ud83d\\ude00", 1}, {"\xc3\xa9", 1}, {"\xe2\x80\xa8", 1},
+	    {"\xf0\x9f\x98\x80", 1}, {"\x7f", 1}, {"/", 1},
+	    {"\x01", 0}, {"\x1f", 0}, {"\n", 0}, {"\x80", 0}, {"\xc3", 0},
+	    {"\xed\xa0\x80", 0}, {"\xff", 0}, {"\\x", 0},
+	};
+	struct fx *f = *state;
+	char s[80];
+
+	for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++)
+		for (size_t at = 0; at < 40; at++) {
+			size_t n = strlen(odd[k].s), len = at + n + 19;
+
+			memset(s, 'x', sizeof s);
+			s[0] = '"';
+			memcpy(s + 1 + at, odd[k].s, n);
+			s[len - 1] = '"';
+			if (odd[k].ok)
+				expect_ok_n(f, s, len);
+			else
+				expect_refused_n(f, s, len);
+		}
+}
+
 int
 main(void)
 {
 #define FX_TEST(t) cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown)
 	const struct CMUnitTest tests[] = {
+	    FX_TEST(test_string_byte_positions),
 	    FX_TEST(test_scalars),
 	    FX_TEST(test_arrays),
 	    FX_TEST(test_sibling_links),
