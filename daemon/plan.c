@@ -5,6 +5,7 @@
  * bounded, and the error names the request and what is wrong with it.
  */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,32 @@ valid_ip(const char *s)
 	    bits >= 0 && bits <= (v4 ? 32 : 128);
 }
 
+/* The request an error is about, named only when there is one. */
+struct plan_req {
+	size_t i;
+	const char *kind, *name;
+};
+
+static void plan_err(char *, size_t, const struct plan_req *, const char *,
+    ...) __attribute__((format(printf, 4, 5)));
+
+/* "request 2 (mitigate.isolate): " and the message, into err. */
+static void
+plan_err(char *err, size_t errlen, const struct plan_req *w,
+    const char *fmt, ...)
+{
+	int same = strcmp(w->kind, w->name) == 0;
+	int n = snprintf(err, errlen, "request %zu (%s%s%s): ", w->i + 1,
+	    w->kind, same ? "" : ".", same ? "" : w->name);
+	va_list ap;
+
+	if (n < 0 || (size_t)n >= errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
 static int
 one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
     size_t errlen)
@@ -102,14 +129,12 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 	json_t *params = json_object_get(req, "params"), *v, *clean, *r;
 	const struct plan_action *a;
 	const char *k, *s;
-	char who[160];
 
 	if (kind == NULL || name == NULL || !json_is_object(params)) {
 		snprintf(err, errlen, "request %zu: malformed", i + 1);
 		return -1;
 	}
-	snprintf(who, sizeof who, "request %zu (%s%s%s)", i + 1, kind,
-	    strcmp(kind, name) ? "." : "", strcmp(kind, name) ? name : "");
+	const struct plan_req w = {i, kind, name};
 	a = plan_action_find(kind, name);
 	/* With connectors, the config says which actions exist. */
 	struct plan_action custom;
@@ -117,16 +142,16 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 	if (map != NULL) {
 		const json_t *e = json_object_get(map, name);
 		if (e == NULL) {
-			snprintf(err, errlen, "%s: no connector for action %s "
-			    "(connectors.actions)", who, name);
+			plan_err(err, errlen, &w, "no connector for action %s "
+			    "(connectors.actions)", name);
 			return -1;
 		}
 		if (a == NULL) {
 			const char *ek = json_string_value(json_object_get(e,
 			    "kind"));
 			if (ek == NULL || strcmp(ek, kind) != 0) {
-				snprintf(err, errlen, "%s: connectors.actions.%s "
-				    "is of kind %s", who, name, ek ? ek :
+				plan_err(err, errlen, &w, "connectors.actions.%s "
+				    "is of kind %s", name, ek ? ek :
 				    "(unset)");
 				return -1;
 			}
@@ -144,30 +169,43 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 		}
 	}
 	if (a == NULL) {
-		snprintf(err, errlen, "%s: unknown action", who);
+		plan_err(err, errlen, &w, "unknown action");
 		return -1;
 	}
 	if (json_object_size(params) > PLAN_MAX_PARAMS) {
-		snprintf(err, errlen, "%s: more than %d parameters", who,
+		plan_err(err, errlen, &w, "more than %d parameters",
 		    PLAN_MAX_PARAMS);
 		return -1;
 	}
 	clean = json_object();
-	r = json_pack("{s:s, s:s, s:o}", "kind", kind, "action", name,
-	    "params", clean);
+	r = json_object();
+	if (clean == NULL || r == NULL) {
+		json_decref(clean);
+		json_decref(r);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* A failed set_new frees its value: r alone is left to free. */
+	if (json_object_set_new_nocheck(r, "kind", json_string(kind)) != 0 ||
+	    json_object_set_new_nocheck(r, "action", json_string(name)) != 0 ||
+	    json_object_set_new_nocheck(r, "params", clean) != 0) {
+		snprintf(err, errlen, "out of memory");
+		json_decref(r);
+		return -1;
+	}
 	json_object_foreach(params, k, v) {
 		if (is_common(k))
 			continue;
 		if (json_is_string(v) && json_string_length(v) >
 		    PLAN_MAX_STRING) {
-			snprintf(err, errlen, "%s: parameter %s is longer than "
-			    "%d bytes", who, k, PLAN_MAX_STRING);
+			plan_err(err, errlen, &w, "parameter %s is longer than "
+			    "%d bytes", k, PLAN_MAX_STRING);
 			goto fail;
 		}
 		if (!json_is_string(v) && !json_is_number(v) &&
 		    !json_is_boolean(v)) {
-			snprintf(err, errlen, "%s: parameter %s must be a "
-			    "string, number or boolean", who, k);
+			plan_err(err, errlen, &w, "parameter %s must be a "
+			    "string, number or boolean", k);
 			goto fail;
 		}
 		json_object_set(clean, k, v);
@@ -177,22 +215,21 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 			continue;
 		v = json_object_get(clean, a->required[j]);
 		if (!json_is_string(v) || json_string_length(v) == 0) {
-			snprintf(err, errlen, "%s: missing parameter %s (a "
-			    "non-empty string)", who, a->required[j]);
+			plan_err(err, errlen, &w, "missing parameter %s (a "
+			    "non-empty string)", a->required[j]);
 			goto fail;
 		}
 	}
 	if ((s = json_string_value(json_object_get(clean, "ip"))) != NULL &&
 	    !valid_ip(s)) {
-		snprintf(err, errlen, "%s: ip \"%.64s\" is not an address or "
-		    "CIDR block", who, s);
+		plan_err(err, errlen, &w, "ip \"%.64s\" is not an address or "
+		    "CIDR block", s);
 		goto fail;
 	}
 	v = json_object_get(params, "reason");
 	if (v != NULL) {
 		if (!json_is_string(v)) {
-			snprintf(err, errlen, "%s: reason must be a string",
-			    who);
+			plan_err(err, errlen, &w, "reason must be a string");
 			goto fail;
 		}
 		/* A long reason (an alert title, often) is cut, not refused:
@@ -211,8 +248,8 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 	v = json_object_get(params, "approval");
 	s = v ? json_string_value(v) : "auto";
 	if (s == NULL || (strcmp(s, "auto") && strcmp(s, "required"))) {
-		snprintf(err, errlen, "%s: approval must be \"auto\" or "
-		    "\"required\"", who);
+		plan_err(err, errlen, &w, "approval must be \"auto\" or "
+		    "\"required\"");
 		goto fail;
 	}
 	json_object_set_new(r, "approval", json_string(s));
@@ -220,8 +257,8 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 	s = v ? json_string_value(v) : "medium";
 	if (s == NULL || (strcmp(s, "low") && strcmp(s, "medium") &&
 	    strcmp(s, "high") && strcmp(s, "critical"))) {
-		snprintf(err, errlen, "%s: risk must be low, medium, high or "
-		    "critical", who);
+		plan_err(err, errlen, &w, "risk must be low, medium, high or "
+		    "critical");
 		goto fail;
 	}
 	json_object_set_new(r, "risk", json_string(s));
@@ -230,24 +267,23 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 	json_t *until = json_object_get(params, "until_remediated");
 	json_t *verify = json_object_get(params, "verify");
 	if (strcmp(kind, "mitigate") != 0 && (ttl || until)) {
-		snprintf(err, errlen, "%s: ttl and until_remediated are for "
-		    "mitigations", who);
+		plan_err(err, errlen, &w, "ttl and until_remediated are for "
+		    "mitigations");
 		goto fail;
 	}
 	if (strcmp(kind, "remediate") != 0 && verify) {
-		snprintf(err, errlen, "%s: verify is for remediations", who);
+		plan_err(err, errlen, &w, "verify is for remediations");
 		goto fail;
 	}
 	if (until != NULL && !json_is_boolean(until)) {
-		snprintf(err, errlen, "%s: until_remediated must be a boolean",
-		    who);
+		plan_err(err, errlen, &w, "until_remediated must be a boolean");
 		goto fail;
 	}
 	if (until != NULL && !json_is_true(until))
 		until = NULL;
 	if (ttl != NULL && until != NULL) {
-		snprintf(err, errlen, "%s: give ttl or until_remediated, not "
-		    "both", who);
+		plan_err(err, errlen, &w, "give ttl or until_remediated, not "
+		    "both");
 		goto fail;
 	}
 	if (ttl != NULL) {
@@ -256,36 +292,34 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 		if (!json_is_string(ttl) ||
 		    units_parse_duration(json_string_value(ttl), &ms,
 			&cause) != 0 || ms == 0 || ms > PLAN_MAX_TTL_MS) {
-			snprintf(err, errlen, "%s: bad ttl: %s", who,
+			plan_err(err, errlen, &w, "bad ttl: %s",
 			    json_is_string(ttl) && cause == NULL ?
 			    "between 1ms and 366d" : cause ? cause :
 			    "between 1ms and 366d");
 			goto fail;
 		}
 		if (a->rollback == NULL) {
-			snprintf(err, errlen, "%s: has no rollback, so no ttl",
-			    who);
+			plan_err(err, errlen, &w, "has no rollback, so no ttl");
 			goto fail;
 		}
 		json_object_set(r, "ttl", ttl);
 		json_object_set_new(r, "ttl_ms", json_integer((json_int_t)ms));
 	} else if (until != NULL) {
 		if (a->rollback == NULL) {
-			snprintf(err, errlen, "%s: has no rollback, so no "
-			    "until_remediated", who);
+			plan_err(err, errlen, &w, "has no rollback, so no "
+			    "until_remediated");
 			goto fail;
 		}
 		json_object_set_new(r, "until_remediated", json_true());
 	} else if (a->rollback != NULL) {
 		/* A mitigation never stays in place forever by accident. */
-		snprintf(err, errlen, "%s: needs ttl = \"...\" or "
-		    "until_remediated = true", who);
+		plan_err(err, errlen, &w, "needs ttl = \"...\" or "
+		    "until_remediated = true");
 		goto fail;
 	}
 	if (strcmp(kind, "remediate") == 0) {
 		if (verify != NULL && !json_is_boolean(verify)) {
-			snprintf(err, errlen, "%s: verify must be a boolean",
-			    who);
+			plan_err(err, errlen, &w, "verify must be a boolean");
 			goto fail;
 		}
 		json_object_set_new(r, "verify", json_boolean(verify == NULL ||
