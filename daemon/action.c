@@ -100,9 +100,13 @@ struct act {
 	/*
 	 * A later expiry told to the connector (act_refresh): owed from the
 	 * extension until the connector said ok, one at a time, and a
-	 * rollback asked for meanwhile waits for it.
+	 * rollback asked for meanwhile waits for it. One that failed is
+	 * tried again at refresh_retry_ms (epoch ms; 0: none), as a step
+	 * would be (connectors.retries, backoff).
 	 */
 	int refresh_owed, refreshing, refresh_again;
+	int refresh_attempt;
+	uint64_t refresh_retry_ms;
 	uint64_t verify_until_ms;
 	uint64_t finished_ms; /* first seen in a final state by the sweep */
 	int plan_targets;     /* distinct targets of its plan (blast radius) */
@@ -241,29 +245,54 @@ act_timer_at(struct act *x, uint64_t when_ms)
 
 /* Exponential backoff with jitter: backoff * 2^(attempt-1), +-50%. */
 static uint64_t
-act_backoff(const struct act *x)
+act_backoff(const struct act *x, int attempt)
 {
 	const struct config_connectors *c = &x->a->d->cfg->connectors;
 	uint64_t d = c->backoff_ms;
 
-	for (int i = 1; i < x->attempt && d < c->max_backoff_ms; i++)
+	for (int i = 1; i < attempt && d < c->max_backoff_ms; i++)
 		d *= 2;
 	if (d > c->max_backoff_ms)
 		d = c->max_backoff_ms;
 	return d / 2 + (uint64_t)random() % (d + 1);
 }
 
+/* An active mitigation's timer: its expiry, or a refresh due before. */
+static void
+act_arm_active(struct act *x)
+{
+	uint64_t when = x->expires_ms;
+
+	if (x->refresh_retry_ms != 0 && (when == 0 ||
+	    x->refresh_retry_ms < when))
+		when = x->refresh_retry_ms;
+	if (when != 0)
+		act_timer_at(x, when);
+	else if (x->ev_timer != NULL)
+		evtimer_del(x->ev_timer);
+}
+
+static uint64_t act_expire(struct act *x, const char *by);
+static void act_refresh(struct act *x);
+static void act_refresh_new(struct act *x);
+
 static void
 act_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct act *x = arg;
+	uint64_t now = units_now_ms();
 
 	switch (x->state) {
 	case ST_ACTIVE:
-		if (x->expires_ms != 0 && x->expires_ms <= units_now_ms())
+		if (x->expires_ms != 0 && x->expires_ms <= now) {
 			act_expire(x, "expiry");
-		else if (x->expires_ms != 0)
-			act_timer_at(x, x->expires_ms);
+			break;
+		}
+		if (x->refresh_retry_ms != 0 && x->refresh_retry_ms <= now) {
+			x->refresh_retry_ms = 0;
+			act_refresh(x);
+		}
+		act_arm_active(x);
 		break;
 	case ST_APPLYING:
 	case ST_ROLLING_BACK:
@@ -391,7 +420,7 @@ act_activate(struct act *x)
 		json_object_set_new(f, "expires_at", json_string(when));
 		json_object_set_new(f, "expires_ms",
 		    json_integer((json_int_t)x->expires_ms));
-		act_timer_at(x, x->expires_ms);
+		act_arm_active(x);
 	} else
 		json_object_set_new(f, "until_remediated", json_true());
 	json_object_set_new(f, "playbook", json_string(x->playbook ?
@@ -519,7 +548,7 @@ act_result(struct act *x, const struct connector_result *r)
 	if (again || roll) {
 		/* A rollback is never given up: it stays due, and visible. */
 		a->n_retries++;
-		uint64_t delay = act_backoff(x);
+		uint64_t delay = act_backoff(x, x->attempt);
 		json_object_set_new(f, "retry_in_ms", json_integer((json_int_t)
 		    delay));
 		audit_rec(a, "action.retrying", "system", f);
@@ -545,6 +574,7 @@ act_expire(struct act *x, const char *by)
 	x->state = ST_ROLLING_BACK;
 	x->attempt = 0;
 	x->refresh_owed = 0;
+	x->refresh_retry_ms = 0;
 	/* Never beside a refresh: the apply could put the block back. */
 	if (!x->refreshing)
 		act_step(x, "rollback");
@@ -553,30 +583,56 @@ act_expire(struct act *x, const char *by)
 
 /* ---- Refreshing an extended mitigation ------------------------------------- */
 
-static void act_refresh(struct act *x);
-
+/*
+ * A refresh that failed is tried again with the connector's retries and
+ * backoff, under the same key, while the mitigation is active and no
+ * newer extension replaces it; the connector's own timeout would lift it
+ * early otherwise. A refusal (status failed) or the last retry gives up,
+ * loudly: the next extension tries again.
+ */
 static void
 act_refresh_cb(void *arg, const struct connector_result *r)
 {
 	struct act *x = arg;
+	const struct config_connectors *c = &x->a->d->cfg->connectors;
 	json_t *f = act_fields(x);
 
 	x->refreshing = 0;
 	json_object_set_new(f, "expires_ms", json_integer((json_int_t)
 	    x->expires_ms));
+	json_object_set_new(f, "attempt", json_integer(x->refresh_attempt));
 	if (r->status == CONN_OK) {
 		if (!x->refresh_again)
 			x->refresh_owed = 0;
+		x->refresh_attempt = 0;
 		audit_rec(x->a, "mitigation.refreshed", "system", f);
 	} else {
+		int again = r->status != CONN_FAILED &&
+		    x->refresh_attempt <= (int)c->retries &&
+		    x->state == ST_ACTIVE && !x->refresh_again &&
+		    !x->a->closing;
 		json_object_set_new(f, "status", json_string(
 		    connector_status_name(r->status)));
 		json_object_set_new(f, "message", json_string(r->message));
+		if (again) {
+			uint64_t delay = act_backoff(x, x->refresh_attempt);
+			json_object_set_new(f, "retry_in_ms", json_integer(
+			    (json_int_t)delay));
+			x->refresh_retry_ms = units_now_ms() + delay;
+			log_warnx("actions: %s: the connector did not take the "
+			    "later expiry (%s: %s); trying again in %llu ms",
+			    x->id, connector_status_name(r->status),
+			    r->message, (unsigned long long)delay);
+		} else {
+			log_warnx("actions: %s: the connector did not take the "
+			    "later expiry (%s: %s) after %d attempts; its own "
+			    "timeout may lift it early", x->id,
+			    connector_status_name(r->status), r->message,
+			    x->refresh_attempt);
+			x->refresh_owed = 0; /* the next extension tries again */
+			x->refresh_attempt = 0;
+		}
 		audit_rec(x->a, "mitigation.refresh_failed", "system", f);
-		log_warnx("actions: %s: the connector did not take the later "
-		    "expiry (%s: %s); its own timeout may lift it early",
-		    x->id, connector_status_name(r->status), r->message);
-		x->refresh_owed = 0; /* said; the next extension tries again */
 	}
 	if (x->state == ST_ROLLING_BACK) {
 		act_step(x, "rollback"); /* it waited for this refresh */
@@ -584,9 +640,11 @@ act_refresh_cb(void *arg, const struct connector_result *r)
 	}
 	if (x->refresh_again) {
 		x->refresh_again = 0;
-		x->refresh_owed = 1;
-		act_refresh(x);
+		act_refresh_new(x);
+		return;
 	}
+	if (x->refresh_retry_ms != 0)
+		act_arm_active(x);
 }
 
 /*
@@ -604,6 +662,7 @@ act_refresh(struct act *x)
 	if (x->state != ST_ACTIVE || x->dry_run || a->closing ||
 	    (x->expires_ms <= now && !x->until_remediated)) {
 		x->refresh_owed = 0;
+		x->refresh_retry_ms = 0;
 		return;
 	}
 	if (x->refreshing) {
@@ -617,9 +676,11 @@ act_refresh(struct act *x)
 		    (unsigned long long)x->expires_ms);
 	else
 		snprintf(key, sizeof key, "%s+until_remediated", x->id);
+	x->refresh_attempt++;
 	json_t *in = json_pack("{s:s, s:s, s:o, s:s, s:i, s:b}", "op", "apply",
 	    "action", x->name, "params", json_deep_copy(x->params),
-	    "idempotency_key", key, "attempt", 1, "dry_run", 0);
+	    "idempotency_key", key, "attempt", x->refresh_attempt,
+	    "dry_run", 0);
 	if (in == NULL)
 		fatalx("actions: out of memory");
 	/* Until remediated: no ttl_ms, so no timeout of the connector's. */
@@ -635,6 +696,17 @@ act_refresh(struct act *x)
 	x->refreshing = 1;
 	connectors_run(a->conn, inst ? inst : "(none)", in, act_refresh_cb, x);
 	json_decref(in);
+}
+
+/* A new expiry to tell the connector: its own attempts, from the first. */
+static void
+act_refresh_new(struct act *x)
+{
+	x->refresh_owed = 1;
+	x->refresh_retry_ms = 0;
+	if (!x->refreshing)
+		x->refresh_attempt = 0;
+	act_refresh(x);
 }
 
 /* ---- Plans ------------------------------------------------------------------ */
@@ -828,13 +900,14 @@ act_go(struct act *x)
 			same->until_remediated = 1;
 			same->expires_ms = 0;
 			same->ttl_ms = 0;
-			if (same->ev_timer != NULL)
-				evtimer_del(same->ev_timer);
+			/* Applying, its timer is a retry's: left alone. */
+			if (same->state == ST_ACTIVE)
+				act_arm_active(same);
 			json_object_set_new(f, "until_remediated", json_true());
 		} else if (same->expires_ms != 0 && want > same->expires_ms) {
 			same->expires_ms = want;
 			if (same->state == ST_ACTIVE)
-				act_timer_at(same, want);
+				act_arm_active(same);
 		} else if (same->state == ST_APPLYING && !same->until_remediated &&
 		    x->ttl_ms > same->ttl_ms) {
 			same->ttl_ms = x->ttl_ms;
@@ -851,10 +924,8 @@ act_go(struct act *x)
 		}
 		a->n_extended++;
 		audit_rec(a, "mitigation.extended", "system", f);
-		if (same->state == ST_ACTIVE) {
-			same->refresh_owed = 1;
-			act_refresh(same);
-		}
+		if (same->state == ST_ACTIVE)
+			act_refresh_new(same);
 		return;
 	}
 	x->state = ST_APPLYING;
@@ -1214,7 +1285,8 @@ rebuild_cb(const struct audit_rec *rec, void *arg)
 		x->since_ms = ms > 0 ? (uint64_t)ms : 0;
 	} else if (type_is(rec, "mitigation.refreshed") ||
 	    type_is(rec, "mitigation.refresh_failed")) {
-		x->refresh_owed = 0;
+		/* A failure with a retry due is still owed: tried at start. */
+		x->refresh_owed = json_object_get(j, "retry_in_ms") != NULL;
 	} else if (type_is(rec, "mitigation.extended")) {
 		/* An active one's connector is told (act_refresh). */
 		if (x->state == ST_ACTIVE)
@@ -1301,8 +1373,7 @@ actions_resume(struct actions *a)
 				act_expire(x, "expiry");
 				break;
 			}
-			if (x->expires_ms != 0)
-				act_timer_at(x, x->expires_ms);
+			act_arm_active(x);
 			/* Extended, and the connector never said ok. */
 			if (x->refresh_owed)
 				act_refresh(x);
@@ -1576,7 +1647,7 @@ cmd_extend(struct daemon *d, struct control_req *r)
 		return;
 	}
 	x->expires_ms += ms;
-	act_timer_at(x, x->expires_ms);
+	act_arm_active(x);
 	units_format_time(x->expires_ms, when, sizeof when);
 	json_t *f = act_fields(x);
 	json_object_set_new(f, "expires_at", json_string(when));
@@ -1586,8 +1657,7 @@ cmd_extend(struct daemon *d, struct control_req *r)
 	json_object_set_new(f, "extended_by_ms", json_integer((json_int_t)ms));
 	control_req_audited(r, audit_rec(d->actions, "mitigation.extended",
 	    r->peer->actor, f));
-	x->refresh_owed = 1;
-	act_refresh(x);
+	act_refresh_new(x);
 	control_reply_ok(r, json_pack("{s:s, s:s}", "id", x->id, "expires",
 	    when));
 }

@@ -76,6 +76,8 @@ return playbook {
 #   huge          prints a valid answer of 100 KiB, exits 0
 #   crash         prints nothing, exits 3
 #   retry         "retry" for the first $RETRY_N runs of a key and op, then ok
+#   refresh_fails an apply under a refresh's key (<id>+<expires>) says
+#                 failed; everything else ok
 #   conc          counts the runs in $STATE/running, keeps the most it saw
 #                 in $STATE/max, sleeps $SLEEP, answers ok
 #   verify_flaky  verify says failed for the first $FAIL_N runs of a key,
@@ -217,6 +219,10 @@ elif mode == "conc":
     with open(os.path.join(state, "max.lock"), "a") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
         os.unlink(mine)
+    answer("ok", "done")
+elif mode == "refresh_fails":
+    if op == "apply" and "+" in key:
+        answer("failed", "the element is gone")
     answer("ok", "done")
 elif mode == "verify_flaky":
     if op == "verify":
@@ -1321,6 +1327,111 @@ def crash_c_expired_while_down(tmp, daemons):
     audit_ok(e.d)
 
 
+def refresh_retried_then_ok(tmp, daemons):
+    """A refresh the connector answers with retry is tried again under
+    the same key with the backoff, until ok (retries = 2: three
+    attempts), and each failure says when the next try is."""
+    e = Env(tmp, daemons, EDR_ACTIONS,
+            {"edr": {"env": {"MODE": "retry", "RETRY_N": "2"}},
+             "log": {"env": {"MODE": "ok"}}})
+    e.d.start()
+    p1 = one_plan(e, "isolate", host="r-1", rule="1h")
+    a1 = f"A{p1['seq']}.0"
+    wait_type(e.d, "mitigation.active", a1)
+    e.d.ctl("extend", a1, "30m")
+    ext = wait_type(e.d, "mitigation.extended", a1)
+    key = f"{a1}+{ext['expires_ms']}"
+    wait_type(e.d, "mitigation.refreshed", a1)
+    recs = e.d.records()
+    fails = for_id(of_type(recs, "mitigation.refresh_failed"), a1)
+    check(len(fails) == 2 and all(f["status"] == "retry" and
+                                  f["retry_in_ms"] > 0 for f in fails),
+          f"two failures, each with its retry: {fails}")
+    check([f["attempt"] for f in fails] == [1, 2], f"{fails}")
+    got = e.starts(idempotency_key=key)
+    check([c["req"]["attempt"] for c in got] == [1, 2, 3],
+          f"three attempts under one key: {got}")
+    check(mitigations(e.d)[a1]["state"] == "active", "still active")
+    audit_ok(e.d)
+
+
+def refresh_refused_gives_up(tmp, daemons):
+    """A refresh the connector refuses (failed) is not tried again: one
+    attempt, one refresh_failed without a retry, still active; the next
+    extension tries again."""
+    e = Env(tmp, daemons, EDR_ACTIONS,
+            {"edr": {"env": {"MODE": "refresh_fails"}},
+             "log": {"env": {"MODE": "ok"}}})
+    e.d.start()
+    p1 = one_plan(e, "isolate", host="r-2", rule="1h")
+    a1 = f"A{p1['seq']}.0"
+    wait_type(e.d, "mitigation.active", a1)
+    e.d.ctl("extend", a1, "30m")
+    ext = wait_type(e.d, "mitigation.extended", a1)
+    fail = wait_type(e.d, "mitigation.refresh_failed", a1)
+    check(fail["status"] == "failed" and "retry_in_ms" not in fail,
+          f"{fail}")
+    time.sleep(1.0)  # a retry (backoff 200 ms) would have run by now
+    key = f"{a1}+{ext['expires_ms']}"
+    check(len(e.starts(idempotency_key=key)) == 1, "asked once")
+    check(mitigations(e.d)[a1]["state"] == "active", "still active")
+    check("may lift it early" in e.d.log_text(), "the warning says so")
+    e.d.ctl("extend", a1, "10m")
+    ext2 = [r for r in for_id(of_type(e.d.records(), "mitigation.extended"),
+                              a1)][-1]
+    wait_for(lambda: e.starts(idempotency_key=f"{a1}+{ext2['expires_ms']}"),
+             "the next extension asks again")
+
+
+def refresh_retry_survives_restart(tmp, daemons):
+    """kill -9 while a failed refresh waits for its retry: at the start
+    the refresh is asked again, under the same key, and taken."""
+    e = Env(tmp, daemons, EDR_ACTIONS,
+            {"edr": {"env": {"MODE": "retry", "RETRY_N": "1"}},
+             "log": {"env": {"MODE": "ok"}}},
+            more={"backoff": "60s", "max_backoff": "60s"})
+    e.d.start()
+    p1 = one_plan(e, "isolate", host="r-3", rule="2h")
+    a1 = f"A{p1['seq']}.0"
+    # The apply itself is retried once too: after up to 90 s.
+    wait_type(e.d, "action.retrying", a1)
+    e.d.kill()
+    e.d.start()
+    wait_type(e.d, "mitigation.active", a1)
+    e.d.ctl("extend", a1, "30m")
+    ext = wait_type(e.d, "mitigation.extended", a1)
+    fail = wait_type(e.d, "mitigation.refresh_failed", a1)
+    check(fail["retry_in_ms"] >= 30000, f"a retry far off: {fail}")
+    e.d.kill()
+    e.d.start()
+    wait_type(e.d, "mitigation.refreshed", a1)
+    key = f"{a1}+{ext['expires_ms']}"
+    got = e.starts(idempotency_key=key)
+    check(len(got) == 2, f"asked again at the start: {got}")
+    audit_ok(e.d)
+
+
+def until_merge_keeps_apply_retry(tmp, daemons):
+    """A request until remediated merged into a mitigation whose apply
+    waits for its retry must not cancel that retry: the apply runs again
+    and the mitigation becomes active (it stayed applying for ever)."""
+    e = Env(tmp, daemons, EDR_ACTIONS,
+            {"edr": {"env": {"MODE": "retry", "RETRY_N": "1"}},
+             "log": {"env": {"MODE": "ok"}}},
+            more={"backoff": "4s", "max_backoff": "4s"})
+    e.d.start()
+    p1 = one_plan(e, "isolate", host="m-1", rule="1h")
+    a1 = f"A{p1['seq']}.0"
+    retry = wait_type(e.d, "action.retrying", a1)
+    one_plan(e, "isolate_until", host="m-1", category="alone")
+    ext = wait_type(e.d, "mitigation.extended", a1)
+    check(ext.get("until_remediated") is True, f"{ext}")
+    check(not for_id(of_type(e.d.records(), "action.started"), a1)[1:],
+          f"merged while the retry waited ({retry['retry_in_ms']} ms)")
+    act = wait_type(e.d, "mitigation.active", a1, timeout=30)
+    check(act.get("until_remediated") is True, f"{act}")
+
+
 CASES = {
     "lifecycle_ttl_expiry": lifecycle_ttl_expiry,
     "repeat_extends": repeat_extends,
@@ -1343,6 +1454,10 @@ CASES = {
     "crash_a_http_one_effective": crash_a_http_one_effective,
     "crash_b_active_survive": crash_b_active_survive,
     "crash_c_expired_while_down": crash_c_expired_while_down,
+    "refresh_retried_then_ok": refresh_retried_then_ok,
+    "refresh_refused_gives_up": refresh_refused_gives_up,
+    "refresh_retry_survives_restart": refresh_retry_survives_restart,
+    "until_merge_keeps_apply_retry": until_merge_keeps_apply_retry,
 }
 
 if __name__ == "__main__":
