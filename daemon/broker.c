@@ -237,6 +237,23 @@ broker_set_up(struct broker *b, int broker_id)
 	return broker_set_state(b, broker_id, 1);
 }
 
+int
+broker_fail_requests(struct broker *b, int api_key, int err, int count)
+{
+	rd_kafka_resp_err_t errs[BROKER_MAX_FAILS];
+
+	if (api_key < 0 || api_key > INT16_MAX || count < 1 ||
+	    count > BROKER_MAX_FAILS) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < count; i++)
+		errs[i] = (rd_kafka_resp_err_t)err;
+	rd_kafka_mock_push_request_errors_array(b->mcluster, (int16_t)api_key,
+	    (size_t)count, errs);
+	return 0;
+}
+
 void
 broker_stop(struct broker *b)
 {

@@ -109,6 +109,7 @@ struct kafka {
 	} n;
 	int subscribed;	       /* joining the group */
 	int assigned_once;     /* a first assignment came (see kafka_close) */
+	int fatal;	       /* librdkafka raised a fatal error */
 	int holding;	       /* at max_in_flight: not polling for messages */
 	uint64_t hold_since;   /* ms, monotonic: since the last drain */
 };
@@ -825,18 +826,33 @@ kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- librdkafka's reports ---------------------------------------------------- */
 
+/*
+ * The handle is unusable (fenced, say): the daemon stops with a non-zero
+ * exit, for its supervisor to start it afresh. librdkafka says so through
+ * the error callback or, to a consumer, as an error message: either way.
+ */
+static void
+kafka_fatal(struct kafka *k, rd_kafka_t *rk)
+{
+	char why[512];
+
+	if (k->fatal)
+		return;
+	k->fatal = 1;
+	rd_kafka_fatal_error(rk, why, sizeof why);
+	log_error("kafka: fatal error: %s; stopping (the supervisor restarts "
+		  "remediad)", why);
+	daemon_stop(k->d, 1);
+}
+
 static void
 kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct kafka *k = opaque;
-	char fatal[512];
 
 	k->n.errors++;
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
-		rd_kafka_fatal_error(rk, fatal, sizeof fatal);
-		log_error("kafka: fatal error: %s; stopping (the supervisor "
-			  "restarts remediad)", fatal);
-		daemon_stop(k->d, 1);
+		kafka_fatal(k, rk);
 		return;
 	}
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
@@ -951,6 +967,11 @@ kafka_consume(struct kafka *k)
 			return;
 		if (rm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			kafka_message(k, rm);
+		} else if (rm->err == RD_KAFKA_RESP_ERR__FATAL) {
+			k->n.errors++;
+			rd_kafka_message_destroy(rm);
+			kafka_fatal(k, k->rk);
+			return;
 		} else if (rm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			k->n.errors++;
 			log_warnx("kafka: consumer: %s",
@@ -1318,6 +1339,8 @@ kafka_await_first_assignment(struct kafka *k)
 {
 	uint64_t until = units_mono_ms() + KAFKA_FIRST_ASSIGN_WAIT_MS;
 
+	if (k->fatal)
+		return k->assigned_once; /* none will come any more */
 	if (!k->assigned_once)
 		log_info("kafka: stopping before the first assignment: waiting "
 			 "up to %d s for it, to leave the group cleanly",

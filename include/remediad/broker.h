@@ -10,6 +10,7 @@
 
 #define BROKER_MAX_BROKERS    16
 #define BROKER_MAX_PARTITIONS 1024
+#define BROKER_MAX_FAILS 64 /* requests failed by one broker_fail_requests() */
 
 /* A mock cluster and the rd_kafka_t that owns it. */
 struct broker;
@@ -51,6 +52,13 @@ int broker_topic_name_valid(const char *name);
  */
 int broker_set_down(struct broker *b, int broker_id);
 int broker_set_up(struct broker *b, int broker_id);
+
+/*
+ * The next `count` requests of Kafka API `api_key` (14: SyncGroup, ...)
+ * are answered with error code `err`, whichever broker gets them: for the
+ * fault tests. -1 (errno EINVAL) for a key or count out of range.
+ */
+int broker_fail_requests(struct broker *b, int api_key, int err, int count);
 
 /* Closes every listener and connection and frees everything; NULL is ok. */
 void broker_stop(struct broker *b);

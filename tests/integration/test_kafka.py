@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-from harness import Daemon, check, fsize_limit, run_cases, wait_for, WAIT
+from harness import (Daemon, TestFailure, check, fsize_limit, run_cases,
+                     wait_for, WAIT)
 from brokerlib import MockBroker, consume, kcat, produce
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -535,6 +536,36 @@ def stop_with_brokers_down(tmp, daemons):
           f"{len(ids)} received over both runs, {len(set(ids))} distinct")
 
 
+def fatal_error_exits(tmp, daemons):
+    """A fatal consumer error (the broker fences this member: SyncGroup
+    answers FENCED_INSTANCE_ID, 82) is logged and ends the daemon with a
+    non-zero exit, for systemd to restart it; the next start consumes."""
+    b, boot = start_broker(tmp, daemons)
+    check(b.command("fail 14 82 1") == "ok", "SyncGroup fault armed")
+    d = Daemon(tmp, extra=kafka_extra(boot))
+    daemons.append(d)
+    d.start(wait=False)
+    try:
+        rc = d.proc.wait(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("remediad kept running after a fatal error:\n"
+                          + d.log_text()[-3000:])
+    d.proc = None
+    d.assert_clean_log()
+    text = d.log_text()
+    check(rc == 1, f"exit {rc}, want 1: {text[-3000:]}")
+    check("kafka: fatal error:" in text and "fenced" in text.lower(),
+          text[-3000:])
+    recs = d.records()
+    check(recs and recs[-1]["type"] == "daemon.stopped", "a clean stop "
+          f"record: {recs[-1:] if recs else recs}")
+    # The fault was one answer: the restarted daemon joins and consumes.
+    d.start()
+    produce(boot, "alerts", alerts(20, 43), partitions=4)
+    wait_received(d, 20)
+    d.stop()
+
+
 def bad_kafka_config(tmp, daemons):
     d = Daemon(tmp, extra='kafka = { topic = "alerts", properties = { '
                '["enable.auto.offset.store"] = "true" } }\n')
@@ -558,7 +589,8 @@ CASES = {f.__name__: f for f in (
     backpressure_holds, audit_stall_rewinds, stop_while_stalled,
     secret_files, anchors_to_topic, oversized_record_not_poison,
     record_too_large_is_dead_letter, reload_keeps_intake_settings,
-    bad_kafka_config, stop_during_first_join, stop_with_brokers_down)}
+    bad_kafka_config, stop_during_first_join, stop_with_brokers_down,
+    fatal_error_exits)}
 
 if __name__ == "__main__":
     run_cases(CASES)

@@ -40,7 +40,10 @@ usage(FILE *out)
 	    "Prints \"ready BOOTSTRAPS\" when up, then answers \"ok\" or "
 	    "\"error MESSAGE\"\n"
 	    "to each command line on stdin: down ID, up ID, topic NAME "
-	    "PARTITIONS, quit.\n"
+	    "PARTITIONS,\n"
+	    "fail APIKEY ERRCODE COUNT (the next COUNT requests of that Kafka "
+	    "API get\n"
+	    "that error), quit.\n"
 	    "EOF on stdin does not stop it; SIGTERM and SIGINT do (exit 0).\n",
 	    BROKER_MAX_BROKERS, BROKER_MAX_PARTITIONS);
 }
@@ -188,6 +191,27 @@ mockbroker_cmd_topic(struct broker *b, char **argv)
 }
 
 static int
+mockbroker_cmd_fail(struct broker *b, char **argv)
+{
+	int key, err, count;
+
+	if (mockbroker_parse_int(argv[1], 0, INT16_MAX, &key) == -1 ||
+	    mockbroker_parse_int(argv[2], 1, 1000, &err) == -1 ||
+	    mockbroker_parse_int(argv[3], 1, BROKER_MAX_FAILS, &count) == -1) {
+		mockbroker_reply("error usage: fail APIKEY ERRCODE COUNT (a Kafka "
+		                 "API key, an error code 1..1000, 1..%d requests)",
+		                 BROKER_MAX_FAILS);
+		return 0;
+	}
+	if (broker_fail_requests(b, key, err, count) == -1) {
+		mockbroker_reply("error cannot fail API %d", key);
+		return 0;
+	}
+	mockbroker_reply("ok");
+	return 0;
+}
+
+static int
 mockbroker_cmd_quit(struct broker *b, char **argv)
 {
 	mockbroker_reply("ok");
@@ -198,6 +222,7 @@ static const struct mockbroker_cmd mockbroker_cmds[] = {
     {"down", 1, " ID", mockbroker_cmd_down},
     {"up", 1, " ID", mockbroker_cmd_up},
     {"topic", 2, " NAME PARTITIONS", mockbroker_cmd_topic},
+    {"fail", 3, " APIKEY ERRCODE COUNT", mockbroker_cmd_fail},
     {"quit", 0, "", mockbroker_cmd_quit},
 };
 
@@ -218,7 +243,7 @@ mockbroker_command(struct broker *b, char *line)
 		argv[argc++] = w;
 	}
 	if (argc == 0) {
-		mockbroker_reply("error empty command (down, up, topic, quit)");
+		mockbroker_reply("error empty command (down, up, topic, fail, quit)");
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof mockbroker_cmds / sizeof *mockbroker_cmds;
@@ -227,7 +252,7 @@ mockbroker_command(struct broker *b, char *line)
 			cmd = &mockbroker_cmds[i];
 	if (cmd == NULL) {
 		mockbroker_reply("error unknown command \"%.64s\" (down, up, "
-		                 "topic, quit)",
+		                 "topic, fail, quit)",
 		                 argv[0]);
 		return 0;
 	}
