@@ -19,18 +19,9 @@
 #include "remediad/growbuf.h"
 #include "remediad/playbook_host.h"
 #include "remediad/seccomp.h"
-#include "remediad/units.h"
 #include "remediad/worker.h"
 
 #define WORKER_FD	 3
-/*
- * Results of a burst of runs go out together, in one write: each held at
- * most WORKER_HOLD_US (the main process times a run from the answer
- * before it, so that is all a held result can add to the next run's
- * time against playbooks.timeout), and never while the worker waits.
- */
-#define WORKER_HOLD_US	 1000
-#define WORKER_HOLD_BYTES 65536
 #define WORKER_MAX_DOWN	 (80 * 1024 * 1024) /* a run frame, raw included */
 
 struct wbuf {
@@ -207,22 +198,11 @@ worker_confine(void)
 	}
 }
 
-/* What is held goes out; exits when the main process is gone. */
-static void
-worker_flush(struct wbuf *out, uint64_t *held_since)
-{
-	if (out->len > 0 && write_all(WORKER_FD, out->p, out->len) == -1)
-		_exit(0);
-	out->len = 0;
-	*held_since = 0;
-}
-
 int
 worker_main(void)
 {
 	struct wbuf in = {0}, out = {0};
 	struct pbhost *host = NULL;
-	uint64_t held_since = 0; /* the oldest result held, or 0 */
 
 	worker_confine();
 	for (;;) {
@@ -299,15 +279,15 @@ worker_main(void)
 				_exit(70);
 			frame_result(&out, id, res);
 			json_decref(res);
-			uint64_t now = units_mono_us();
-			if (held_since == 0)
-				held_since = now;
-			if (now - held_since >= WORKER_HOLD_US ||
-			    out.len >= WORKER_HOLD_BYTES)
-				worker_flush(&out, &held_since);
+			/*
+			 * Sent at once: the main process times a run from the
+			 * answer before it, so a result held back would make
+			 * the next run look slow and take the blame for it.
+			 */
+			if (write_all(WORKER_FD, out.p, out.len) == -1)
+				_exit(0);
+			out.len = 0;
 		}
-		/* Nothing complete left to run: nothing is held while waiting. */
-		worker_flush(&out, &held_since);
 		if (off > 0) {
 			memmove(in.p, in.p + off, in.len - off);
 			in.len -= off;
