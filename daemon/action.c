@@ -76,6 +76,16 @@ static const char *const state_names[] = {
     [ST_WAITING] = "waiting",
 };
 
+/*
+ * The actions on one target ("host=ws-1"), newest first: what merging,
+ * waiting behind a rollback and ending until-remediated mitigations look
+ * through, instead of every action the daemon holds.
+ */
+struct act_target {
+	char *key;
+	LIST_HEAD(, act) acts;
+};
+
 struct act {
 	struct actions *a;
 	char id[ACT_ID_MAX];
@@ -83,6 +93,8 @@ struct act {
 	char *kind, *name;
 	json_t *params;
 	char *target_key, *target_value; /* the first required parameter */
+	struct act_target *tgt;		 /* the same, shared; or NULL */
+	LIST_ENTRY(act) on_target;
 	char *rollback;			 /* the rollback action, or NULL */
 	char *playbook, *alert, *reason;
 	int dry_run, verify, until_remediated, approval_required;
@@ -121,6 +133,7 @@ struct actions {
 	struct children *children;
 	LIST_HEAD(, act) acts;
 	struct idmap *byid; /* the same, by id */
+	struct idmap *bytarget; /* "host=ws-1" -> struct act_target */
 	size_t nacts;
 	int closing;
 	struct event *ev_sweep; /* forgets finished actions */
@@ -173,6 +186,16 @@ static void act_free(struct act *x);
 static void
 act_drop(struct actions *a, struct act *x)
 {
+	struct act_target *t = x->tgt;
+
+	if (t != NULL) {
+		LIST_REMOVE(x, on_target);
+		if (LIST_EMPTY(&t->acts)) {
+			idmap_del(a->bytarget, t->key);
+			free(t->key);
+			free(t);
+		}
+	}
 	idmap_del(a->byid, x->id);
 	LIST_REMOVE(x, entry);
 	a->nacts--;
@@ -431,14 +454,12 @@ act_activate(struct act *x)
 	    x->plan_seq));
 	audit_rec(x->a, "mitigation.active", "system", f);
 	/* Its remediation may have finished while it was being applied. */
-	if (x->until_remediated && x->target_key != NULL) {
+	if (x->until_remediated && x->tgt != NULL) {
 		struct act *r;
-		LIST_FOREACH(r, &x->a->acts, entry) {
+		LIST_FOREACH(r, &x->tgt->acts, on_target) {
 			if (is_remediation(r) && r->plan_seq >= x->plan_seq &&
 			    (r->state == ST_VERIFIED || (r->state == ST_APPLIED &&
-			    !r->verify)) && r->target_key != NULL &&
-			    strcmp(r->target_key, x->target_key) == 0 &&
-			    strcmp(r->target_value, x->target_value) == 0) {
+			    !r->verify))) {
 				char by[80];
 				snprintf(by, sizeof by, "remediation %s", r->id);
 				act_expire(x, by);
@@ -454,13 +475,10 @@ act_remediated(struct act *rem)
 {
 	struct act *x;
 
-	if (rem->target_key == NULL)
+	if (rem->tgt == NULL)
 		return;
-	LIST_FOREACH(x, &rem->a->acts, entry) {
-		if (x->state == ST_ACTIVE && x->until_remediated &&
-		    x->target_key != NULL &&
-		    strcmp(x->target_key, rem->target_key) == 0 &&
-		    strcmp(x->target_value, rem->target_value) == 0) {
+	LIST_FOREACH(x, &rem->tgt->acts, on_target) {
+		if (x->state == ST_ACTIVE && x->until_remediated) {
 			char by[80];
 			snprintf(by, sizeof by, "remediation %s", rem->id);
 			act_expire(x, by);
@@ -711,6 +729,29 @@ act_refresh_new(struct act *x)
 
 /* ---- Plans ------------------------------------------------------------------ */
 
+/* Files x under its target, made on first use. */
+static void
+act_target_join(struct actions *a, struct act *x)
+{
+	struct act_target *t;
+	char *key;
+
+	if (asprintf(&key, "%s=%s", x->target_key, x->target_value) == -1)
+		fatalx("actions: out of memory");
+	if ((t = idmap_get(a->bytarget, key)) != NULL)
+		free(key);
+	else {
+		if ((t = calloc(1, sizeof *t)) == NULL)
+			fatalx("actions: out of memory");
+		t->key = key;
+		LIST_INIT(&t->acts);
+		if (idmap_put(a->bytarget, t->key, t) == -1)
+			fatalx("actions: out of memory");
+	}
+	LIST_INSERT_HEAD(&t->acts, x, on_target);
+	x->tgt = t;
+}
+
 static struct act *
 act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
     const json_t *plan)
@@ -775,6 +816,7 @@ act_new(struct actions *a, uint64_t plan_seq, size_t idx, const json_t *req,
 	if (tk != NULL && tv != NULL) {
 		x->target_key = strdup(tk);
 		x->target_value = strdup(tv);
+		act_target_join(a, x);
 	}
 	x->state = ST_PENDING;
 	LIST_INSERT_HEAD(&a->acts, x, entry);
@@ -824,14 +866,12 @@ act_same_active(struct actions *a, const struct act *n)
 {
 	struct act *x;
 
-	if (n->target_key == NULL)
+	if (n->tgt == NULL)
 		return NULL;
-	LIST_FOREACH(x, &a->acts, entry) {
+	LIST_FOREACH(x, &n->tgt->acts, on_target) {
 		if (x != n && (x->state == ST_ACTIVE ||
 		    x->state == ST_APPLYING) && is_mitigation(x) &&
-		    strcmp(x->name, n->name) == 0 && x->target_key != NULL &&
-		    strcmp(x->target_key, n->target_key) == 0 &&
-		    strcmp(x->target_value, n->target_value) == 0)
+		    strcmp(x->name, n->name) == 0)
 			return x;
 	}
 	return NULL;
@@ -843,13 +883,11 @@ act_same_rolling_back(struct actions *a, const struct act *n)
 {
 	struct act *x;
 
-	if (n->target_key == NULL)
+	if (n->tgt == NULL)
 		return NULL;
-	LIST_FOREACH(x, &a->acts, entry)
+	LIST_FOREACH(x, &n->tgt->acts, on_target)
 		if (x != n && x->state == ST_ROLLING_BACK &&
-		    strcmp(x->name, n->name) == 0 && x->target_key != NULL &&
-		    strcmp(x->target_key, n->target_key) == 0 &&
-		    strcmp(x->target_value, n->target_value) == 0)
+		    strcmp(x->name, n->name) == 0)
 			return x;
 	return NULL;
 }
@@ -860,11 +898,11 @@ act_release_waiting(struct actions *a, const struct act *done)
 {
 	struct act *y, *next;
 
-	for (y = LIST_FIRST(&a->acts); y != NULL; y = next) {
-		next = LIST_NEXT(y, entry);
-		if (y->state == ST_WAITING && strcmp(y->name, done->name) == 0 &&
-		    y->target_key != NULL && done->target_key != NULL &&
-		    strcmp(y->target_value, done->target_value) == 0)
+	if (done->tgt == NULL)
+		return;
+	for (y = LIST_FIRST(&done->tgt->acts); y != NULL; y = next) {
+		next = LIST_NEXT(y, on_target);
+		if (y->state == ST_WAITING && strcmp(y->name, done->name) == 0)
 			act_go(y);
 	}
 }
@@ -1454,7 +1492,8 @@ actions_open(struct daemon *d, char **cause)
 	}
 	a->d = d;
 	LIST_INIT(&a->acts);
-	if ((a->byid = idmap_new()) == NULL)
+	if ((a->byid = idmap_new()) == NULL ||
+	    (a->bytarget = idmap_new()) == NULL)
 		fatalx("actions: out of memory");
 	a->children = d->children;
 	a->conn = connectors_new(d->base, a->children, &d->cfg->connectors);
@@ -1541,6 +1580,7 @@ actions_close(struct actions *a)
 	while ((x = LIST_FIRST(&a->acts)) != NULL)
 		act_drop(a, x);
 	idmap_free(a->byid);
+	idmap_free(a->bytarget); /* emptied by act_drop */
 	free(a);
 }
 
