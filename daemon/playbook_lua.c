@@ -76,15 +76,6 @@ pbstate_of(lua_State *L)
 	return st;
 }
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* ---- playbook{}: the spec, checked where it is written ------------------ */
 
 /*
@@ -1128,7 +1119,7 @@ pbhost_run(struct pbhost *h, size_t idx, const json_t *fields,
 	char err[1024];
 	enum sandbox_err e;
 	json_t *out;
-	uint64_t t0 = mono_us();
+	uint64_t t0 = units_mono_us();
 	int base = lua_gettop(L);
 
 	st->actions = json_array();
@@ -1184,8 +1175,8 @@ done:
 	json_decref(st->actions);
 	json_decref(st->logs);
 	st->actions = st->logs = NULL;
-	json_object_set_new(out, "us", json_integer((json_int_t)(mono_us() -
-	    t0)));
+	json_object_set_new(out, "us", json_integer((json_int_t)(
+	    units_mono_us() - t0)));
 	return out;
 }
 

@@ -4,10 +4,13 @@
  * frame, then answers run frames with result frames until the main
  * process closes the socket. Blocking I/O, one run at a time: the main
  * process owns every deadline and kills this process when one passes.
+ * Results go out in bursts, none held more than a millisecond (see
+ * WORKER_HOLD_US).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include "remediad/growbuf.h"
 #include "remediad/playbook_host.h"
 #include "remediad/seccomp.h"
+#include "remediad/units.h"
 #include "remediad/worker.h"
 
 #define WORKER_FD	 3
@@ -50,6 +54,94 @@ write_all(int fd, const char *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * Results go out in bursts, one write for many runs. The main process
+ * blames a deadline on the oldest run it has no answer for, so a result
+ * must never wait behind a run that hangs: none is held longer than
+ * WORKER_HOLD_US, and when that passes during a run, SIGALRM writes what
+ * is held from its handler. The buffer is the loop's outside runs and the
+ * handler's during one (in_run): never both at once.
+ */
+#define WORKER_HOLD_US	  1000
+#define WORKER_HOLD_BYTES 65536
+
+static struct wbuf held; /* results, not all written yet */
+static size_t held_sent; /* how much of held is written */
+static volatile sig_atomic_t in_run;
+static timer_t hold_timer;
+static int hold_timer_ok; /* without it, every result goes at once */
+
+static void
+hold_alarm(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	if (in_run && held.len > held_sent) {
+		if (write_all(WORKER_FD, held.p + held_sent, held.len - held_sent) ==
+		    -1)
+			_exit(0);
+		held_sent = held.len;
+	}
+	errno = saved;
+}
+
+/* SIGALRM from a one-shot timer; set up before seccomp. */
+static void
+hold_setup(void)
+{
+	struct sigaction sa;
+	struct sigevent sev;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = hold_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	memset(&sev, 0, sizeof sev);
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = SIGALRM;
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	hold_timer_ok = sigaction(SIGALRM, &sa, NULL) == 0 &&
+	    sigprocmask(SIG_UNBLOCK, &set, NULL) == 0 &&
+	    timer_create(CLOCK_MONOTONIC, &sev, &hold_timer) == 0;
+}
+
+/* What is held goes out; exits when the main process is gone. */
+static void
+hold_flush(uint64_t *held_since)
+{
+	if (held.len > held_sent && write_all(WORKER_FD, held.p + held_sent,
+	    held.len - held_sent) == -1)
+		_exit(0);
+	held.len = held_sent = 0;
+	*held_since = 0;
+}
+
+/* A result was added: it is held, unless it is time to write. */
+static void
+hold_result(uint64_t *held_since)
+{
+	uint64_t now = units_mono_us();
+
+	if (!hold_timer_ok) {
+		hold_flush(held_since);
+		return;
+	}
+	if (*held_since == 0) {
+		struct itimerspec its = {{0, 0}, {0, WORKER_HOLD_US * 1000}};
+		*held_since = now;
+		if (timer_settime(hold_timer, 0, &its, NULL) == -1) {
+			hold_flush(held_since);
+			return;
+		}
+	}
+	if (now - *held_since >= WORKER_HOLD_US ||
+	    held.len - held_sent >= WORKER_HOLD_BYTES)
+		hold_flush(held_since);
 }
 
 /* Appends one frame of the given type: header, then the parts. */
@@ -201,10 +293,12 @@ worker_confine(void)
 int
 worker_main(void)
 {
-	struct wbuf in = {0}, out = {0};
+	struct wbuf in = {0};
+	uint64_t held_since = 0; /* when the oldest result held was, or 0 */
 	struct pbhost *host = NULL;
 
 	worker_confine();
+	hold_setup();
 	for (;;) {
 		/* Frames complete in the buffer are handled first. */
 		size_t off = 0;
@@ -250,11 +344,9 @@ worker_main(void)
 					hello = json_pack("{s:b, s:o}", "ok", 1,
 					    "playbooks", meta);
 				free(cause);
-				frame_json(&out, WIRE_HELLO, NULL, 0, hello);
+				frame_json(&held, WIRE_HELLO, NULL, 0, hello);
 				json_decref(hello);
-				if (write_all(WORKER_FD, out.p, out.len) == -1)
-					_exit(0);
-				out.len = 0;
+				hold_flush(&held_since);
 				if (host == NULL)
 					_exit(0);
 				/* Loaded: nothing more to open or start. */
@@ -272,22 +364,24 @@ worker_main(void)
 			if (run_decode(pl, plen, &id, &pb, &prior, &fields, &raw,
 				&rawlen) == -1 || pb >= pbhost_count(host))
 				_exit(65);
+			/* The handler may write held while the run goes. */
+			atomic_signal_fence(memory_order_seq_cst);
+			in_run = 1;
+			atomic_signal_fence(memory_order_seq_cst);
 			json_t *res = pbhost_run(host, pb, fields, raw, rawlen,
 			    prior);
+			atomic_signal_fence(memory_order_seq_cst);
+			in_run = 0;
+			atomic_signal_fence(memory_order_seq_cst);
 			json_decref(fields);
 			if (res == NULL)
 				_exit(70);
-			frame_result(&out, id, res);
+			frame_result(&held, id, res);
 			json_decref(res);
-			/*
-			 * Sent at once: the main process times a run from the
-			 * answer before it, so a result held back would make
-			 * the next run look slow and take the blame for it.
-			 */
-			if (write_all(WORKER_FD, out.p, out.len) == -1)
-				_exit(0);
-			out.len = 0;
+			hold_result(&held_since);
 		}
+		/* Nothing complete to run: nothing is held while it waits. */
+		hold_flush(&held_since);
 		if (off > 0) {
 			memmove(in.p, in.p + off, in.len - off);
 			in.len -= off;
@@ -303,6 +397,6 @@ worker_main(void)
 	}
 	pbhost_free(host);
 	free(in.p);
-	free(out.p);
+	free(held.p);
 	return 0;
 }

@@ -34,8 +34,9 @@ void units_now_rfc3339(struct units_clock *c, char *buf, size_t len);
 
 /* Wall-clock milliseconds since the epoch. */
 uint64_t units_now_ms(void);
-/* Monotonic milliseconds, for intervals. */
+/* Monotonic milliseconds, and microseconds, for intervals. */
 uint64_t units_mono_ms(void);
+uint64_t units_mono_us(void);
 /* An epoch time in ms as "2026-11-22T13:27:45Z" (whole seconds, UTC). */
 void units_format_time(uint64_t ms, char *buf, size_t len);
 
