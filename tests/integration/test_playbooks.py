@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-from harness import Daemon, check, run_cases, wait_for, WAIT, REMEDIAD
+from harness import (Daemon, TestFailure, check, run_cases, wait_for, WAIT,
+                     REMEDIAD)
 from brokerlib import MockBroker, produce
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,7 +101,16 @@ def settled(d, n):
 
 
 def wait_settled(d, n, timeout=WAIT):
-    wait_for(lambda: settled(d, n), f"{n} alerts to settle", timeout)
+    try:
+        wait_for(lambda: settled(d, n), f"{n} alerts to settle", timeout)
+    except TestFailure as e:
+        # What was stuck: intake not started, alerts not received, or
+        # runs owed (and by which playbooks).
+        s = status(d)
+        last = [r["type"] for r in d.records()[-8:]]
+        raise TestFailure(f"{e}: kafka {json.dumps(s.get('kafka'))}; "
+                          f"playbooks {json.dumps(s.get('playbooks'))}; "
+                          f"last records {last}") from None
 
 
 def outcomes_exactly_once(records):
