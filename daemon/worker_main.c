@@ -67,11 +67,25 @@ write_all(int fd, const char *p, size_t len)
 #define WORKER_HOLD_US	  1000
 #define WORKER_HOLD_BYTES 65536
 
-static struct wbuf held; /* results, not all written yet */
-static size_t held_sent; /* how much of held is written */
+static struct wbuf held;    /* results, not all written yet */
+static size_t held_sent;    /* how much of held is written */
+static uint64_t held_since; /* when the oldest unsent one came, or 0 */
 static volatile sig_atomic_t in_run;
 static timer_t hold_timer;
 static int hold_timer_ok; /* without it, every result goes at once */
+
+/*
+ * Writes what is not written yet; exits when the main process is gone.
+ * Async-signal-safe: the handler calls it too.
+ */
+static void
+held_write(void)
+{
+	if (held.len > held_sent && write_all(WORKER_FD, held.p + held_sent,
+	    held.len - held_sent) == -1)
+		_exit(0);
+	held_sent = held.len;
+}
 
 static void
 hold_alarm(int sig)
@@ -79,12 +93,8 @@ hold_alarm(int sig)
 	int saved = errno;
 
 	(void)sig;
-	if (in_run && held.len > held_sent) {
-		if (write_all(WORKER_FD, held.p + held_sent, held.len - held_sent) ==
-		    -1)
-			_exit(0);
-		held_sent = held.len;
-	}
+	if (in_run)
+		held_write();
 	errno = saved;
 }
 
@@ -110,38 +120,36 @@ hold_setup(void)
 	    timer_create(CLOCK_MONOTONIC, &sev, &hold_timer) == 0;
 }
 
-/* What is held goes out; exits when the main process is gone. */
+/* Everything held goes out, and the buffer starts empty. */
 static void
-hold_flush(uint64_t *held_since)
+hold_flush(void)
 {
-	if (held.len > held_sent && write_all(WORKER_FD, held.p + held_sent,
-	    held.len - held_sent) == -1)
-		_exit(0);
+	held_write();
 	held.len = held_sent = 0;
-	*held_since = 0;
+	held_since = 0;
 }
 
 /* A result was added: it is held, unless it is time to write. */
 static void
-hold_result(uint64_t *held_since)
+hold_result(void)
 {
 	uint64_t now = units_mono_us();
 
 	if (!hold_timer_ok) {
-		hold_flush(held_since);
+		hold_flush();
 		return;
 	}
-	if (*held_since == 0) {
+	if (held_since == 0) {
 		struct itimerspec its = {{0, 0}, {0, WORKER_HOLD_US * 1000}};
-		*held_since = now;
+		held_since = now;
 		if (timer_settime(hold_timer, 0, &its, NULL) == -1) {
-			hold_flush(held_since);
+			hold_flush();
 			return;
 		}
 	}
-	if (now - *held_since >= WORKER_HOLD_US ||
+	if (now - held_since >= WORKER_HOLD_US ||
 	    held.len - held_sent >= WORKER_HOLD_BYTES)
-		hold_flush(held_since);
+		hold_flush();
 }
 
 /* Appends one frame of the given type: header, then the parts. */
@@ -294,7 +302,6 @@ int
 worker_main(void)
 {
 	struct wbuf in = {0};
-	uint64_t held_since = 0; /* when the oldest result held was, or 0 */
 	struct pbhost *host = NULL;
 
 	worker_confine();
@@ -346,7 +353,7 @@ worker_main(void)
 				free(cause);
 				frame_json(&held, WIRE_HELLO, NULL, 0, hello);
 				json_decref(hello);
-				hold_flush(&held_since);
+				hold_flush();
 				if (host == NULL)
 					_exit(0);
 				/* Loaded: nothing more to open or start. */
@@ -378,10 +385,10 @@ worker_main(void)
 				_exit(70);
 			frame_result(&held, id, res);
 			json_decref(res);
-			hold_result(&held_since);
+			hold_result();
 		}
 		/* Nothing complete to run: nothing is held while it waits. */
-		hold_flush(&held_since);
+		hold_flush();
 		if (off > 0) {
 			memmove(in.p, in.p + off, in.len - off);
 			in.len -= off;
