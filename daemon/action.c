@@ -149,7 +149,7 @@ struct actions {
 static void act_step(struct act *x, const char *op);
 static uint64_t act_expire(struct act *x, const char *by);
 static void act_go(struct act *x);
-static void act_release_waiting(struct actions *a, const struct act *done);
+static void act_release_waiting(const struct act *done);
 
 /* ---- Small helpers -------------------------------------------------------- */
 
@@ -521,7 +521,7 @@ act_result(struct act *x, const struct connector_result *r)
 			a->n_rolled_back++;
 			audit_rec(a, "mitigation.rolled_back", "system",
 			    act_fields(x));
-			act_release_waiting(a, x);
+			act_release_waiting(x);
 		} else if (verify) {
 			x->state = ST_VERIFIED;
 			audit_rec(a, "remediation.verified", "system",
@@ -862,7 +862,7 @@ acts_of_plan(struct actions *a, uint64_t seq, const json_t *plan, size_t *n)
 
 /* An active mitigation of the same action and target, or NULL. */
 static struct act *
-act_same_active(struct actions *a, const struct act *n)
+act_same_active(const struct act *n)
 {
 	struct act *x;
 
@@ -879,7 +879,7 @@ act_same_active(struct actions *a, const struct act *n)
 
 /* A mitigation of the same action and target being rolled back. */
 static struct act *
-act_same_rolling_back(struct actions *a, const struct act *n)
+act_same_rolling_back(const struct act *n)
 {
 	struct act *x;
 
@@ -894,7 +894,7 @@ act_same_rolling_back(struct actions *a, const struct act *n)
 
 /* A rollback finished: what waited behind it goes now. */
 static void
-act_release_waiting(struct actions *a, const struct act *done)
+act_release_waiting(const struct act *done)
 {
 	struct act *y, *next;
 
@@ -919,7 +919,7 @@ act_go(struct act *x)
 	 * race at the connector and the target could end unprotected.
 	 */
 	if (is_mitigation(x) && !x->dry_run &&
-	    (same = act_same_rolling_back(a, x)) != NULL) {
+	    (same = act_same_rolling_back(x)) != NULL) {
 		x->state = ST_WAITING;
 		json_t *f = act_fields(x);
 		json_object_set_new(f, "behind", json_string(same->id));
@@ -928,7 +928,7 @@ act_go(struct act *x)
 	}
 
 	if (is_mitigation(x) && x->rollback != NULL && !x->dry_run &&
-	    (same = act_same_active(a, x)) != NULL) {
+	    (same = act_same_active(x)) != NULL) {
 		/* Not applied again: the later expiry of the two wins. */
 		x->state = ST_MERGED;
 		json_t *f = act_fields(same);
