@@ -513,6 +513,16 @@ def one_plan(e, title, **kw):
     return plans(e.d.records())[before]
 
 
+def active_extended(e, host):
+    """Isolates host for 1h, waits until active, extends it by 30m with
+    remediactl: the action id and the mitigation.extended record."""
+    p = one_plan(e, "isolate", host=host, rule="1h")
+    aid = f"A{p['seq']}.0"
+    wait_type(e.d, "mitigation.active", aid)
+    e.d.ctl("extend", aid, "30m")
+    return aid, wait_type(e.d, "mitigation.extended", aid)
+
+
 EDR_ACTIONS = {"isolate": {"connector": "edr", "rollback": "unisolate"},
                "unisolate": {"connector": "edr"},
                "reimage": {"connector": "edr"},
@@ -984,11 +994,7 @@ def rollback_waits_for_refresh(tmp, daemons):
                      "timeout": "30s"},
              "log": {"env": {"MODE": "ok"}}})
     e.d.start()
-    p1 = one_plan(e, "isolate", host="pc-9", rule="1h")
-    a1 = f"A{p1['seq']}.0"
-    wait_type(e.d, "mitigation.active", a1)
-    e.d.ctl("extend", a1, "30m")
-    ext = wait_type(e.d, "mitigation.extended", a1)
+    a1, ext = active_extended(e, "pc-9")
     wait_type(e.d, "mitigation.refreshing", a1)
     e.d.ctl("rollback", a1)
     wait_type(e.d, "mitigation.rolled_back", a1)
@@ -1335,11 +1341,7 @@ def refresh_retried_then_ok(tmp, daemons):
             {"edr": {"env": {"MODE": "retry", "RETRY_N": "2"}},
              "log": {"env": {"MODE": "ok"}}})
     e.d.start()
-    p1 = one_plan(e, "isolate", host="r-1", rule="1h")
-    a1 = f"A{p1['seq']}.0"
-    wait_type(e.d, "mitigation.active", a1)
-    e.d.ctl("extend", a1, "30m")
-    ext = wait_type(e.d, "mitigation.extended", a1)
+    a1, ext = active_extended(e, "r-1")
     key = f"{a1}+{ext['expires_ms']}"
     wait_type(e.d, "mitigation.refreshed", a1)
     recs = e.d.records()
@@ -1363,11 +1365,7 @@ def refresh_refused_gives_up(tmp, daemons):
             {"edr": {"env": {"MODE": "refresh_fails"}},
              "log": {"env": {"MODE": "ok"}}})
     e.d.start()
-    p1 = one_plan(e, "isolate", host="r-2", rule="1h")
-    a1 = f"A{p1['seq']}.0"
-    wait_type(e.d, "mitigation.active", a1)
-    e.d.ctl("extend", a1, "30m")
-    ext = wait_type(e.d, "mitigation.extended", a1)
+    a1, ext = active_extended(e, "r-2")
     fail = wait_type(e.d, "mitigation.refresh_failed", a1)
     check(fail["status"] == "failed" and "retry_in_ms" not in fail,
           f"{fail}")
