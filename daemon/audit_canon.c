@@ -117,42 +117,54 @@ canon_escape(char *out, unsigned char c)
 
 /*
  * A JSON string: copies bytes, escapes '"', '\\' and control bytes. A
- * block of 16 is copied whole, then, when it holds a special byte (a
- * quote every few bytes, in a raw message), rewritten byte by byte from
- * its mask, without a branch for quotes and backslashes: at random places,
- * they made a branch on each byte a poor guess.
+ * block of 16 is copied whole; one that holds special bytes (a quote
+ * every few bytes, in a raw message) is written as its plain runs, each
+ * copied 16 bytes at a time from a padded copy of the block, with the
+ * escape after each: one step per special byte found by its mask, not
+ * one per byte.
  */
 static int
 canon_string(struct audit_buf *b, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	unsigned char blk[32] = {0}; /* a block, then room to over-copy */
 	char *out;
 
-	/* At worst every byte becomes \u00XX, plus the quotes. */
-	if (len > (SIZE_MAX - 2) / 6 || canon_reserve(b, 6 * len + 2) == -1)
+	/*
+	 * At worst every byte becomes \u00XX, plus the quotes, plus 16 that
+	 * a run may be over-copied by: whatever came before, the room left
+	 * is at least 6 per byte left + 17.
+	 */
+	if (len > (SIZE_MAX - 18) / 6 || canon_reserve(b, 6 * len + 18) == -1)
 		return -1;
 	out = b->data + b->len;
 	*out++ = '"';
-	/* Room: 6 per byte left, so 16 more are always there to copy. */
 	for (; end - p >= 16; p += 16) {
 		unsigned m = json_special16(p, 0);
-		memcpy(out, p, 16);
 		if (m == 0) {
+			memcpy(out, p, 16);
 			out += 16;
 			continue;
 		}
-		unsigned ctl = json_control16(p);
-		for (unsigned j = 0; j < 16; j++, m >>= 1, ctl >>= 1) {
-			unsigned char c = p[j];
-			if (ctl & 1) {
-				out = canon_escape(out, c);
-				continue;
+		memcpy(blk, p, 16);
+		unsigned from = 0;
+		do {
+			unsigned j = (unsigned)__builtin_ctz(m);
+			memcpy(out, blk + from, 16);
+			out += j - from;
+			if (blk[j] < 0x20)
+				out = canon_escape(out, blk[j]);
+			else {
+				/* '"' or '\\': a backslash first. */
+				out[0] = '\\';
+				out[1] = (char)blk[j];
+				out += 2;
 			}
-			/* A backslash first for '"' and '\\', then c. */
-			out[0] = (m & 1) ? '\\' : (char)c;
-			out[1] = (char)c;
-			out += 1 + (m & 1);
-		}
+			from = j + 1;
+			m &= m - 1;
+		} while (m != 0);
+		memcpy(out, blk + from, 16);
+		out += 16 - from;
 	}
 	for (; p < end; p++)
 		if (json_special_byte(*p, 0))

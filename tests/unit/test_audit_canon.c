@@ -88,6 +88,50 @@ test_escape_positions(void **state)
 		}
 }
 
+/*
+ * The string writer copies plain runs 16 bytes at a time and may write
+ * past a run's end: it reserves room for that. Each string here is
+ * written into a buffer whose capacity is exactly what it reserves, so
+ * a write past it is an ASan error. Control bytes (six bytes each) are
+ * the worst case.
+ */
+static void
+test_exact_room(void **state)
+{
+	static const char fill[] = {'\x01', '"', 'x', '\x1f'};
+	char s[64];
+
+	(void)state;
+	for (size_t f = 0; f < sizeof fill; f++)
+		for (size_t n = 1; n < 50; n++) {
+			struct audit_buf b = {0};
+			json_t *v;
+			char *want;
+			size_t room = 6 * n + 18, pre = 5;
+
+			memset(s, fill[f], n);
+			s[n] = '\0';
+			/* Every other byte plain: runs end all over a block. */
+			if (f == 2)
+				for (size_t i = 0; i < n; i += 2)
+					s[i] = '\x02';
+			v = json_string(s);
+			want = json_dumps(v, JSON_ENCODE_ANY);
+			b.cap = pre + room;
+			b.data = malloc(b.cap);
+			assert_non_null(b.data);
+			memset(b.data, '.', pre);
+			b.len = pre;
+			assert_int_equal(audit_canon_value(&b, v), 0);
+			assert_int_equal(b.cap, pre + room); /* not grown */
+			assert_int_equal(b.len, pre + strlen(want));
+			assert_memory_equal(b.data + pre, want, strlen(want));
+			free(want);
+			json_decref(v);
+			audit_buf_free(&b);
+		}
+}
+
 static void
 test_corpus(void **state)
 {
@@ -321,6 +365,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_corpus),
 	    cmocka_unit_test(test_escape_positions),
+	    cmocka_unit_test(test_exact_room),
 	    cmocka_unit_test(test_many_keys),
 	    cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_refusals),
