@@ -930,6 +930,17 @@ sandbox_restore_globals(struct sandbox *sb)
 
 /* ---- Lua -> JSON ------------------------------------------------------- */
 
+/*
+ * Where the conversion is, kept as the keys and indexes that lead there
+ * and written out only for an error: most tables convert without one.
+ * A key points into a Lua string that lua_next keeps on the stack.
+ */
+struct sandbox_tj_step {
+	const char *key; /* NULL: an array index */
+	size_t klen;
+	lua_Integer index;
+};
+
 struct sandbox_tj {
 	int max_depth;
 	const char *what;
@@ -938,10 +949,14 @@ struct sandbox_tj {
 	int failed;
 	json_t *root; /* everything built so far hangs from here */
 	size_t elements, bytes;
-	char path[SANDBOX_PATH_MAX];
+	struct sandbox_tj_step steps[SANDBOX_DEPTH_CAP + 1];
+	int nsteps;
+	char path[SANDBOX_PATH_MAX]; /* the steps written out, for errors */
 	size_t pathlen;
 	const void *seen[SANDBOX_DEPTH_CAP]; /* tables on the current path */
 };
+
+static void sandbox_tj_render(struct sandbox_tj *);
 
 static int sandbox_tj_fail(struct sandbox_tj *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
@@ -955,6 +970,7 @@ sandbox_tj_fail(struct sandbox_tj *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	sandbox_tj_render(c);
 	snprintf(c->err, c->errlen, "at %s: %s", c->path, msg);
 	c->failed = 1;
 	return -1;
@@ -984,6 +1000,30 @@ sandbox_tj_path(struct sandbox_tj *c, const char *fmt, ...)
 			c->path[i] = '?';
 	}
 	c->pathlen += (size_t)n;
+}
+
+/* Writes the path of the steps taken into c->path. */
+static void
+sandbox_tj_render(struct sandbox_tj *c)
+{
+	c->pathlen = 0;
+	c->path[0] = '\0';
+	sandbox_tj_path(c, "%s", c->what);
+	for (int i = 0; i < c->nsteps; i++) {
+		const struct sandbox_tj_step *st = &c->steps[i];
+		size_t cut;
+
+		if (st->key == NULL) {
+			sandbox_tj_path(c, "[%lld]", (long long)st->index);
+			continue;
+		}
+		cut = st->klen < SANDBOX_PATH_KEY ? st->klen : SANDBOX_PATH_KEY;
+		while (cut < st->klen && cut > 0 &&
+		    (st->key[cut] & 0xc0) == 0x80)
+			cut--;
+		sandbox_tj_path(c, ".%.*s%s", (int)cut, st->key,
+		    cut < st->klen ? "..." : "");
+	}
 }
 
 /* NULL when s is valid UTF-8 without NUL, else what is wrong. */
@@ -1076,38 +1116,38 @@ static int
 sandbox_tj_fill(lua_State *L, struct sandbox_tj *c, int idx, int depth,
     json_t *v, lua_Integer n)
 {
-	size_t mark = c->pathlen, klen, cut;
+	struct sandbox_tj_step *st = &c->steps[c->nsteps];
+	size_t klen;
 	const char *key;
 
+	/* Fills happen no deeper than max_depth <= SANDBOX_DEPTH_CAP. */
+	c->nsteps++;
 	if (n > 0) {
 		for (lua_Integer i = 1; i <= n; i++) {
 			lua_rawgeti(L, idx, i);
-			sandbox_tj_path(c, "[%lld]", (long long)i);
+			*st = (struct sandbox_tj_step){NULL, 0, i};
 			if (sandbox_tj_value(L, c, lua_gettop(L), depth, v,
 				NULL) != 0)
 				return -1;
-			c->pathlen = mark;
-			c->path[mark] = '\0';
 			lua_pop(L, 1);
 		}
+		c->nsteps--;
 		return 0;
 	}
 	lua_pushnil(L);
 	while (lua_next(L, idx) != 0) {
 		key = lua_tolstring(L, -2, &klen); /* a string: checked */
+		/* A bad key is reported at its table. */
+		c->nsteps--;
 		if (sandbox_tj_string(c, key, klen, "a key") != 0)
 			return -1;
-		cut = klen < SANDBOX_PATH_KEY ? klen : SANDBOX_PATH_KEY;
-		while (cut < klen && cut > 0 && (key[cut] & 0xc0) == 0x80)
-			cut--;
-		sandbox_tj_path(c, ".%.*s%s", (int)cut, key,
-		    cut < klen ? "..." : "");
+		c->nsteps++;
+		*st = (struct sandbox_tj_step){key, klen, 0};
 		if (sandbox_tj_value(L, c, lua_gettop(L), depth, v, key) != 0)
 			return -1;
-		c->pathlen = mark;
-		c->path[mark] = '\0';
 		lua_pop(L, 1);
 	}
+	c->nsteps--;
 	return 0;
 }
 
@@ -1130,7 +1170,8 @@ sandbox_tj_table(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 			return sandbox_tj_fail(c, "a cycle");
 	}
 	c->seen[depth - 1] = p;
-	luaL_checkstack(L, 4, NULL);
+	if (!lua_checkstack(L, 4))
+		return sandbox_tj_fail(c, "out of memory");
 
 	/* Keys first: an array has exactly 1..n, an object strings only. */
 	lua_pushnil(L);
@@ -1228,7 +1269,7 @@ sandbox_to_json(lua_State *L, int idx, int max_depth, const char *what,
 	c.what = what != NULL ? what : "value";
 	c.err = err;
 	c.errlen = errlen;
-	sandbox_tj_path(&c, "%s", c.what);
+	sandbox_tj_render(&c);
 
 	idx = lua_absindex(L, idx);
 	if (!lua_checkstack(L, 3)) {
@@ -1239,7 +1280,12 @@ sandbox_to_json(lua_State *L, int idx, int max_depth, const char *what,
 	lua_pushvalue(L, idx);
 	lua_pushlightuserdata(L, &c);
 	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-		/* Only memory (in lua_next, checkstack) can land here. */
+		/*
+		 * Nothing in the walk raises (it fails through
+		 * sandbox_tj_fail, with the path); a guard all the same.
+		 * The steps' keys are off the stack now: the path shown is
+		 * the last one written.
+		 */
 		if (!c.failed)
 			snprintf(err, errlen, "at %s: %s", c.path,
 			    lua_type(L, -1) == LUA_TSTRING

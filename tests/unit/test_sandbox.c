@@ -997,6 +997,20 @@ test_json_bad_values(void **state)
 	    "at plan.x: a number that is not finite");
 	json_fails(sb, "return {math.huge}", SANDBOX_MAX_DEPTH, "plan[1]");
 	json_fails(sb, "return {-math.huge}", SANDBOX_MAX_DEPTH, "finite");
+	/* The path after siblings that converted, at every depth. */
+	json_fails(sb, "return {{1}, {a = {2}}, {3, {b = 'x', "
+	    "f = function() end}}}", SANDBOX_MAX_DEPTH,
+	    "at plan[3][2].f: a function");
+	json_fails(sb, "return {a = {1, 2}, b = {c = {x = 1, y = {z = 0/0}}}}",
+	    SANDBOX_MAX_DEPTH, "at plan.b.c.y.z: a number that is not finite");
+	/* A long key is cut at a character boundary; control bytes shown as ?. */
+	json_fails(sb, "return {[string.rep('k', 63) .. '\\u{e9}tail'] = "
+	    "{['a\\nb'] = function() end}}", SANDBOX_MAX_DEPTH,
+	    "at plan.kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+	    "....a?b: a function");
+	/* A bad key is reported at its table, not below it. */
+	json_fails(sb, "return {x = {['\\xff'] = 1}}", SANDBOX_MAX_DEPTH,
+	    "at plan.x: a key with invalid UTF-8");
 	sandbox_free(sb);
 }
 
