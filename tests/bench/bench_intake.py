@@ -370,7 +370,11 @@ class Bench:
             return datetime.datetime.strptime(
                 s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                     tzinfo=datetime.timezone.utc).timestamp()
-        first, last = ts(min(times)), ts(max(times))
+        stamps = sorted(ts(t) for t in times)
+        first, last = stamps[0], stamps[-1]
+        # A stall (intake idle with alerts waiting) shows as a gap between
+        # receipts that the rate alone would hide.
+        gap = max((b - a for a, b in zip(stamps, stamps[1:])), default=0.0)
         if last_outcome is not None:
             # Done when the last outcome is, not the last receipt.
             last = max(last, ts(last_outcome))
@@ -388,6 +392,7 @@ class Bench:
             threads[tname] = threads.get(tname, 0.0) + used
         return {
             "secs": last - first,
+            "gap": gap,
             "wall": t_done - t_start,
             "join": first - wall_start,
             "durable": wall_done - first,
@@ -413,7 +418,8 @@ class Bench:
               f"durable, offsets stored {r['durable']:.2f} s after it (seen "
               f"by a {POLL * 1000:.0f} ms poll); "
               f"{r['bytes'] / 1e6:.1f} MB of audit log, "
-              f"{r['bytes'] / max(r['records'], 1):.0f} B/record")
+              f"{r['bytes'] / max(r['records'], 1):.0f} B/record; longest "
+              f"pause between two receipts {r['gap'] * 1000:.0f} ms")
         print(f"  CPU: loop thread {r['loop_cpu'] / expect * 1e6:.2f} "
               f"us/alert, whole process {r['proc_cpu'] / expect * 1e6:.2f} "
               f"us/alert ({', '.join(f'{n} {s:.2f} s' for n, s in busiest)})"
