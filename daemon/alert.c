@@ -36,11 +36,15 @@ static const char *const alert_format_names[] = {
 };
 
 /* The canonical fields in the order an alert prints them. */
-static const char *const alert_keys[] = {
+enum alert_field {
+	F_ID, F_SOURCE, F_TIME, F_RECEIVED_AT, F_SEVERITY, F_TITLE, F_RULE,
+	F_CATEGORY, F_HOST, F_USER, F_IP, F_PROCESS, F_CONTAINER, F_CLOUD,
+	ALERT_NKEYS
+};
+static const char *const alert_keys[ALERT_NKEYS] = {
 	"id", "source", "time", "received_at", "severity", "title", "rule",
 	"category", "host", "user", "ip", "process", "container", "cloud",
 };
-#define ALERT_NKEYS (sizeof alert_keys / sizeof alert_keys[0])
 
 /* One alert under construction. */
 struct alert_build {
@@ -276,17 +280,12 @@ alert_must(json_t *v)
 	return v;
 }
 
-/* Sets canonical field `key` (one of alert_keys) to v, which it takes. */
+/* Sets canonical field `key` to v, which it takes. */
 static void
-alert_put(struct alert_build *b, const char *key, json_t *v)
+alert_put(struct alert_build *b, enum alert_field key, json_t *v)
 {
-	for (size_t i = 0; i < ALERT_NKEYS; i++)
-		if (strcmp(alert_keys[i], key) == 0) {
-			json_decref(b->out[i]);
-			b->out[i] = alert_must(v);
-			return;
-		}
-	fatalx("alert: no canonical field %s", key);
+	json_decref(b->out[key]);
+	b->out[key] = alert_must(v);
 }
 
 /* The shortest text of a double that reads back the same, as JSON. */
@@ -348,7 +347,7 @@ alert_string_of(const struct jscan_value *v)
 
 /* Sets a string field from v; 1 if v gave one. */
 static int
-alert_set_string(struct alert_build *b, const char *key,
+alert_set_string(struct alert_build *b, enum alert_field key,
     const struct jscan_value *v)
 {
 	json_t *s = alert_string_of(v);
@@ -360,7 +359,8 @@ alert_set_string(struct alert_build *b, const char *key,
 }
 
 static int
-alert_vpick(struct alert_build *b, const char *key, int first, va_list ap)
+alert_vpick(struct alert_build *b, enum alert_field key, int first,
+    va_list ap)
 {
 	const char *path;
 
@@ -375,14 +375,14 @@ alert_vpick(struct alert_build *b, const char *key, int first, va_list ap)
 	return 0;
 }
 
-static int alert_pick(struct alert_build *b, const char *key, ...)
+static int alert_pick(struct alert_build *b, enum alert_field key, ...)
     __attribute__((sentinel));
-static int alert_pick_first(struct alert_build *b, const char *key, ...)
+static int alert_pick_first(struct alert_build *b, enum alert_field key, ...)
     __attribute__((sentinel));
 
 /* Sets a string field from the first of the paths that gives one. */
 static int
-alert_pick(struct alert_build *b, const char *key, ...)
+alert_pick(struct alert_build *b, enum alert_field key, ...)
 {
 	va_list ap;
 	int set;
@@ -395,7 +395,7 @@ alert_pick(struct alert_build *b, const char *key, ...)
 
 /* The same, where an array gives its first element. */
 static int
-alert_pick_first(struct alert_build *b, const char *key, ...)
+alert_pick_first(struct alert_build *b, enum alert_field key, ...)
 {
 	va_list ap;
 	int set;
@@ -423,7 +423,7 @@ alert_set_hash_id(struct alert_build *b)
 		id[7 + 2 * i + 1] = hex[md[i] & 0xf];
 	}
 	id[ALERT_HASH_ID_LEN] = '\0';
-	alert_put(b, "id", json_string_nocheck(id));
+	alert_put(b, F_ID, json_string_nocheck(id));
 }
 
 static void
@@ -434,7 +434,7 @@ alert_set_severity(struct alert_build *b, double d)
 	if (d > 100)
 		d = 100;
 	/* Half away from zero, as lround, without needing libm. */
-	alert_put(b, "severity", json_integer((json_int_t)(d + 0.5)));
+	alert_put(b, F_SEVERITY, json_integer((json_int_t)(d + 0.5)));
 }
 
 /* A number in 0-100 (rounded), or -1. */
@@ -680,7 +680,7 @@ alert_set_time(struct alert_build *b, const struct jscan_value *v)
 	}
 	buf[n++] = 'Z';
 	buf[n] = '\0';
-	alert_put(b, "time", json_string_nocheck(buf));
+	alert_put(b, F_TIME, json_string_nocheck(buf));
 	return 1;
 }
 
@@ -752,7 +752,7 @@ alert_map_ecs(struct alert_build *b)
 	double sev;
 	int s;
 
-	if (!alert_pick(b, "id", "event.id", "kibana.alert.uuid", "_id", NULL))
+	if (!alert_pick(b, F_ID, "event.id", "kibana.alert.uuid", "_id", NULL))
 		alert_set_hash_id(b);
 	alert_pick_time(b, "@timestamp", NULL);
 	/* The most specific score first: the source's own, then the rule's. */
@@ -766,22 +766,22 @@ alert_map_ecs(struct alert_build *b)
 	}
 	if (sev >= 0)
 		alert_set_severity(b, sev);
-	alert_pick(b, "title", "rule.name", "kibana.alert.rule.name",
+	alert_pick(b, F_TITLE, "rule.name", "kibana.alert.rule.name",
 	    "signal.rule.name", "message", NULL);
 	/*
 	 * The rule's name, not its id: playbooks are written by people and
 	 * match on what they read in the SIEM; ids are the fallback.
 	 */
-	alert_pick(b, "rule", "rule.name", "kibana.alert.rule.name",
+	alert_pick(b, F_RULE, "rule.name", "kibana.alert.rule.name",
 	    "signal.rule.name", "rule.id", "kibana.alert.rule.rule_id",
 	    "signal.rule.rule_id", NULL);
-	alert_pick_first(b, "category", "event.category", NULL);
-	alert_pick(b, "host", "host.name", "host.hostname", NULL);
-	alert_pick(b, "user", "user.name", NULL);
-	alert_pick_first(b, "ip", "source.ip", "host.ip", NULL);
-	alert_pick(b, "process", "process.name", NULL);
-	alert_pick(b, "container", "container.id", NULL);
-	alert_pick(b, "cloud", "cloud.account.id", NULL);
+	alert_pick_first(b, F_CATEGORY, "event.category", NULL);
+	alert_pick(b, F_HOST, "host.name", "host.hostname", NULL);
+	alert_pick(b, F_USER, "user.name", NULL);
+	alert_pick_first(b, F_IP, "source.ip", "host.ip", NULL);
+	alert_pick(b, F_PROCESS, "process.name", NULL);
+	alert_pick(b, F_CONTAINER, "container.id", NULL);
+	alert_pick(b, F_CLOUD, "cloud.account.id", NULL);
 	return ALERT_OK;
 }
 
@@ -802,9 +802,9 @@ alert_map_ocsf(struct alert_build *b)
 	 * be deduplicated, and hashing would make every redelivery a new
 	 * alert, so it is refused.
 	 */
-	if (!(legacy ? alert_pick(b, "id", "finding.uid", "finding_info.uid",
+	if (!(legacy ? alert_pick(b, F_ID, "finding.uid", "finding_info.uid",
 			   NULL)
-		     : alert_pick(b, "id", "finding_info.uid", NULL))) {
+		     : alert_pick(b, F_ID, "finding_info.uid", NULL))) {
 		alert_why(b->why, b->whylen,
 		    "missing field %s for OCSF class %d",
 		    legacy ? "finding.uid" : "finding_info.uid", (int)cls);
@@ -819,24 +819,24 @@ alert_map_ocsf(struct alert_build *b)
 			break;
 		}
 	if (legacy)
-		alert_pick(b, "title", "finding.title", "finding_info.title",
+		alert_pick(b, F_TITLE, "finding.title", "finding_info.title",
 		    NULL);
 	else
-		alert_pick(b, "title", "finding_info.title", NULL);
-	alert_pick(b, "rule", "finding_info.analytic.name",
+		alert_pick(b, F_TITLE, "finding_info.title", NULL);
+	alert_pick(b, F_RULE, "finding_info.analytic.name",
 	    "metadata.product.name", NULL);
 	if (legacy)
-		alert_pick_first(b, "category", "finding.types",
+		alert_pick_first(b, F_CATEGORY, "finding.types",
 		    "finding_info.types", "class_name", NULL);
 	else
-		alert_pick_first(b, "category", "finding_info.types",
+		alert_pick_first(b, F_CATEGORY, "finding_info.types",
 		    "class_name", NULL);
-	alert_pick(b, "host", "device.hostname", "device.name", NULL);
-	alert_pick(b, "user", "actor.user.name", NULL);
-	alert_pick(b, "ip", "src_endpoint.ip", NULL);
-	alert_pick(b, "process", "actor.process.name", NULL);
-	alert_pick(b, "container", "container.uid", NULL);
-	alert_pick(b, "cloud", "cloud.account.uid", NULL);
+	alert_pick(b, F_HOST, "device.hostname", "device.name", NULL);
+	alert_pick(b, F_USER, "actor.user.name", NULL);
+	alert_pick(b, F_IP, "src_endpoint.ip", NULL);
+	alert_pick(b, F_PROCESS, "actor.process.name", NULL);
+	alert_pick(b, F_CONTAINER, "container.uid", NULL);
+	alert_pick(b, F_CLOUD, "cloud.account.uid", NULL);
 	return ALERT_OK;
 }
 
@@ -846,7 +846,7 @@ alert_map_wazuh(struct alert_build *b)
 	const struct jscan_value *level;
 
 	/* Wazuh always sends an id; one without is not a real alert. */
-	if (!alert_pick(b, "id", "id", NULL)) {
+	if (!alert_pick(b, F_ID, "id", NULL)) {
 		alert_why(b->why, b->whylen,
 		    "missing field id for Wazuh alert");
 		return ALERT_MISSING_FIELD;
@@ -855,13 +855,13 @@ alert_map_wazuh(struct alert_build *b)
 	level = alert_get(b, "rule.level");
 	/* Levels run 0-15; set_severity clamps what lies outside. */
 	alert_set_severity(b, jscan_number(level) * 100 / 15);
-	alert_pick(b, "title", "rule.description", NULL);
-	alert_pick(b, "rule", "rule.id", NULL);
-	alert_pick_first(b, "category", "rule.groups", NULL);
-	alert_pick(b, "host", "agent.name", NULL);
-	alert_pick(b, "user", "data.srcuser", "data.dstuser", NULL);
-	alert_pick(b, "ip", "data.srcip", "agent.ip", NULL);
-	alert_pick(b, "process", "data.program_name",
+	alert_pick(b, F_TITLE, "rule.description", NULL);
+	alert_pick(b, F_RULE, "rule.id", NULL);
+	alert_pick_first(b, F_CATEGORY, "rule.groups", NULL);
+	alert_pick(b, F_HOST, "agent.name", NULL);
+	alert_pick(b, F_USER, "data.srcuser", "data.dstuser", NULL);
+	alert_pick(b, F_IP, "data.srcip", "agent.ip", NULL);
+	alert_pick(b, F_PROCESS, "data.program_name",
 	    "predecoder.program_name", NULL);
 	return ALERT_OK;
 }
@@ -872,7 +872,8 @@ alert_map_wazuh(struct alert_build *b)
  * for a field it could not resolve: neither names anything.
  */
 static int
-alert_falco_field(struct alert_build *b, const char *key, const char *name)
+alert_falco_field(struct alert_build *b, enum alert_field key,
+    const char *name)
 {
 	const struct jscan_value *fields =
 	    alert_member(b, b->doc, "output_fields");
@@ -899,7 +900,7 @@ alert_map_falco(struct alert_build *b)
 	};
 	const char *p;
 
-	if (!alert_pick(b, "id", "uuid", NULL))
+	if (!alert_pick(b, F_ID, "uuid", NULL))
 		alert_set_hash_id(b);
 	alert_pick_time(b, "time", NULL);
 	/* alert_detect() saw it is a string. */
@@ -909,16 +910,16 @@ alert_map_falco(struct alert_build *b)
 			alert_set_severity(b, prio[i].value);
 			break;
 		}
-	alert_pick(b, "title", "output", NULL);
-	alert_pick(b, "rule", "rule", NULL);
-	if (!alert_set_string(b, "category",
+	alert_pick(b, F_TITLE, "output", NULL);
+	alert_pick(b, F_RULE, "rule", NULL);
+	if (!alert_set_string(b, F_CATEGORY,
 		alert_first(b, alert_member(b, b->doc, "tags"))))
-		alert_pick(b, "category", "source", NULL);
-	alert_pick(b, "host", "hostname", NULL);
-	alert_falco_field(b, "user", "user.name");
-	if (!alert_falco_field(b, "process", "proc.name"))
-		alert_falco_field(b, "process", "proc.cmdline");
-	alert_falco_field(b, "container", "container.id");
+		alert_pick(b, F_CATEGORY, "source", NULL);
+	alert_pick(b, F_HOST, "hostname", NULL);
+	alert_falco_field(b, F_USER, "user.name");
+	if (!alert_falco_field(b, F_PROCESS, "proc.name"))
+		alert_falco_field(b, F_PROCESS, "proc.cmdline");
+	alert_falco_field(b, F_CONTAINER, "container.id");
 	return ALERT_OK;
 }
 
@@ -971,23 +972,24 @@ alert_map_generic(struct alert_build *b, const struct alert_generic *g)
 	    .cloud = "cloud",
 	};
 	const struct {
-		const char *key, *path;
+		enum alert_field key;
+		const char *path;
 	} strings[] = {
-	    {"rule", g ? g->rule : defaults.rule},
-	    {"category", g ? g->category : defaults.category},
-	    {"host", g ? g->host : defaults.host},
-	    {"user", g ? g->user : defaults.user},
-	    {"ip", g ? g->ip : defaults.ip},
-	    {"process", g ? g->process : defaults.process},
-	    {"container", g ? g->container : defaults.container},
-	    {"cloud", g ? g->cloud : defaults.cloud},
+	    {F_RULE, g ? g->rule : defaults.rule},
+	    {F_CATEGORY, g ? g->category : defaults.category},
+	    {F_HOST, g ? g->host : defaults.host},
+	    {F_USER, g ? g->user : defaults.user},
+	    {F_IP, g ? g->ip : defaults.ip},
+	    {F_PROCESS, g ? g->process : defaults.process},
+	    {F_CONTAINER, g ? g->container : defaults.container},
+	    {F_CLOUD, g ? g->cloud : defaults.cloud},
 	};
 
 	if (g == NULL) {
-		if (!alert_pick(b, "id", "id", NULL))
+		if (!alert_pick(b, F_ID, "id", NULL))
 			alert_set_hash_id(b);
 		alert_pick_time(b, "time", "@timestamp", "timestamp", NULL);
-		alert_pick(b, "title", "title", "message", NULL);
+		alert_pick(b, F_TITLE, "title", "message", NULL);
 		g = &defaults;
 	} else {
 		/*
@@ -995,7 +997,7 @@ alert_map_generic(struct alert_build *b, const struct alert_generic *g)
 		 * message without it is refused rather than hashed.
 		 */
 		if (g->id != NULL) {
-			if (!alert_pick(b, "id", g->id, NULL)) {
+			if (!alert_pick(b, F_ID, g->id, NULL)) {
 				alert_why(b->why, b->whylen,
 				    "missing field %s (the topic's id path)",
 				    g->id);
@@ -1006,7 +1008,7 @@ alert_map_generic(struct alert_build *b, const struct alert_generic *g)
 		if (g->time != NULL)
 			alert_pick_time(b, g->time, NULL);
 		if (g->title != NULL)
-			alert_pick(b, "title", g->title, NULL);
+			alert_pick(b, F_TITLE, g->title, NULL);
 	}
 	if (g->severity != NULL)
 		alert_generic_severity(b, alert_get(b, g->severity));
@@ -1112,12 +1114,12 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 	}
 	if (r != ALERT_OK)
 		goto done;
-	alert_put(&b, "source", json_string_nocheck(alert_format_names[fmt]));
+	alert_put(&b, F_SOURCE, json_string_nocheck(alert_format_names[fmt]));
 	if (received_at != NULL) {
 		json_t *v = json_string(received_at);
 
 		if (v != NULL)
-			alert_put(&b, "received_at", v);
+			alert_put(&b, F_RECEIVED_AT, v);
 	}
 
 	/* In the documented order, for people reading logs. */

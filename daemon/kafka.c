@@ -500,6 +500,20 @@ kafka_coords(const rd_kafka_message_t *rm)
  */
 #define KAFKA_RECEIVED_MAX 32 /* the alert's 14 canonical fields, and ours */
 
+/*
+ * A canonical field's name in alert.received: the id is "alert" and the
+ * source's time "alert_time" there (the record has its own "time").
+ */
+static const char *
+kafka_received_name(const char *key)
+{
+	if (key[0] == 'i' && strcmp(key, "id") == 0)
+		return "alert";
+	if (key[0] == 't' && strcmp(key, "time") == 0)
+		return "alert_time";
+	return key;
+}
+
 static uint64_t
 kafka_append_received(struct kafka *k, json_t *alert,
     const rd_kafka_message_t *rm, const struct pb_match *m, int digest,
@@ -513,12 +527,9 @@ kafka_append_received(struct kafka *k, json_t *alert,
 	uint64_t seq;
 
 	json_object_foreach(alert, key, v) {
-		if (strcmp(key, "raw") == 0)
-			continue;
 		if (n == KAFKA_RECEIVED_MAX - 4)
 			break; /* cannot happen: alert.c makes 14 at most */
-		mb[n++] = (struct audit_member){strcmp(key, "id") == 0 ?
-		    "alert" : strcmp(key, "time") == 0 ? "alert_time" : key, v,
+		mb[n++] = (struct audit_member){kafka_received_name(key), v,
 		    NULL, 0};
 	}
 	if (!digest) {
