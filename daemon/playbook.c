@@ -109,6 +109,14 @@ struct pbjob {
 	struct playbooks *pb;
 	char *body; /* the alert and its message, as run frames carry them */
 	size_t bodylen;
+	/*
+	 * What the body is made from, while the submit that made the job
+	 * runs: a body is encoded only for a run that goes to a worker or
+	 * waits for its key, not for one that dedup skips at once.
+	 */
+	const json_t *alert;
+	const char *raw;
+	size_t rawlen;
 	char *id;
 	uint64_t alert_seq;
 	size_t outstanding;
@@ -743,6 +751,22 @@ pool_failed_cb(struct wpool *p, struct wrun *w, const char *reason,
  * made a hot key's runs crawl).
  */
 static void
+pbrun_body(struct pbrun *run)
+{
+	struct pbjob *job = run->job;
+
+	if (job->body == NULL) {
+		/* Only the submit can get here first, the alert at hand. */
+		if (job->alert == NULL)
+			fatalx("playbooks: a run without its alert");
+		job->body = wrun_body(job->alert, job->raw, job->rawlen,
+		    &job->bodylen);
+	}
+	run->w.body = job->body;
+	run->w.bodylen = job->bodylen;
+}
+
+static void
 pbrun_dispatch(struct pbrun *run, int first)
 {
 	struct pbdef *def = run->def;
@@ -754,6 +778,7 @@ pbrun_dispatch(struct pbrun *run, int first)
 	if (keyval != NULL && run->key == NULL) {
 		struct pbkey *k = pbkey_get(st, keyval, 1);
 		if (k != NULL && k->busy) {
+			pbrun_body(run);
 			TAILQ_INSERT_TAIL(&k->parked, run, park);
 			return;
 		}
@@ -776,6 +801,7 @@ pbrun_dispatch(struct pbrun *run, int first)
 	run->w.prior = 0;
 	if (run->key != NULL && run->escalate_value != NULL)
 		run->w.prior = pbkey_prior(run->key, def->escalate_ms, now);
+	pbrun_body(run);
 	wpool_submit(run->set->pool, &run->w, first);
 }
 
@@ -865,13 +891,16 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 	if (job == NULL)
 		fatalx("playbooks: out of memory");
 	job->pb = pb;
-	/* Encoded now, while the alert is at hand: the job keeps no tree. */
-	job->body = wrun_body(alert, raw, rawlen, &job->bodylen);
+	/* The job keeps no tree: a body is encoded, if need be, right here. */
+	job->alert = alert;
+	job->raw = raw;
+	job->rawlen = rawlen;
 	job->id = strdup(json_string_value(json_object_get(alert, "id")));
 	if (job->id == NULL)
 		fatalx("playbooks: out of memory");
 	job->alert_seq = alert_seq;
-	job->outstanding = n;
+	/* One more than the runs: the job outlives this loop. */
+	job->outstanding = n + 1;
 	job->done = done;
 	job->arg = arg;
 	for (size_t i = 0; i < n; i++) {
@@ -885,8 +914,6 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 		run->def = &set->defs[idx[i]];
 		run->def->st->matched++;
 		run->w.playbook = idx[i];
-		run->w.body = job->body;
-		run->w.bodylen = job->bodylen;
 		run->w.arg = run;
 		if (run->def->dedup_key != NULL)
 			run->dedup_value = pb_strdup_or_null(json_string_value(
@@ -897,6 +924,9 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 				run->def->escalate_key)));
 		pbrun_dispatch(run, 0);
 	}
+	job->alert = NULL; /* gone once this returns */
+	job->raw = NULL;
+	pbjob_settle(job, 0, 1);
 }
 
 void

@@ -171,6 +171,71 @@ def plans_through_pipeline(tmp, daemons):
     check("edr-isolate" in out and "P99" in out, out)
 
 
+ONE_HOST_DEDUP = """\
+return playbook{
+  name = "once-per-host",
+  match = {has = "host"},
+  dedup = {key = "host", window = "10m"},
+  run = function(alert, rd)
+    rd.ticket{summary = "first on " .. alert.host, ref = alert.id}
+  end,
+}
+"""
+
+ONE_HOST_ESCALATE = """\
+return playbook{
+  name = "count-per-host",
+  match = {has = "host"},
+  escalate = {key = "host", window = "1h"},
+  run = function(alert, rd)
+    rd.ticket{summary = "prior " .. rd.prior, ref = alert.raw.message}
+  end,
+}
+"""
+
+
+def runs_sharing_a_key(tmp, daemons):
+    """Many alerts on two hosts at once: runs of one key wait for each
+    other in the main process (a body is encoded for a run that waits, not
+    for one dedup skips at once). dedup: one plan per host, the rest
+    skipped; escalate: every run planned, rd.prior exactly 0..n-1 per
+    host; each waiting run ran on its own alert."""
+    boot, _, d = setup(tmp, daemons, {"dedup.lua": ONE_HOST_DEDUP,
+                                      "escalate.lua": ONE_HOST_ESCALATE})
+    d.start()
+    n = 60
+    lines = [json.dumps({"title": "t", "host": f"ws-{i % 2}",
+                         "message": f"m{i}"}) for i in range(n)]
+    produce(boot, "alerts", lines, partitions=4)
+    wait_settled(d, n)
+    recs = d.records()
+    got = outcomes_exactly_once(recs)
+    received = {r["alert"]: r for r in recs if r["type"] == "alert.received"}
+    check(len(received) == n, f"{len(received)} alerts received, want {n}")
+    for host in ("ws-0", "ws-1"):
+        ids = [a for a, r in received.items() if r.get("host") == host]
+        dd = [got[(a, "once-per-host")] for a in ids]
+        plans = [o for o in dd if o["type"] == "plan.created"]
+        check(len(plans) == 1, f"{host}: {len(plans)} dedup plans, want 1")
+        check(all(o["type"] == "playbook.skipped" and o["reason"] == "dedup"
+                  for o in dd if o is not plans[0]),
+              f"{host}: the others skipped by dedup")
+        esc = [got[(a, "count-per-host")] for a in ids]
+        check(all(o["type"] == "plan.created" for o in esc),
+              f"{host}: every escalate run planned")
+        priors = sorted(o["prior"] for o in esc)
+        check(priors == list(range(len(ids))),
+              f"{host}: priors {priors}, want 0..{len(ids) - 1}")
+        for o in esc:
+            msg = o["actions"][0]["params"]["ref"]
+            check(int(msg[1:]) % 2 == int(host[-1]),
+                  f"{host}: a run saw another host's alert ({msg})")
+    msgs = sorted(o["actions"][0]["params"]["ref"] for (a, p), o in got.items()
+                  if p == "count-per-host")
+    check(msgs == sorted(f"m{i}" for i in range(n)),
+          "each escalate run saw its own alert, once")
+
+
 def hang_in_c_call_is_killed(tmp, daemons):
     boot, _, d = setup(tmp, daemons, {"tricks.lua": TRICKS})
     d.start()
@@ -468,6 +533,7 @@ def protected_follows_inventory(tmp, daemons):
 
 CASES = {
     "plans_through_pipeline": plans_through_pipeline,
+    "runs_sharing_a_key": runs_sharing_a_key,
     "hang_in_c_call_is_killed": hang_in_c_call_is_killed,
     "stuck_intake_pauses": stuck_intake_pauses,
     "workers_are_confined": workers_are_confined,
