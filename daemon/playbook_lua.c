@@ -636,8 +636,32 @@ lua_alert_index(lua_State *L)
 	return 1;
 }
 
+struct pbfield *
+pbfields_of(const json_t *o, size_t *np)
+{
+	struct pbfield *f = calloc(json_object_size(o) + 1, sizeof *f);
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+
+	*np = 0;
+	if (f == NULL)
+		return NULL;
+	json_object_foreach((json_t *)o, k, v) {
+		if (json_is_string(v))
+			f[n++] = (struct pbfield){k, strlen(k),
+			    json_string_value(v), json_string_length(v), 0};
+		else if (json_is_integer(v))
+			f[n++] = (struct pbfield){k, strlen(k), NULL, 0,
+			    json_integer_value(v)};
+	}
+	*np = n;
+	return f;
+}
+
 struct alert_push {
-	const json_t *fields;
+	const struct pbfield *fields;
+	size_t n;
 	const char *raw;
 	size_t rawlen;
 };
@@ -646,19 +670,16 @@ struct alert_push {
 static void
 alert_push(lua_State *L, const struct alert_push *a)
 {
-	const char *k;
-	json_t *v;
+	lua_createtable(L, 0, (int)a->n + 1);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct pbfield *f = &a->fields[i];
 
-	lua_createtable(L, 0, (int)json_object_size(a->fields) + 1);
-	json_object_foreach((json_t *)a->fields, k, v) {
-		if (json_is_string(v))
-			lua_pushlstring(L, json_string_value(v),
-			    json_string_length(v));
-		else if (json_is_integer(v))
-			lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+		lua_pushlstring(L, f->key, f->klen);
+		if (f->str != NULL)
+			lua_pushlstring(L, f->str, f->slen);
 		else
-			continue;
-		lua_setfield(L, -2, k);
+			lua_pushinteger(L, (lua_Integer)f->i);
+		lua_rawset(L, -3);
 	}
 	if (a->raw != NULL) {
 		lua_createtable(L, 0, 1);
@@ -1110,12 +1131,12 @@ run_prepare_cb(lua_State *L)
 }
 
 json_t *
-pbhost_run(struct pbhost *h, size_t idx, const json_t *fields,
-    const char *raw, size_t rawlen, int64_t prior)
+pbhost_run(struct pbhost *h, size_t idx, const struct pbfield *fields,
+    size_t n, const char *raw, size_t rawlen, int64_t prior)
 {
 	struct pbstate *st = &h->pb[idx];
 	lua_State *L = sandbox_state(st->sb);
-	struct run_args args = {st, {fields, raw, rawlen}, prior};
+	struct run_args args = {st, {fields, n, raw, rawlen}, prior};
 	char err[1024];
 	enum sandbox_err e;
 	json_t *out;

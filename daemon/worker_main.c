@@ -221,7 +221,8 @@ frame_result(struct wbuf *out, uint64_t id, json_t *res)
  */
 static int
 run_decode(const char *p, size_t len, uint64_t *id, uint32_t *pb,
-    int64_t *prior, json_t **fields, const char **raw, size_t *rawlen)
+    int64_t *prior, struct pbfield *fields, size_t *nfields,
+    const char **raw, size_t *rawlen)
 {
 	const char *end = p + len;
 	uint16_t n;
@@ -234,51 +235,48 @@ run_decode(const char *p, size_t len, uint64_t *id, uint32_t *pb,
 	memcpy(prior, p + 12, 8);
 	memcpy(&n, p + 20, 2);
 	p += 22;
-	*fields = json_object();
+	if (n > PBHOST_MAX_FIELDS)
+		return -1;
+	/* The fields point into the frame, which outlives the run. */
 	for (uint16_t i = 0; i < n; i++) {
-		char key[256];
+		struct pbfield *f = &fields[i];
 		if (end - p < 2)
-			goto bad;
-		uint8_t kl = (uint8_t)*p++;
-		if (end - p < kl + 1)
-			goto bad;
-		memcpy(key, p, kl);
-		key[kl] = '\0';
-		p += kl;
+			return -1;
+		f->klen = (uint8_t)*p++;
+		if (end - p < (ptrdiff_t)f->klen + 1)
+			return -1;
+		f->key = p;
+		p += f->klen;
 		char type = *p++;
 		if (type == 'i') {
-			int64_t v;
 			if (end - p < 8)
-				goto bad;
-			memcpy(&v, p, 8);
+				return -1;
+			memcpy(&f->i, p, 8);
+			f->str = NULL;
 			p += 8;
-			json_object_set_new(*fields, key, json_integer(v));
 		} else if (type == 's') {
 			if (end - p < 4)
-				goto bad;
+				return -1;
 			memcpy(&l, p, 4);
 			p += 4;
 			if ((size_t)(end - p) < l)
-				goto bad;
-			json_object_set_new(*fields, key,
-			    json_stringn_nocheck(p, l));
+				return -1;
+			f->str = p;
+			f->slen = l;
 			p += l;
 		} else
-			goto bad;
+			return -1;
 	}
+	*nfields = n;
 	if (end - p < 4)
-		goto bad;
+		return -1;
 	memcpy(&l, p, 4);
 	p += 4;
 	if ((size_t)(end - p) != l)
-		goto bad;
+		return -1;
 	*raw = l ? p : NULL;
 	*rawlen = l;
 	return 0;
-bad:
-	json_decref(*fields);
-	*fields = NULL;
-	return -1;
 }
 
 /* Everything the worker inherited but its socket and stdio goes. */
@@ -365,22 +363,23 @@ worker_main(void)
 			uint64_t id;
 			uint32_t pb;
 			int64_t prior;
-			json_t *fields;
+			struct pbfield fields[PBHOST_MAX_FIELDS];
+			size_t nfields;
 			const char *raw;
 			size_t rawlen;
-			if (run_decode(pl, plen, &id, &pb, &prior, &fields, &raw,
-				&rawlen) == -1 || pb >= pbhost_count(host))
+			if (run_decode(pl, plen, &id, &pb, &prior, fields,
+				&nfields, &raw, &rawlen) == -1 ||
+			    pb >= pbhost_count(host))
 				_exit(65);
 			/* The handler may write held while the run goes. */
 			atomic_signal_fence(memory_order_seq_cst);
 			in_run = 1;
 			atomic_signal_fence(memory_order_seq_cst);
-			json_t *res = pbhost_run(host, pb, fields, raw, rawlen,
-			    prior);
+			json_t *res = pbhost_run(host, pb, fields, nfields,
+			    raw, rawlen, prior);
 			atomic_signal_fence(memory_order_seq_cst);
 			in_run = 0;
 			atomic_signal_fence(memory_order_seq_cst);
-			json_decref(fields);
 			if (res == NULL)
 				_exit(70);
 			frame_result(&held, id, res);

@@ -78,10 +78,32 @@ size_t pbhost_count(const struct pbhost *h);
 int pbhost_find(const struct pbhost *h, const char *name);
 
 /*
- * Runs playbook idx on the alert: its fields (an object of strings and
- * integers, the canonical alert without raw) and raw, the original message
- * bytes, decoded for the playbook only when it reads alert.raw. prior is
- * what rd.prior says. Returns the outcome (caller owns):
+ * One field of the alert a run reads: a string (str, slen) or, with str
+ * NULL, an integer. Key and string point into the caller's memory (a
+ * worker's run frame): nothing is copied until the Lua table is made.
+ */
+struct pbfield {
+	const char *key;
+	size_t klen;
+	const char *str;
+	size_t slen;
+	int64_t i;
+};
+/* The canonical alert has 14; a run frame with more is malformed. */
+#define PBHOST_MAX_FIELDS 32
+
+/*
+ * The string and integer members of a jansson object as fields, which
+ * point into it: an array the caller frees, with *n entries; NULL when
+ * memory runs out.
+ */
+struct pbfield *pbfields_of(const json_t *o, size_t *n);
+
+/*
+ * Runs playbook idx on the alert: its n fields (strings and integers, the
+ * canonical alert without raw) and raw, the original message bytes,
+ * decoded for the playbook only when it reads alert.raw. prior is what
+ * rd.prior says. Returns the outcome (caller owns):
  *   {"status":"plan", "actions":[{kind, action, params}...], "logs":[...],
  *    "us":N}                 run() finished; actions may be empty
  *   {"status":"skip", "us":N}  match.when(alert) said no
@@ -89,8 +111,9 @@ int pbhost_find(const struct pbhost *h, const char *name);
  *    "error":"file.lua:7: ...", "logs":[...], "us":N}
  * NULL only when out of memory.
  */
-json_t *pbhost_run(struct pbhost *h, size_t idx, const json_t *fields,
-    const char *raw, size_t rawlen, int64_t prior);
+json_t *pbhost_run(struct pbhost *h, size_t idx,
+    const struct pbfield *fields, size_t n, const char *raw, size_t rawlen,
+    int64_t prior);
 
 /*
  * The asset inventory file (JSON, or Lua returning a table) as JSON, for
