@@ -744,12 +744,7 @@ pool_failed_cb(struct wpool *p, struct wrun *w, const char *reason,
 
 /* ---- Dispatch ----------------------------------------------------------------- */
 
-/*
- * Sends a run to the pool, unless its key is busy (it parks) or dedup
- * skips it. `first`: it waited for its key, so it goes ahead of the queue
- * (runs on one key go one at a time; each queued behind all the others
- * made a hot key's runs crawl).
- */
+/* The run frame's body, made for the first run of the job that needs it. */
 static void
 pbrun_body(struct pbrun *run)
 {
@@ -766,6 +761,12 @@ pbrun_body(struct pbrun *run)
 	run->w.bodylen = job->bodylen;
 }
 
+/*
+ * Sends a run to the pool, unless its key is busy (it parks) or dedup
+ * skips it. `first`: it waited for its key, so it goes ahead of the queue
+ * (runs on one key go one at a time; each queued behind all the others
+ * made a hot key's runs crawl).
+ */
 static void
 pbrun_dispatch(struct pbrun *run, int first)
 {
