@@ -46,25 +46,6 @@ json_special16(const unsigned char *p, int ascii)
 #endif
 }
 
-/* Bit j set: p[j] is below 0x20, for j in 0..15. */
-static inline unsigned
-json_control16(const unsigned char *p)
-{
-#ifdef JSONBYTES_SSE2
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-
-	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v,
-	    _mm_set1_epi8(0x1f)), v));
-#else
-	unsigned m = 0;
-
-	for (unsigned j = 0; j < 16; j++)
-		if (p[j] < 0x20)
-			m |= 1u << j;
-	return m;
-#endif
-}
-
 /* The length of the longest prefix of p[0..n) without a special byte. */
 static inline size_t
 json_plain_span(const unsigned char *p, size_t n, int ascii)
