@@ -1381,14 +1381,21 @@ def refresh_refused_gives_up(tmp, daemons):
              "the next extension asks again")
 
 
-def refresh_retry_survives_restart(tmp, daemons):
-    """kill -9 while a failed refresh waits for its retry: at the start
-    the refresh is asked again, under the same key, and taken."""
+def edr_retries_once(tmp, daemons, backoff):
+    """A started daemon whose edr connector asks each request to be retried
+    once, with a fixed backoff."""
     e = Env(tmp, daemons, EDR_ACTIONS,
             {"edr": {"env": {"MODE": "retry", "RETRY_N": "1"}},
              "log": {"env": {"MODE": "ok"}}},
-            more={"backoff": "60s", "max_backoff": "60s"})
+            more={"backoff": backoff, "max_backoff": backoff})
     e.d.start()
+    return e
+
+
+def refresh_retry_survives_restart(tmp, daemons):
+    """kill -9 while a failed refresh waits for its retry: at the start
+    the refresh is asked again, under the same key, and taken."""
+    e = edr_retries_once(tmp, daemons, "60s")
     p1 = one_plan(e, "isolate", host="r-3", rule="2h")
     a1 = f"A{p1['seq']}.0"
     # The apply itself is retried once too: after up to 90 s.
@@ -1413,11 +1420,7 @@ def until_merge_keeps_apply_retry(tmp, daemons):
     """A request until remediated merged into a mitigation whose apply
     waits for its retry must not cancel that retry: the apply runs again
     and the mitigation becomes active (it stayed applying for ever)."""
-    e = Env(tmp, daemons, EDR_ACTIONS,
-            {"edr": {"env": {"MODE": "retry", "RETRY_N": "1"}},
-             "log": {"env": {"MODE": "ok"}}},
-            more={"backoff": "4s", "max_backoff": "4s"})
-    e.d.start()
+    e = edr_retries_once(tmp, daemons, "4s")
     p1 = one_plan(e, "isolate", host="m-1", rule="1h")
     a1 = f"A{p1['seq']}.0"
     retry = wait_type(e.d, "action.retrying", a1)
