@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "remediad/alert.h"
+#include "remediad/growbuf.h"
 #include "remediad/json_scan.h"
 #include "remediad/log.h"
 
@@ -46,13 +47,17 @@ static const char *const alert_keys[ALERT_NKEYS] = {
 	"category", "host", "user", "ip", "process", "container", "cloud",
 };
 
+_Static_assert(ALERT_NKEYS == ALERT_NFIELDS, "alert.h's count of fields");
+
 /* One alert under construction. */
 struct alert_build {
 	const char *data; /* the message, for the hash id */
 	size_t len;
 	const struct jscan *js; /* the parsed message */
 	const struct jscan_value *doc;
-	json_t *out[ALERT_NKEYS]; /* the canonical fields so far (owned) */
+	struct alert_flat *out; /* the canonical fields so far */
+	char **store;		/* their text */
+	size_t *storecap, storelen;
 	char *why;
 	size_t whylen;
 };
@@ -280,12 +285,24 @@ alert_must(json_t *v)
 	return v;
 }
 
-/* Sets canonical field `key` to v, which it takes. */
+/*
+ * Sets canonical field `key` to the text s (valid UTF-8, no NUL), copied
+ * to the store; a later value replaces it.
+ */
 static void
-alert_put(struct alert_build *b, enum alert_field key, json_t *v)
+alert_put(struct alert_build *b, enum alert_field key, const char *s,
+    size_t n)
 {
-	json_decref(b->out[key]);
-	b->out[key] = alert_must(v);
+	if (n > UINT32_MAX || b->storelen + n + 1 > UINT32_MAX ||
+	    growbuf_reserve(b->store, b->storecap, b->storelen + n + 1,
+		256) == -1)
+		fatalx("alert: out of memory");
+	memcpy(*b->store + b->storelen, s, n);
+	(*b->store)[b->storelen + n] = '\0';
+	b->out->off[key] = (uint32_t)b->storelen;
+	b->out->len[key] = (uint32_t)n;
+	b->out->set |= 1u << key;
+	b->storelen += n + 1;
 }
 
 /* The shortest text of a double that reads back the same, as JSON. */
@@ -309,40 +326,43 @@ alert_real_text(double d, char *buf, size_t size)
  * character boundary, so one huge field cannot bloat every copy of the
  * alert; raw keeps it whole.
  */
-static json_t *
-alert_string_of(const struct jscan_value *v)
+static int
+alert_string_of(const struct jscan_value *v, char buf[64], const char **s,
+    size_t *n)
 {
-	char buf[64];
-	const char *s;
-	size_t n;
-
 	if (v == NULL)
-		return NULL;
+		return 0;
 	switch (v->type) {
 	case JSCAN_STRING:
-		s = v->u.str.s;
-		n = v->u.str.len;
-		if (n == 0)
-			return NULL;
-		if (n > ALERT_MAX_STRING) {
-			n = ALERT_MAX_STRING;
-			while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-				n--;
+		*s = v->u.str.s;
+		*n = v->u.str.len;
+		if (*n == 0)
+			return 0;
+		if (*n > ALERT_MAX_STRING) {
+			*n = ALERT_MAX_STRING;
+			while (*n > 0 && ((unsigned char)(*s)[*n] & 0xc0) ==
+			    0x80)
+				(*n)--;
 		}
-		return alert_must(json_stringn_nocheck(s, n));
+		return 1;
 	case JSCAN_INTEGER:
-		snprintf(buf, sizeof buf, "%" PRId64, v->u.i);
-		return alert_must(json_string_nocheck(buf));
+		snprintf(buf, 64, "%" PRId64, v->u.i);
+		break;
 	case JSCAN_REAL:
-		alert_real_text(v->u.d, buf, sizeof buf);
-		return alert_must(json_string_nocheck(buf));
+		alert_real_text(v->u.d, buf, 64);
+		break;
 	case JSCAN_TRUE:
-		return alert_must(json_string_nocheck("true"));
+		snprintf(buf, 64, "true");
+		break;
 	case JSCAN_FALSE:
-		return alert_must(json_string_nocheck("false"));
+		snprintf(buf, 64, "false");
+		break;
 	default:
-		return NULL;
+		return 0;
 	}
+	*s = buf;
+	*n = strlen(buf);
+	return 1;
 }
 
 /* Sets a string field from v; 1 if v gave one. */
@@ -350,11 +370,13 @@ static int
 alert_set_string(struct alert_build *b, enum alert_field key,
     const struct jscan_value *v)
 {
-	json_t *s = alert_string_of(v);
+	char buf[64];
+	const char *s;
+	size_t n;
 
-	if (s == NULL)
+	if (!alert_string_of(v, buf, &s, &n))
 		return 0;
-	alert_put(b, key, s);
+	alert_put(b, key, s, n);
 	return 1;
 }
 
@@ -422,8 +444,7 @@ alert_set_hash_id(struct alert_build *b)
 		id[7 + 2 * i] = hex[md[i] >> 4];
 		id[7 + 2 * i + 1] = hex[md[i] & 0xf];
 	}
-	id[ALERT_HASH_ID_LEN] = '\0';
-	alert_put(b, F_ID, json_string_nocheck(id));
+	alert_put(b, F_ID, id, ALERT_HASH_ID_LEN);
 }
 
 static void
@@ -434,7 +455,8 @@ alert_set_severity(struct alert_build *b, double d)
 	if (d > 100)
 		d = 100;
 	/* Half away from zero, as lround, without needing libm. */
-	alert_put(b, F_SEVERITY, json_integer((json_int_t)(d + 0.5)));
+	b->out->severity = (int64_t)(d + 0.5);
+	b->out->set |= 1u << F_SEVERITY;
 }
 
 /* A number in 0-100 (rounded), or -1. */
@@ -680,7 +702,7 @@ alert_set_time(struct alert_build *b, const struct jscan_value *v)
 	}
 	buf[n++] = 'Z';
 	buf[n] = '\0';
-	alert_put(b, F_TIME, json_string_nocheck(buf));
+	alert_put(b, F_TIME, buf, n);
 	return 1;
 }
 
@@ -1021,8 +1043,9 @@ alert_map_generic(struct alert_build *b, const struct alert_generic *g)
 /* ---- Decoding ----------------------------------------------------------- */
 
 enum alert_reject
-alert_decode(const char *data, size_t len, const struct alert_opts *opts,
-    const char *received_at, json_t **out, char *why, size_t whylen)
+alert_decode_flat(const char *data, size_t len, const struct alert_opts *opts,
+    const char *received_at, struct alert_flat *out, char **store,
+    size_t *storecap, char *why, size_t whylen)
 {
 	size_t max_size = ALERT_DEFAULT_MAX_SIZE, bad;
 	int max_depth = ALERT_DEFAULT_MAX_DEPTH;
@@ -1033,9 +1056,8 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 	enum alert_format fmt;
 	enum alert_reject r;
 	const char *what = NULL;
-	json_t *alert;
 
-	*out = NULL;
+	memset(out, 0, sizeof *out);
 	if (why != NULL && whylen > 0)
 		why[0] = '\0';
 	if (opts != NULL) {
@@ -1091,6 +1113,9 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 	b.data = data;
 	b.len = len;
 	b.js = js;
+	b.out = out;
+	b.store = store;
+	b.storecap = storecap;
 	b.why = why;
 	b.whylen = whylen;
 	/* A topic with configured paths carries generic alerts only. */
@@ -1114,28 +1139,51 @@ alert_decode(const char *data, size_t len, const struct alert_opts *opts,
 	}
 	if (r != ALERT_OK)
 		goto done;
-	alert_put(&b, F_SOURCE, json_string_nocheck(alert_format_names[fmt]));
-	if (received_at != NULL) {
-		json_t *v = json_string(received_at);
-
-		if (v != NULL)
-			alert_put(&b, F_RECEIVED_AT, v);
-	}
-
-	/* In the documented order, for people reading logs. */
-	alert = alert_must(json_object());
-	for (size_t i = 0; i < ALERT_NKEYS; i++) {
-		if (b.out[i] != NULL &&
-		    json_object_set_new_nocheck(alert, alert_keys[i],
-			b.out[i]) != 0)
-			fatalx("alert: out of memory");
-		b.out[i] = NULL;
-	}
-	*out = alert;
+	alert_put(&b, F_SOURCE, alert_format_names[fmt],
+	    strlen(alert_format_names[fmt]));
+	if (received_at != NULL)
+		alert_put(&b, F_RECEIVED_AT, received_at, strlen(received_at));
 done:
-	for (size_t i = 0; i < ALERT_NKEYS; i++)
-		json_decref(b.out[i]);
+	if (r != ALERT_OK)
+		memset(out, 0, sizeof *out);
 	if (js == &own)
 		jscan_free(&own);
+	return r;
+}
+
+json_t *
+alert_flat_json(const struct alert_flat *f, const char *store)
+{
+	json_t *alert = alert_must(json_object());
+
+	/* In the documented order, for people reading logs. */
+	for (size_t i = 0; i < ALERT_NKEYS; i++) {
+		json_t *v;
+
+		if (!(f->set & (1u << i)))
+			continue;
+		v = i == F_SEVERITY ? json_integer((json_int_t)f->severity) :
+				      json_stringn_nocheck(store + f->off[i],
+					  f->len[i]);
+		if (json_object_set_new_nocheck(alert, alert_keys[i],
+			alert_must(v)) != 0)
+			fatalx("alert: out of memory");
+	}
+	return alert;
+}
+
+enum alert_reject
+alert_decode(const char *data, size_t len, const struct alert_opts *opts,
+    const char *received_at, json_t **out, char *why, size_t whylen)
+{
+	struct alert_flat flat;
+	char *store = NULL;
+	size_t storecap = 0;
+	enum alert_reject r;
+
+	r = alert_decode_flat(data, len, opts, received_at, &flat, &store,
+	    &storecap, why, whylen);
+	*out = r == ALERT_OK ? alert_flat_json(&flat, store) : NULL;
+	free(store);
 	return r;
 }

@@ -3,12 +3,15 @@
  * queue wakes the loop through a pipe (rd_kafka_queue_io_event_enable),
  * and each wake consumes a bounded batch and re-arms itself, since the
  * pipe is written only when the queue goes from empty to non-empty. Every
- * message is decoded, checked against the dedup window and audited; its
- * offset is stored (offset + 1, contiguous per partition) only once its
- * records are durable and, for a rejected message, once the dead-letter
- * topic has it. Past max_in_flight, intake holds: it stops taking
- * messages from the consumer queue (librdkafka's prefetch stops at its own
- * bound) and takes them again as soon as some drain. Pausing the
+ * message is decoded on the decoder's thread (decoder.c: in order, ahead
+ * of the loop), then checked against the dedup window and audited on the
+ * loop's; its offset is stored (offset + 1, contiguous per partition)
+ * only once its records are durable and, for a rejected message, once the
+ * dead-letter topic has it. Messages the decoder holds for a revoked
+ * partition are dropped, unstored, for the partition's next owner. Past
+ * max_in_flight (the decoder's messages included), intake holds: it stops
+ * taking messages from the consumer queue (librdkafka's prefetch stops at
+ * its own bound) and takes them again as soon as some drain. Pausing the
  * partitions throws that prefetch away and costs a refetch of about 300
  * ms, so it is kept for what lasts: a hold with nothing drained for
  * KAFKA_HOLD_MS, or an audit log that is not writable. A paused consumer
@@ -32,14 +35,15 @@
 #include "remediad/broker.h"
 #include "remediad/config.h"
 #include "remediad/daemon.h"
+#include "remediad/decoder.h"
 #include "remediad/dedup.h"
-#include "remediad/json_scan.h"
 #include "remediad/kafka.h"
 #include "remediad/log.h"
 #include "remediad/playbook.h"
 #include "remediad/units.h"
 
 #define KAFKA_BUDGET	   128	/* messages per wake of the loop */
+#define KAFKA_DECODING	   (8 * KAFKA_BUDGET) /* in the decoder at once */
 #define KAFKA_FIRST_ASSIGN_WAIT_MS 10000 /* at a stop: see kafka_close */
 #define KAFKA_TICK_MS	   250	/* pause/resume, DLQ retries, expiry */
 #define KAFKA_HOLD_MS	   1000 /* a hold this long, nothing drained: pause */
@@ -99,7 +103,8 @@ struct kafka {
 	struct units_clock clock;
 	struct alert_generic generic;
 	struct alert_opts opts;
-	struct jscan scan; /* the decoder's buffers, kept between messages */
+	struct decoder *dec; /* decodes what the consumer gives, in order */
+	struct event *ev_decoded;
 	char state[128];
 	int brokers_up, brokers_total;
 	struct {
@@ -631,15 +636,17 @@ kafka_reject(struct kafka *k, struct kpart *p, struct kmsg *m,
 	audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
 }
 
+/*
+ * One message, as the decoder left it (s), from receipt to its records.
+ * The alert object is made here, on the thread that frees it.
+ */
 static void
-kafka_message(struct kafka *k, rd_kafka_message_t *rm)
+kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 {
 	const char *topic = rd_kafka_topic_name(rm->rkt), *cause;
-	char why[512], received_at[40];
 	struct kpart *p;
 	struct kmsg *m;
 	json_t *alert = NULL;
-	enum alert_reject r;
 	uint64_t seq, first;
 
 	p = kpart_get(k, topic, rm->partition);
@@ -663,13 +670,11 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 	k->inflight++;
 	k->n.received++;
 
-	units_now_rfc3339(&k->clock, received_at, sizeof received_at);
-	r = alert_decode(rm->payload, rm->len, &k->opts, received_at, &alert,
-	    why, sizeof why);
-	if (r != ALERT_OK) {
-		kafka_reject(k, p, m, rm, alert_reject_name(r), why);
+	if (s->r != ALERT_OK) {
+		kafka_reject(k, p, m, rm, alert_reject_name(s->r), s->why);
 		return;
 	}
+	alert = alert_flat_json(&s->flat, s->store);
 
 	const char *id = json_string_value(json_object_get(alert, "id"));
 	uint64_t now = units_now_ms();
@@ -745,6 +750,23 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm)
 	audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
 }
 
+/* Messages held by the decoder: settled with their partition, or at close. */
+static int
+kafka_keep_decoded(void *tag, void *arg)
+{
+	const rd_kafka_message_t *rm = tag;
+	const rd_kafka_topic_partition_list_t *revoked = arg;
+
+	return rd_kafka_topic_partition_list_find(revoked,
+	    rd_kafka_topic_name(rm->rkt), rm->partition) == NULL;
+}
+
+static void
+kafka_drop_decoded(void *tag, void *arg)
+{
+	rd_kafka_message_destroy(tag);
+}
+
 /* ---- Rebalances --------------------------------------------------------------- */
 
 /*
@@ -757,6 +779,10 @@ kafka_settle(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
 {
 	rd_kafka_topic_partition_list_t *commit;
 
+	/* Not taken yet: left for the partition's next owner too. */
+	if (k->dec != NULL)
+		decoder_filter(k->dec, kafka_keep_decoded, kafka_drop_decoded,
+		    parts);
 	if (audit_sync_now(k->d->audit, KAFKA_SETTLE_MS) == -1)
 		log_warnx("kafka: revoke: the audit log did not catch up; "
 			  "unfinished messages will be read again");
@@ -958,31 +984,57 @@ kafka_more_later(struct kafka *k)
 	event_add(k->ev_more, &now);
 }
 
-static void
-kafka_consume(struct kafka *k)
+/* Decoded messages, in order, at most KAFKA_BUDGET. Returns how many. */
+static int
+kafka_take(struct kafka *k)
 {
+	struct decoded *s;
 	int n;
 
-	for (n = 0; n < KAFKA_BUDGET && !k->closing; n++) {
-		if (!k->paused && k->inflight >= kafka_hold_at(k)) {
+	for (n = 0; n < KAFKA_BUDGET && !k->closing &&
+	     (s = decoder_head(k->dec)) != NULL; n++) {
+		rd_kafka_message_t *rm = s->tag;
+		kafka_message(k, rm, s);
+		decoder_pop(k->dec);
+		rd_kafka_message_destroy(rm);
+	}
+	return n;
+}
+
+/*
+ * From the consumer's queue into the decoder, up to its room: a long lead
+ * keeps the loop fed when the decoder's thread waits for a CPU. Returns 1
+ * if the consumer may hold more, 0 if not (or if intake holds, or the
+ * decoder is full: what drains them comes back), -1 after a fatal error.
+ */
+static int
+kafka_fill(struct kafka *k)
+{
+	for (int n = 0; n < KAFKA_DECODING; n++) {
+		if (k->closing || decoder_room(k->dec) == 0)
+			return 0;
+		if (!k->paused && k->inflight + decoder_pending(k->dec) >=
+		    kafka_hold_at(k)) {
 			/* Whatever drains next releases it (kpart_advance). */
 			if (!k->holding) {
 				k->holding = 1;
 				k->hold_since = units_mono_ms();
 				k->n.holds++;
 			}
-			return;
+			return 0;
 		}
 		rd_kafka_message_t *rm = rd_kafka_consumer_poll(k->rk, 0);
 		if (rm == NULL)
-			return;
+			return 0;
 		if (rm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			kafka_message(k, rm);
+			/* Kept until taken: the decoder reads its payload. */
+			if (decoder_push(k->dec, rm->payload, rm->len, rm) == 0)
+				continue;
 		} else if (rm->err == RD_KAFKA_RESP_ERR__FATAL) {
 			k->n.errors++;
 			rd_kafka_message_destroy(rm);
 			kafka_fatal(k, k->rk);
-			return;
+			return -1;
 		} else if (rm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			k->n.errors++;
 			log_warnx("kafka: consumer: %s",
@@ -990,14 +1042,41 @@ kafka_consume(struct kafka *k)
 		}
 		rd_kafka_message_destroy(rm);
 	}
+	return 1;
+}
+
+/*
+ * Takes what the decoder is done with, then feeds it from the consumer,
+ * so the two threads work side by side.
+ */
+static void
+kafka_consume(struct kafka *k)
+{
+	int taken = kafka_take(k), more = kafka_fill(k);
+
+	decoder_commit(k->dec);
+	if (more == -1 || k->closing)
+		return;
 	/*
-	 * The pipe is written only on empty -> non-empty: come back. As a
-	 * zero timer, not event_active(): an event activated from a callback
-	 * runs in the same loop iteration, so the loop would never poll, and
-	 * the workers' results, the audit log's wakeups and control clients
-	 * would wait until Kafka ran dry.
+	 * The pipe is written only on empty -> non-empty: come back while
+	 * anything may be left. As a zero timer, not event_active(): an
+	 * event activated from a callback runs in the same loop iteration,
+	 * so the loop would never poll, and the workers' results, the audit
+	 * log's wakeups and control clients would wait until Kafka ran dry.
+	 * Messages still being decoded call back themselves (decoder_want).
 	 */
-	kafka_more_later(k);
+	if (taken == KAFKA_BUDGET || more ||
+	    (decoder_pending(k->dec) > 0 && decoder_want(k->dec)))
+		kafka_more_later(k);
+}
+
+/* The decoder's thread: results wait. */
+static void
+kafka_decoded_cb(void *arg)
+{
+	struct kafka *k = arg;
+
+	event_active(k->ev_decoded, EV_READ, 0);
 }
 
 static void
@@ -1214,7 +1293,6 @@ kafka_open(struct daemon *d, char **cause)
 	k->opts.max_size = cfg->kafka.max_message;
 	k->opts.max_depth = ALERT_DEFAULT_MAX_DEPTH;
 	k->opts.generic = cfg->kafka.generic.present ? &k->generic : NULL;
-	k->opts.scan = &k->scan;
 	k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 
 	k->dedup = dedup_new(cfg->dedup.window_ms, (size_t)cfg->dedup.max_entries);
@@ -1308,9 +1386,18 @@ kafka_open(struct daemon *d, char **cause)
 	k->ev_more = event_new(d->base, -1, 0, kafka_more_cb, k);
 	k->ev_tick = event_new(d->base, -1, EV_PERSIST, kafka_tick_cb, k);
 	k->ev_resume = event_new(d->base, -1, 0, kafka_resume_cb, k);
+	k->ev_decoded = event_new(d->base, -1, 0, kafka_more_cb, k);
 	if (k->ev_wake == NULL || k->ev_dlq_wake == NULL || k->ev_more == NULL ||
-	    k->ev_tick == NULL || k->ev_resume == NULL) {
+	    k->ev_tick == NULL || k->ev_resume == NULL ||
+	    k->ev_decoded == NULL) {
 		*cause = strdup("out of memory");
+		goto fail;
+	}
+	const char *why;
+	k->dec = decoder_new(&k->opts, KAFKA_DECODING, kafka_decoded_cb, k,
+	    &why);
+	if (k->dec == NULL) {
+		*cause = strdup(why);
 		goto fail;
 	}
 	struct timeval tick = {0, KAFKA_TICK_MS * 1000};
@@ -1409,6 +1496,9 @@ kafka_close(struct kafka *k)
 		rd_kafka_consumer_close(k->rk);
 	}
 	k->closing = 1;
+	/* What it still holds is read again: before the consumer goes. */
+	decoder_free(k->dec, kafka_drop_decoded, NULL);
+	k->dec = NULL;
 	if (k->dlq != NULL) {
 		rd_kafka_flush(k->dlq, KAFKA_SETTLE_MS);
 		rd_kafka_purge(k->dlq, RD_KAFKA_PURGE_F_QUEUE |
@@ -1446,6 +1536,8 @@ kafka_close(struct kafka *k)
 		event_free(k->ev_tick);
 	if (k->ev_resume != NULL)
 		event_free(k->ev_resume);
+	if (k->ev_decoded != NULL)
+		event_free(k->ev_decoded);
 	for (int i = 0; i < 2; i++) {
 		if (k->pipe[i] != -1)
 			close(k->pipe[i]);
@@ -1461,7 +1553,6 @@ kafka_close(struct kafka *k)
 	}
 	broker_stop(k->embedded);
 	dedup_free(k->dedup);
-	jscan_free(&k->scan);
 	EVP_MD_free(k->sha256);
 	free(k->bootstraps);
 	free(k);
@@ -1499,6 +1590,9 @@ kafka_status_json(const struct kafka *k)
 		json_object_set_new(o, "pause_reason",
 		    json_string(k->pause_reason));
 	json_object_set_new(o, "holding", json_boolean(k->holding));
+	/* Taken from the consumer, not yet through the decoder. */
+	json_object_set_new(o, "decoding", json_integer(k->dec != NULL ?
+	    (json_int_t)decoder_pending(k->dec) : 0));
 	json_object_set_new(o, "counters", json_pack(
 	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "received", (json_int_t)k->n.received,

@@ -7,6 +7,7 @@
 #define REMEDIAD_ALERT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 struct jscan;
@@ -54,6 +55,19 @@ enum alert_reject {
 	ALERT_MISSING_FIELD,
 };
 
+/*
+ * A decoded alert before it is an object: each canonical field's text is
+ * in a buffer of the caller's (at off, len bytes, NUL-terminated), and
+ * the severity is a number. What alert_decode() makes of it is what
+ * alert_flat_json() makes.
+ */
+#define ALERT_NFIELDS 14
+struct alert_flat {
+	uint32_t off[ALERT_NFIELDS], len[ALERT_NFIELDS];
+	unsigned int set; /* bit i: field i is present */
+	int64_t severity; /* with its bit set */
+};
+
 /* "ok", "too_large", "invalid_utf8", ...; "unknown" out of range. */
 const char *alert_reject_name(enum alert_reject r);
 
@@ -73,5 +87,19 @@ const char *alert_reject_name(enum alert_reject r);
 enum alert_reject alert_decode(const char *data, size_t len,
     const struct alert_opts *opts, const char *received_at, json_t **out,
     char *why, size_t whylen);
+
+/*
+ * The same decoding, with no allocation but the growth of *store (of
+ * *storecap bytes, the caller's to keep and free), which holds the
+ * fields' text: for a caller on another thread than the alert's users.
+ * On a rejection *out is empty.
+ */
+enum alert_reject alert_decode_flat(const char *data, size_t len,
+    const struct alert_opts *opts, const char *received_at,
+    struct alert_flat *out, char **store, size_t *storecap, char *why,
+    size_t whylen);
+
+/* The canonical alert object (the caller's) of a flat one. */
+json_t *alert_flat_json(const struct alert_flat *f, const char *store);
 
 #endif
