@@ -47,7 +47,9 @@ static const char *const alert_keys[ALERT_NKEYS] = {
 	"category", "host", "user", "ip", "process", "container", "cloud",
 };
 
-_Static_assert(ALERT_NKEYS == ALERT_NFIELDS, "alert.h's count of fields");
+_Static_assert(ALERT_NKEYS == ALERT_NFIELDS && F_ID == ALERT_FIELD_ID &&
+	F_TIME == ALERT_FIELD_TIME && F_SEVERITY == ALERT_FIELD_SEVERITY,
+    "alert.h's view of the fields");
 
 /* One alert under construction. */
 struct alert_build {
@@ -1149,6 +1151,22 @@ done:
 	if (js == &own)
 		jscan_free(&own);
 	return r;
+}
+
+const char *
+alert_field_name(unsigned int i)
+{
+	return i < ALERT_NKEYS ? alert_keys[i] : NULL;
+}
+
+const char *
+alert_flat_text(const struct alert_flat *f, const char *store,
+    unsigned int i, size_t *len)
+{
+	if (i >= ALERT_NKEYS || i == F_SEVERITY || !(f->set & (1u << i)))
+		return NULL;
+	*len = f->len[i];
+	return store + f->off[i];
 }
 
 json_t *

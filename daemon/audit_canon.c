@@ -269,6 +269,7 @@ struct canon_member {
 	const json_t *value; /* NULL: the string str */
 	const char *str;
 	size_t slen;
+	int verbatim; /* str is canonical JSON text */
 };
 
 static uint64_t
@@ -326,6 +327,9 @@ canon_sorted_with(const json_t *o, const struct audit_member *more,
 		m->klen = json_object_iter_key_len(it);
 		m->prefix = canon_prefix(m->key, m->klen);
 		m->value = json_object_iter_value(it);
+		m->str = NULL;
+		m->slen = 0;
+		m->verbatim = 0;
 	}
 	for (size_t i = 0; i < nmore; i++) {
 		struct canon_member *m = &(*keys)[(*nk)++];
@@ -335,6 +339,7 @@ canon_sorted_with(const json_t *o, const struct audit_member *more,
 		m->value = more[i].value;
 		m->str = more[i].str;
 		m->slen = more[i].slen;
+		m->verbatim = more[i].verbatim;
 	}
 	if (*nk > 16) {
 		qsort(*keys, *nk, sizeof **keys, canon_member_cmp);
@@ -485,8 +490,9 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
 		}
 		if (canon_string(b, keys[i].key, keys[i].klen) == -1 ||
 		    audit_buf_put(b, ":", 1) == -1 ||
-		    (keys[i].value != NULL ?
-			canon_value(b, keys[i].value, 0) :
+		    (keys[i].value != NULL ? canon_value(b, keys[i].value, 0) :
+		     keys[i].verbatim ?
+			audit_buf_put(b, keys[i].str, keys[i].slen) :
 			canon_string(b, keys[i].str, keys[i].slen)) == -1) {
 			*cause = "cannot serialize the record";
 			goto out;

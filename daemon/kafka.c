@@ -510,48 +510,81 @@ kafka_coords(const rd_kafka_message_t *rm)
  * source's time "alert_time" there (the record has its own "time").
  */
 static const char *
-kafka_received_name(const char *key)
+kafka_received_name(unsigned int i)
 {
-	if (key[0] == 'i' && strcmp(key, "id") == 0)
+	if (i == ALERT_FIELD_ID)
 		return "alert";
-	if (key[0] == 't' && strcmp(key, "time") == 0)
+	if (i == ALERT_FIELD_TIME)
 		return "alert_time";
-	return key;
+	return alert_field_name(i);
+}
+
+/*
+ * The Kafka coordinates as canonical JSON text (keys sorted), or 0 when
+ * the topic's name would need escaping (Kafka allows none that do).
+ */
+static int
+kafka_coords_text(const rd_kafka_message_t *rm, char *buf, size_t size)
+{
+	const char *topic = rd_kafka_topic_name(rm->rkt);
+	int n;
+
+	for (const char *c = topic; *c != '\0'; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
+		    *c == '-'))
+			return 0;
+	n = snprintf(buf, size, "{\"offset\":%lld,\"partition\":%d,"
+	    "\"topic\":\"%s\"}", (long long)rm->offset, (int)rm->partition,
+	    topic);
+	return n > 0 && (size_t)n < size ? n : 0;
 }
 
 static uint64_t
-kafka_append_received(struct kafka *k, json_t *alert,
+kafka_append_received(struct kafka *k, const struct decoded *s,
     const rd_kafka_message_t *rm, const struct pb_match *m, int digest,
     const char *omitted, const char **cause)
 {
 	struct audit_member mb[KAFKA_RECEIVED_MAX];
-	json_t *coords = kafka_coords(rm), *names = NULL, *v;
-	const char *key;
-	char hex[65];
-	size_t n = 0;
+	json_t *coords = NULL, *names = NULL;
+	char hex[65], sev[24], where[320];
+	size_t n = 0, len;
 	uint64_t seq;
+	int wlen;
 
-	json_object_foreach(alert, key, v) {
-		if (n == KAFKA_RECEIVED_MAX - 4)
-			break; /* cannot happen: alert.c makes 14 at most */
-		mb[n++] = (struct audit_member){kafka_received_name(key), v,
-		    NULL, 0};
+	/* The fields as the decoder left them: no object is built. */
+	for (unsigned int i = 0; i < ALERT_NFIELDS; i++) {
+		const char *text = alert_flat_text(&s->flat, s->store, i, &len);
+
+		if (text != NULL)
+			mb[n++] = (struct audit_member){kafka_received_name(i),
+			    NULL, text, len, 0};
+		else if (i == ALERT_FIELD_SEVERITY &&
+		    (s->flat.set & (1u << i)))
+			mb[n++] = (struct audit_member){kafka_received_name(i),
+			    NULL, sev, (size_t)snprintf(sev, sizeof sev,
+				"%lld", (long long)s->flat.severity), 1};
 	}
 	if (!digest) {
-		/* alert_decode() checked it is UTF-8 without NUL bytes. */
+		/* The decoder checked it is UTF-8 without NUL bytes. */
 		mb[n++] = (struct audit_member){"raw", NULL, rm->payload,
-		    rm->len};
+		    rm->len, 0};
 	} else {
 		sha256_hex(k->sha256, rm->payload, rm->len, hex);
-		mb[n++] = (struct audit_member){"raw_sha256", NULL, hex, 64};
+		mb[n++] = (struct audit_member){"raw_sha256", NULL, hex, 64, 0};
 		if (omitted != NULL)
 			mb[n++] = (struct audit_member){"raw_omitted", NULL,
-			    omitted, strlen(omitted)};
+			    omitted, strlen(omitted), 0};
 	}
-	mb[n++] = (struct audit_member){"kafka", coords, NULL, 0};
+	if ((wlen = kafka_coords_text(rm, where, sizeof where)) > 0)
+		mb[n++] = (struct audit_member){"kafka", NULL, where,
+		    (size_t)wlen, 1};
+	else
+		mb[n++] = (struct audit_member){"kafka",
+		    coords = kafka_coords(rm), NULL, 0, 0};
 	if (m->n > 0) {
 		names = playbooks_match_names(m);
-		mb[n++] = (struct audit_member){"playbooks", names, NULL, 0};
+		mb[n++] = (struct audit_member){"playbooks", names, NULL, 0, 0};
 	}
 	seq = audit_append_members(k->d->audit, "alert.received", "system", mb,
 	    n, cause);
@@ -674,11 +707,15 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		kafka_reject(k, p, m, rm, alert_reject_name(s->r), s->why);
 		return;
 	}
-	alert = alert_flat_json(&s->flat, s->store);
-
-	const char *id = json_string_value(json_object_get(alert, "id"));
-	uint64_t now = units_now_ms();
+	/* The playbooks take an object; without them none is made. */
 	struct playbooks *pb = k->d->playbooks;
+	if (pb != NULL)
+		alert = alert_flat_json(&s->flat, s->store);
+
+	size_t idlen;
+	const char *id = alert_flat_text(&s->flat, s->store, ALERT_FIELD_ID,
+	    &idlen);
+	uint64_t now = units_now_ms();
 	struct pb_match match = {0};
 	if (dedup_seen(k->dedup, id, now, &first)) {
 		/* Seen, but its runs were not all recorded: run them now. */
@@ -700,14 +737,10 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		}
 		k->n.duplicate++;
 	} else {
-		/* The id outlives the alert, which the record takes. */
-		char *idcopy = strdup(id);
-		if (idcopy == NULL)
-			fatalx("kafka: out of memory");
 		if (pb != NULL)
 			playbooks_match(pb, alert, &match);
 		int digest = k->d->cfg->audit.raw != AUDIT_RAW_FULL;
-		seq = kafka_append_received(k, alert, rm, &match, digest, NULL,
+		seq = kafka_append_received(k, s, rm, &match, digest, NULL,
 		    &cause);
 		if (seq == 0 && errno == EFBIG && !digest) {
 			/*
@@ -715,20 +748,18 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 			 * audit.max_record: keep its digest instead, or it
 			 * would be refused and read again forever.
 			 */
-			seq = kafka_append_received(k, alert, rm, &match, 1,
+			seq = kafka_append_received(k, s, rm, &match, 1,
 			    "larger than audit.max_record", &cause);
 		}
 		if (seq == 0 && errno == EFBIG) {
 			/* Even so too large: a dead letter, not a poison. */
 			json_decref(alert);
-			free(idcopy);
 			kafka_reject(k, p, m, rm, "too_large", "its audit record "
 			    "is larger than audit.max_record");
 			return;
 		}
-		if (seq != 0 && dedup_add(k->dedup, idcopy, now, seq) == -1)
+		if (seq != 0 && dedup_add(k->dedup, id, now, seq) == -1)
 			log_warnx("kafka: dedup window out of memory");
-		free(idcopy);
 		if (seq == 0) {
 			json_decref(alert);
 			kafka_refused(k, p, m, cause);

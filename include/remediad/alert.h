@@ -67,6 +67,15 @@ struct alert_flat {
 	unsigned int set; /* bit i: field i is present */
 	int64_t severity; /* with its bit set */
 };
+/* Fields i of ALERT_NFIELDS, in the order an alert prints them. */
+#define ALERT_FIELD_ID	     0
+#define ALERT_FIELD_TIME     2
+#define ALERT_FIELD_SEVERITY 4 /* the number; every other field is text */
+/* Field i's name in the alert object ("id", "source", ...). */
+const char *alert_field_name(unsigned int i);
+/* Field i's text (NUL-terminated, *len bytes), or NULL when absent. */
+const char *alert_flat_text(const struct alert_flat *f, const char *store,
+    unsigned int i, size_t *len);
 
 /* "ok", "too_large", "invalid_utf8", ...; "unknown" out of range. */
 const char *alert_reject_name(enum alert_reject r);

@@ -76,13 +76,17 @@ int audit_canon_value(struct audit_buf *b, const json_t *v);
  * A member of a record given apart from a fields object: a JSON value, or
  * (value NULL) a string given as its slen bytes at str, so a long one
  * needs no copy into a json_t. Such bytes must be valid UTF-8 without NUL
- * (the caller has checked them).
+ * (the caller has checked them). With verbatim set, str is instead the
+ * value's canonical JSON text, copied as it is: for values the caller
+ * made itself (a number it printed, a string it escaped beforehand with
+ * audit_canon_string()).
  */
 struct audit_member {
 	const char *key;
 	const json_t *value;
 	const char *str;
 	size_t slen;
+	int verbatim;
 };
 
 /*

@@ -312,11 +312,14 @@ test_members(void **state)
 	json_t *kafka = json_pack("{s:s, s:i, s:i}", "topic", "alerts",
 	    "partition", 3, "offset", 99);
 	json_t *id = json_string("a-1");
+	/* Verbatim members are copied as the canonical text they are. */
 	struct audit_member more[] = {
-	    {"raw", NULL, raw, sizeof raw - 1},
-	    {"kafka", kafka, NULL, 0},
-	    {"alert", id, NULL, 0},
-	    {"zz", NULL, "", 0},
+	    {"raw", NULL, raw, sizeof raw - 1, 0},
+	    {"kafka", kafka, NULL, 0, 0},
+	    {"alert", id, NULL, 0, 0},
+	    {"zz", NULL, "", 0, 0},
+	    {"num", NULL, "-42", 3, 1},
+	    {"where", NULL, "{\"a\":[1,\"x\"],\"b\":null}", 22, 1},
 	};
 	struct audit_buf b = {0};
 	const char *cause = NULL;
@@ -324,12 +327,15 @@ test_members(void **state)
 
 	(void)state;
 	assert_int_equal(audit_canon_record_with(&b, 5, TIME, "alert.received",
-	    "system", PREV, fields, more, 4, &prev_at, &cause), 0);
+	    "system", PREV, fields, more, 6, &prev_at, &cause), 0);
 	json_t *all = json_deep_copy(fields);
 	json_object_set_new(all, "raw", json_stringn(raw, sizeof raw - 1));
 	json_object_set(all, "kafka", kafka);
 	json_object_set(all, "alert", id);
 	json_object_set_new(all, "zz", json_string(""));
+	json_object_set_new(all, "num", json_integer(-42));
+	json_object_set_new(all, "where", json_pack("{s:[i,s], s:n}", "a", 1,
+	    "x", "b"));
 	char *want = reference(5, "alert.received", "system", all);
 	if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
 		fail_msg("canonical bytes differ:\n got  %.*s\n want %s",
@@ -340,14 +346,14 @@ test_members(void **state)
 
 	/* The same key in the object and among the members, or twice. */
 	size_t len = b.len;
-	struct audit_member twice[] = {{"title", id, NULL, 0}};
+	struct audit_member twice[] = {{"title", id, NULL, 0, 0}};
 	assert_int_equal(audit_canon_record_with(&b, 6, TIME, "t", "a", PREV,
 	    fields, twice, 1, NULL, &cause), -1);
 	assert_string_equal(cause, "record fields repeat a key");
-	struct audit_member dup[] = {{"k", id, NULL, 0}, {"k", NULL, "", 0}};
+	struct audit_member dup[] = {{"k", id, NULL, 0, 0}, {"k", NULL, "", 0, 0}};
 	assert_int_equal(audit_canon_record_with(&b, 6, TIME, "t", "a", PREV,
 	    NULL, dup, 2, NULL, &cause), -1);
-	struct audit_member resv[] = {{"seq", id, NULL, 0}};
+	struct audit_member resv[] = {{"seq", id, NULL, 0, 0}};
 	assert_int_equal(audit_canon_record_with(&b, 6, TIME, "t", "a", PREV,
 	    NULL, resv, 1, NULL, &cause), -1);
 	assert_string_equal(cause, "record fields use a reserved key");
