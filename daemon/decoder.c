@@ -6,6 +6,7 @@
  * side its counter range gives it to, so only the counters are locked.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,13 @@ decoder_new(const struct alert_opts *opts, size_t capacity,
 	pthread_mutex_init(&d->mtx, NULL);
 	pthread_cond_init(&d->work, NULL);
 	pthread_cond_init(&d->drained, NULL);
-	if (pthread_create(&d->thread, NULL, decoder_main, d) != 0) {
+	/* Signals stay with the loop's thread: the thread starts blocking them. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&d->thread, NULL, decoder_main, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
 		*cause = "cannot start the decoder thread";
 		decoder_free(d, NULL, NULL);
 		return NULL;

@@ -1083,11 +1083,15 @@ kafka_fill(struct kafka *k)
 static void
 kafka_consume(struct kafka *k)
 {
-	int taken = kafka_take(k), more = kafka_fill(k);
+	int taken, more;
 
-	decoder_commit(k->dec);
+	if (k->closing)
+		return;
+	taken = kafka_take(k);
+	more = kafka_fill(k);
 	if (more == -1 || k->closing)
 		return;
+	decoder_commit(k->dec);
 	/*
 	 * The pipe is written only on empty -> non-empty: come back while
 	 * anything may be left. As a zero timer, not event_active(): an
