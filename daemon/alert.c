@@ -321,12 +321,12 @@ alert_real_text(double d, char *buf, size_t size)
 }
 
 /*
- * The canonical string for a source value, or NULL when there is none:
- * absent, null, "" (an empty string says nothing), an object or an array.
- * Other scalars become their JSON text, so that a numeric host id still
- * names the host. Long strings are cut to ALERT_MAX_STRING bytes at a
- * character boundary, so one huge field cannot bloat every copy of the
- * alert; raw keeps it whole.
+ * The canonical text of a source value: 1 with *s, *n (into v, or into
+ * buf), or 0 when there is none: absent, null, "" (an empty string says
+ * nothing), an object or an array. Other scalars become their JSON text
+ * (in buf), so that a numeric host id still names the host. Long strings
+ * are cut to ALERT_MAX_STRING bytes at a character boundary, so one huge
+ * field cannot bloat every copy of the alert; raw keeps it whole.
  */
 static int
 alert_string_of(const struct jscan_value *v, char buf[64], const char **s,

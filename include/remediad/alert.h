@@ -85,8 +85,9 @@ const char *alert_reject_name(enum alert_reject r);
  * *out (caller owns) is the canonical alert object. On rejection returns
  * the reason, *out is NULL and why holds a precise message ("missing field
  * finding_info.uid for OCSF class 2004", "nested deeper than 64 levels at
- * byte 1234"). received_at (RFC 3339) is copied into the alert; NULL
- * leaves it absent. Checks, in order: size, UTF-8 of the whole message,
+ * byte 1234"). received_at (RFC 3339, ASCII: the caller's own clock) is
+ * copied into the alert; NULL leaves it absent. Checks, in order: size,
+ * UTF-8 of the whole message,
  * JSON syntax and nesting depth (json_scan.c; duplicate keys and NUL in
  * strings are errors), an object at the top level, the fields the
  * detected format requires. The alert holds the canonical fields only:
