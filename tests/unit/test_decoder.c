@@ -75,6 +75,14 @@ message(int i, size_t *len)
 	case 5:
 		n = asprintf(&m, "[%d]", i); /* not an object */
 		break;
+	case 6:
+		/* Whitespace, escapes and UTF-8, in the source and the fields. */
+		n = asprintf(&m,
+		    "{\n\t\"event\": {\"kind\": \"alert\", \"id\": \"e\\\"%d\"},\r\n"
+		    "\t\"host\": {\"name\": \"w\xc5\x9b-%d\\\\x\"}, \"rule\": "
+		    "{\"name\": \"\xc5\x9br \\u00e9\"}\n}\n",
+		    i, i);
+		break;
 	default:
 		n = asprintf(&m,
 		    "{\"@timestamp\":\"2026-11-01T00:00:%02dZ\",\"event\":"
