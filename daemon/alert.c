@@ -241,6 +241,16 @@ alert_path_getn(const struct jscan *js, const struct jscan_value *node,
 	}
 	if (!jscan_is(node, JSCAN_OBJECT))
 		return NULL;
+	if (!node->dotted) {
+		/* No key here holds a dot: only the first segment can match. */
+		const char *dot = memchr(path, '.', len);
+
+		if (dot == NULL)
+			return jscan_get(js, node, path, len);
+		child = jscan_get(js, node, path, (size_t)(dot - path));
+		return alert_path_getn(js, child, dot + 1,
+		    len - (size_t)(dot - path) - 1);
+	}
 	for (size_t i = 0; i < len; i++) {
 		if (path[i] != '.')
 			continue;

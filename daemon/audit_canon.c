@@ -394,8 +394,18 @@ out:
  * so it is not merged in, but no field may use it either).
  */
 enum { R_ACTOR, R_PREV, R_SEQ, R_TIME, R_TYPE, R_N, R_HASH = R_N };
-static const char *const reserved_keys[R_N + 1] = {"actor", "prev", "seq",
-    "time", "type", "hash"};
+/* As canon_prefix() makes them, spelled out: no work per record. */
+#define CANON_P(a, b, c, d, e)                                              \
+	((uint64_t)(a) << 56 | (uint64_t)(b) << 48 | (uint64_t)(c) << 40 |  \
+	    (uint64_t)(d) << 32 | (uint64_t)(e) << 24)
+static const struct canon_member reserved[R_N + 1] = {
+    {"actor", 5, CANON_P('a', 'c', 't', 'o', 'r'), NULL, NULL, 0, 0},
+    {"prev", 4, CANON_P('p', 'r', 'e', 'v', 0), NULL, NULL, 0, 0},
+    {"seq", 3, CANON_P('s', 'e', 'q', 0, 0), NULL, NULL, 0, 0},
+    {"time", 4, CANON_P('t', 'i', 'm', 'e', 0), NULL, NULL, 0, 0},
+    {"type", 4, CANON_P('t', 'y', 'p', 'e', 0), NULL, NULL, 0, 0},
+    {"hash", 4, CANON_P('h', 'a', 's', 'h', 0), NULL, NULL, 0, 0},
+};
 
 /* Keys of eight bytes at most are equal when length and prefix are. */
 static int
@@ -422,7 +432,8 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
     const json_t *fields, const struct audit_member *more, size_t nmore,
     size_t *prev_at, const char **cause)
 {
-	struct canon_member stackkeys[32], *keys = stackkeys, rk[R_N + 1];
+	struct canon_member stackkeys[32], *keys = stackkeys;
+	const struct canon_member *rk = reserved;
 	size_t nk = 0, r = 0, start = b->len;
 	int first = 1, rc = -1;
 
@@ -435,11 +446,6 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
 		&nk) == -1) {
 		*cause = "out of memory";
 		return -1;
-	}
-	for (size_t i = 0; i <= R_HASH; i++) {
-		rk[i].key = reserved_keys[i];
-		rk[i].klen = strlen(reserved_keys[i]);
-		rk[i].prefix = canon_prefix(rk[i].key, rk[i].klen);
 	}
 	for (size_t i = 0; i < nk; i++) {
 		if (canon_reserved(&keys[i], rk)) {

@@ -549,10 +549,13 @@ jp_object(struct jp *p, int depth, uint32_t idx)
 			return jp_unexpected(p, "string or '}'");
 		if (jp_string(p, &key, &keylen) != 0)
 			return -1;
+		if (keylen > 0 && memchr(key, '.', keylen) != NULL)
+			js->v[idx].dotted = 1;
 		if (js->v[idx].count < JSCAN_SMALL_OBJECT) {
 			for (uint32_t c = js->v[idx].count ? idx + 1 : 0;
 			     c != 0; c = js->v[c].next)
 				if (js->v[c].keylen == keylen &&
+				    (keylen == 0 || js->v[c].key[0] == key[0]) &&
 				    memcmp(js->v[c].key, key, keylen) == 0)
 					return jp_fail(p, p->pos - 1,
 					               "duplicate object key");
@@ -724,7 +727,9 @@ jscan_get(const struct jscan *js, const struct jscan_value *o, const char *key,
 		return NULL;
 	for (const struct jscan_value *m = jscan_first(js, o); m != NULL;
 	     m = jscan_next(js, m))
-		if (m->keylen == klen && memcmp(m->key, key, klen) == 0)
+		/* The first byte first: most keys differ there. */
+		if (m->keylen == klen && (klen == 0 || m->key[0] == key[0]) &&
+		    memcmp(m->key, key, klen) == 0)
 			return m;
 	return NULL;
 }

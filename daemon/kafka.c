@@ -519,25 +519,53 @@ kafka_received_name(unsigned int i)
 	return alert_field_name(i);
 }
 
+/* v in decimal at p; returns the end (no printf: two per alert). */
+static char *
+kafka_put_int(char *p, long long v)
+{
+	char tmp[24], *t = tmp + sizeof tmp;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
+				     : (unsigned long long)v;
+
+	do {
+		*--t = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--t = '-';
+	memcpy(p, t, (size_t)(tmp + sizeof tmp - t));
+	return p + (tmp + sizeof tmp - t);
+}
+
 /*
- * The Kafka coordinates as canonical JSON text (keys sorted), or 0 when
- * the topic's name would need escaping (Kafka allows none that do).
+ * The Kafka coordinates as canonical JSON text (keys sorted) in buf (of
+ * 64 bytes and the topic's length), or 0 when the topic's name would need
+ * escaping (Kafka allows none that do).
  */
-static int
+static size_t
 kafka_coords_text(const rd_kafka_message_t *rm, char *buf, size_t size)
 {
 	const char *topic = rd_kafka_topic_name(rm->rkt);
-	int n;
+	size_t tlen = strlen(topic);
+	char *p = buf;
 
-	for (const char *c = topic; *c != '\0'; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
-		    *c == '-'))
+	if (tlen + 64 > size)
+		return 0;
+	for (size_t i = 0; i < tlen; i++) {
+		char c = topic[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
 			return 0;
-	n = snprintf(buf, size, "{\"offset\":%lld,\"partition\":%d,"
-	    "\"topic\":\"%s\"}", (long long)rm->offset, (int)rm->partition,
-	    topic);
-	return n > 0 && (size_t)n < size ? n : 0;
+	}
+	memcpy(p, "{\"offset\":", 10);
+	p = kafka_put_int(p + 10, (long long)rm->offset);
+	memcpy(p, ",\"partition\":", 13);
+	p = kafka_put_int(p + 13, (long long)rm->partition);
+	memcpy(p, ",\"topic\":\"", 10);
+	memcpy(p + 10, topic, tlen);
+	p += 10 + tlen;
+	memcpy(p, "\"}", 2);
+	return (size_t)(p + 2 - buf);
 }
 
 static uint64_t
@@ -548,9 +576,8 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
 	struct audit_member mb[KAFKA_RECEIVED_MAX];
 	json_t *coords = NULL, *names = NULL;
 	char hex[65], sev[24], where[320];
-	size_t n = 0, len;
+	size_t n = 0, len, wlen;
 	uint64_t seq;
-	int wlen;
 
 	/* The fields as the decoder left them: no object is built. */
 	for (unsigned int i = 0; i < ALERT_NFIELDS; i++) {
@@ -562,8 +589,8 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
 		else if (i == ALERT_FIELD_SEVERITY &&
 		    (s->flat.set & (1u << i)))
 			mb[n++] = (struct audit_member){kafka_received_name(i),
-			    NULL, sev, (size_t)snprintf(sev, sizeof sev,
-				"%lld", (long long)s->flat.severity), 1};
+			    NULL, sev, (size_t)(kafka_put_int(sev,
+				(long long)s->flat.severity) - sev), 1};
 	}
 	if (!digest) {
 		/* The decoder checked it is UTF-8 without NUL bytes. */
@@ -577,8 +604,7 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
 			    omitted, strlen(omitted), 0};
 	}
 	if ((wlen = kafka_coords_text(rm, where, sizeof where)) > 0)
-		mb[n++] = (struct audit_member){"kafka", NULL, where,
-		    (size_t)wlen, 1};
+		mb[n++] = (struct audit_member){"kafka", NULL, where, wlen, 1};
 	else
 		mb[n++] = (struct audit_member){"kafka",
 		    coords = kafka_coords(rm), NULL, 0, 0};

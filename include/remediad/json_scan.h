@@ -35,6 +35,7 @@ enum jscan_type {
  */
 struct jscan_value {
 	uint8_t type;	 /* enum jscan_type */
+	uint8_t dotted;	 /* an object: some member's key holds a '.' */
 	uint32_t next;	 /* index of the next sibling; 0: the last one */
 	uint32_t count;	 /* array elements or object members */
 	const char *key; /* a member's key (NUL-terminated), else NULL */
