@@ -810,6 +810,37 @@ test_generic_defaults(void **state)
 	    });
 }
 
+/*
+ * A flattened key below a top level that has none (the lookup takes the
+ * first segment only where no key holds a dot), and one at the top.
+ */
+static void
+test_generic_flattened_nested(void **state)
+{
+	static const char nested[] = "{\"id\":\"n-1\",\"k8s\":{\"container.id\":"
+				     "\"c1\",\"container\":{\"name\":\"c2\"}},"
+				     "\"net\":{\"ip\":\"192.0.2.9\"}}";
+	static const char top[] = "{\"id\":\"n-2\",\"k8s.container.id\":\"c3\","
+				  "\"net\":{\"ip\":\"192.0.2.8\"}}";
+	const struct alert_generic g = {.id = "id",
+	    .container = "k8s.container.id", .host = "k8s.container.name",
+	    .ip = "net.ip", .user = "net.ip.x"};
+	const struct alert_opts opts = {.generic = &g};
+	json_t *a;
+
+	(void)state;
+	a = decode_opts(nested, strlen(nested), &opts);
+	/* The nested form first, then the flattened key, as at the top. */
+	check_alert(a, nested, &(struct want){.id = "n-1", .source = "generic",
+	    .severity = -1, .container = "c1", .host = "c2",
+	    .ip = "192.0.2.9"});
+	json_decref(a);
+	a = decode_opts(top, strlen(top), &opts);
+	check_alert(a, top, &(struct want){.id = "n-2", .source = "generic",
+	    .severity = -1, .container = "c3", .ip = "192.0.2.8"});
+	json_decref(a);
+}
+
 static void
 test_generic_paths(void **state)
 {
@@ -1726,6 +1757,7 @@ main(void)
 	    cmocka_unit_test(test_generic_forced),
 	    cmocka_unit_test(test_generic_defaults),
 	    cmocka_unit_test(test_generic_paths),
+	    cmocka_unit_test(test_generic_flattened_nested),
 	    cmocka_unit_test(test_scalar_conversion),
 	    cmocka_unit_test(test_truncation),
 	    cmocka_unit_test(test_severity_ecs),

@@ -1373,6 +1373,29 @@ test_string_byte_positions(void **state)
 		}
 }
 
+/* An object is marked dotted when one of its own keys holds a '.'. */
+static void
+test_dotted(void **state)
+{
+	struct fx *f = *state;
+	const struct jscan_value *v, *a, *b;
+
+	v = expect_ok(f, "{\"a\":{\"x.y\":1,\"z\":{\"w\":2}},\"b\":[{\"p.\":3}],"
+			  "\"c\":\"d.e\"}");
+	assert_int_equal(v->dotted, 0); /* dots in values do not count */
+	a = jscan_get(&f->js, v, "a", 1);
+	assert_int_equal(a->dotted, 1);
+	assert_int_equal(jscan_get(&f->js, a, "z", 1)->dotted, 0);
+	b = jscan_at(&f->js, jscan_get(&f->js, v, "b", 1), 0);
+	assert_int_equal(b->dotted, 1);
+	assert_int_equal(jscan_get(&f->js, v, "b", 1)->dotted, 0);
+	/* Reused buffers start clean. */
+	v = expect_ok(f, "{\"a\":{\"x\":1}}");
+	assert_int_equal(jscan_get(&f->js, v, "a", 1)->dotted, 0);
+	v = expect_ok(f, "{\".\":1}");
+	assert_int_equal(v->dotted, 1);
+}
+
 int
 main(void)
 {
@@ -1383,6 +1406,7 @@ main(void)
 	    FX_TEST(test_arrays),
 	    FX_TEST(test_sibling_links),
 	    FX_TEST(test_objects),
+	    FX_TEST(test_dotted),
 	    FX_TEST(test_escapes),
 	    FX_TEST(test_control_characters),
 	    FX_TEST(test_utf8),
