@@ -1,9 +1,11 @@
 /*
- * The decoder thread (see decoder.h). The ring's slots are split by three
- * counters that only grow: [head, done) decoded and waiting to be taken,
- * [done, tail) waiting to be decoded. The loop's thread moves head and
- * tail, the decoder's thread moves done; each slot belongs to whichever
- * side its counter range gives it to, so only the counters are locked.
+ * The decoder thread (see decoder.h). The ring's slots are split by
+ * counters that only grow (but in decoder_filter): [head, done) decoded
+ * and waiting to be taken, [done, tail) committed and waiting to be
+ * decoded, [tail, pushed) pushed and not committed yet. The loop's thread
+ * moves head, tail and pushed, the decoder's thread moves done; a slot
+ * belongs to the side its range gives it to. The two shared counters are
+ * atomics; the mutex is for sleeping, wakeup requests and filtering.
  */
 #include <pthread.h>
 #include <signal.h>
