@@ -176,10 +176,10 @@ canon_string(struct audit_buf *b, const char *s, size_t len)
 	return 0;
 }
 
-static int
-canon_int(struct audit_buf *b, json_int_t v)
+char *
+audit_int_text(char out[24], int64_t v)
 {
-	char buf[24], *p = buf + sizeof buf;
+	char *p = out + 24;
 	/* Negated as unsigned so INT64_MIN works. */
 	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
 				     : (unsigned long long)v;
@@ -190,6 +190,14 @@ canon_int(struct audit_buf *b, json_int_t v)
 	} while (u != 0);
 	if (v < 0)
 		*--p = '-';
+	return p;
+}
+
+static int
+canon_int(struct audit_buf *b, json_int_t v)
+{
+	char buf[24], *p = audit_int_text(buf, (int64_t)v);
+
 	return audit_buf_put(b, p, (size_t)(buf + sizeof buf - p));
 }
 

@@ -519,28 +519,21 @@ kafka_received_name(unsigned int i)
 	return alert_field_name(i);
 }
 
-/* v in decimal at p; returns the end (no printf: two per alert). */
+/* v in decimal at p, as a record writes it; returns the end. */
 static char *
-kafka_put_int(char *p, long long v)
+kafka_put_int(char *p, int64_t v)
 {
-	char tmp[24], *t = tmp + sizeof tmp;
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
-				     : (unsigned long long)v;
+	char buf[24], *t = audit_int_text(buf, v);
+	size_t n = (size_t)(buf + sizeof buf - t);
 
-	do {
-		*--t = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0);
-	if (v < 0)
-		*--t = '-';
-	memcpy(p, t, (size_t)(tmp + sizeof tmp - t));
-	return p + (tmp + sizeof tmp - t);
+	memcpy(p, t, n);
+	return p + n;
 }
 
 /*
  * The Kafka coordinates as canonical JSON text (keys sorted) in buf (of
- * 64 bytes and the topic's length), or 0 when the topic's name would need
- * escaping (Kafka allows none that do).
+ * 64 bytes and the topic's length), or 0 when the topic's name is not one
+ * Kafka allows: only those are sure to need no escaping.
  */
 static size_t
 kafka_coords_text(const rd_kafka_message_t *rm, char *buf, size_t size)
@@ -549,18 +542,12 @@ kafka_coords_text(const rd_kafka_message_t *rm, char *buf, size_t size)
 	size_t tlen = strlen(topic);
 	char *p = buf;
 
-	if (tlen + 64 > size)
+	if (tlen + 64 > size || !broker_topic_name_valid(topic))
 		return 0;
-	for (size_t i = 0; i < tlen; i++) {
-		char c = topic[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
 	memcpy(p, "{\"offset\":", 10);
-	p = kafka_put_int(p + 10, (long long)rm->offset);
+	p = kafka_put_int(p + 10, rm->offset);
 	memcpy(p, ",\"partition\":", 13);
-	p = kafka_put_int(p + 13, (long long)rm->partition);
+	p = kafka_put_int(p + 13, rm->partition);
 	memcpy(p, ",\"topic\":\"", 10);
 	memcpy(p + 10, topic, tlen);
 	p += 10 + tlen;
@@ -590,7 +577,7 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
 		    (s->flat.set & (1u << i)))
 			mb[n++] = (struct audit_member){kafka_received_name(i),
 			    NULL, sev, (size_t)(kafka_put_int(sev,
-				(long long)s->flat.severity) - sev), 1};
+				s->flat.severity) - sev), 1};
 	}
 	if (!digest) {
 		/* The decoder checked it is UTF-8 without NUL bytes. */

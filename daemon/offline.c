@@ -172,11 +172,8 @@ replay_one(struct pbhost *h, struct playbooks *eng, struct dedup *seen,
 			    "skipped", NULL, runs[i].skip);
 			continue;
 		}
-		size_t npf;
-		struct pbfield *pf = pbfields_of(fields, &npf);
-		json_t *res = pf == NULL ? NULL : pbhost_run(h, runs[i].idx,
-		    pf, npf, text, len, runs[i].prior);
-		free(pf);
+		json_t *res = pbhost_run_object(h, runs[i].idx, fields, text,
+		    len, runs[i].prior);
 		const char *status = json_string_value(json_object_get(res,
 		    "status"));
 		json_t *plan = NULL;

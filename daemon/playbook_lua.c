@@ -636,7 +636,11 @@ lua_alert_index(lua_State *L)
 	return 1;
 }
 
-struct pbfield *
+/*
+ * The string and integer members of an object as fields, which point into
+ * it: an array the caller frees, with *np entries; NULL out of memory.
+ */
+static struct pbfield *
 pbfields_of(const json_t *o, size_t *np)
 {
 	struct pbfield *f = calloc(json_object_size(o) + 1, sizeof *f);
@@ -1198,6 +1202,21 @@ done:
 	st->actions = st->logs = NULL;
 	json_object_set_new(out, "us", json_integer((json_int_t)(
 	    units_mono_us() - t0)));
+	return out;
+}
+
+json_t *
+pbhost_run_object(struct pbhost *h, size_t idx, const json_t *fields,
+    const char *raw, size_t rawlen, int64_t prior)
+{
+	size_t n;
+	struct pbfield *f = pbfields_of(fields, &n);
+	json_t *out;
+
+	if (f == NULL)
+		return NULL;
+	out = pbhost_run(h, idx, f, n, raw, rawlen, prior);
+	free(f);
 	return out;
 }
 

@@ -1099,11 +1099,8 @@ ptfile_run(struct ptfile *f, int idx, const json_t *fields, const char *raw,
 		return json_pack("{s:s, s:s}", "status", "skip", "reason",
 		    runs[i].skip);
 	prior = o->has_prior ? o->prior : runs[i].prior;
-	size_t npf;
-	struct pbfield *pf = pbfields_of(fields, &npf);
-	out = pf == NULL ? NULL : pbhost_run(f->t->host, (size_t)idx, pf, npf,
-	    raw, rawlen, prior);
-	free(pf);
+	out = pbhost_run_object(f->t->host, (size_t)idx, fields, raw, rawlen,
+	    prior);
 	if (out == NULL)
 		return NULL;
 	status = json_string_value(json_object_get(out, "status"));

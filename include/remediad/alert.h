@@ -87,10 +87,9 @@ const char *alert_reject_name(enum alert_reject r);
  * finding_info.uid for OCSF class 2004", "nested deeper than 64 levels at
  * byte 1234"). received_at (RFC 3339, ASCII: the caller's own clock) is
  * copied into the alert; NULL leaves it absent. Checks, in order: size,
- * UTF-8 of the whole message,
- * JSON syntax and nesting depth (json_scan.c; duplicate keys and NUL in
- * strings are errors), an object at the top level, the fields the
- * detected format requires. The alert holds the canonical fields only:
+ * UTF-8 of the whole message, JSON syntax and nesting depth (json_scan.c;
+ * duplicate keys and NUL in strings are errors), an object at the top
+ * level, the fields the detected format requires. The alert holds the canonical fields only:
  * the message itself stays with the caller (records keep it as text,
  * workers get its bytes).
  */

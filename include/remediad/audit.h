@@ -71,6 +71,11 @@ int audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
  * results). -1 when memory runs out (b is then unchanged).
  */
 int audit_canon_value(struct audit_buf *b, const json_t *v);
+/*
+ * v in decimal, as a record writes an integer, at the end of out (24
+ * bytes); returns where the text starts (it ends at out + 24).
+ */
+char *audit_int_text(char out[24], int64_t v);
 
 /*
  * A member of a record given apart from a fields object: a JSON value, or

@@ -92,12 +92,6 @@ struct pbfield {
 /* The canonical alert has 14; a run frame with more is malformed. */
 #define PBHOST_MAX_FIELDS 32
 
-/*
- * The string and integer members of a jansson object as fields, which
- * point into it: an array the caller frees, with *n entries; NULL when
- * memory runs out.
- */
-struct pbfield *pbfields_of(const json_t *o, size_t *n);
 
 /*
  * Runs playbook idx on the alert: its n fields (strings and integers, the
@@ -114,6 +108,13 @@ struct pbfield *pbfields_of(const json_t *o, size_t *n);
 json_t *pbhost_run(struct pbhost *h, size_t idx,
     const struct pbfield *fields, size_t n, const char *raw, size_t rawlen,
     int64_t prior);
+
+/*
+ * pbhost_run() with the fields given as an object (its string and integer
+ * members), for the offline tools: replay and test-playbooks.
+ */
+json_t *pbhost_run_object(struct pbhost *h, size_t idx, const json_t *fields,
+    const char *raw, size_t rawlen, int64_t prior);
 
 /*
  * The asset inventory file (JSON, or Lua returning a table) as JSON, for

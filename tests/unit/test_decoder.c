@@ -35,6 +35,15 @@ on_ready(void *arg)
 	pthread_mutex_unlock(&ready_mtx);
 }
 
+static int
+ready_count(void)
+{
+	pthread_mutex_lock(&ready_mtx);
+	int calls = ready_calls;
+	pthread_mutex_unlock(&ready_mtx);
+	return calls;
+}
+
 /* The next result, waiting for it through decoder_want() and ready(). */
 static struct decoded *
 next_result(struct decoder *d)
@@ -47,9 +56,7 @@ next_result(struct decoder *d)
 	for (;;) {
 		if ((s = decoder_head(d)) != NULL)
 			return s;
-		pthread_mutex_lock(&ready_mtx);
-		int calls = ready_calls;
-		pthread_mutex_unlock(&ready_mtx);
+		int calls = ready_count();
 		if (decoder_want(d))
 			continue;
 		pthread_mutex_lock(&ready_mtx);
@@ -303,13 +310,9 @@ test_want(void **state)
 	/* Asked before the result: ready() follows. */
 	(void)next_result(d);
 	/* Asked after it: no call, and want says so. */
-	pthread_mutex_lock(&ready_mtx);
-	int calls = ready_calls;
-	pthread_mutex_unlock(&ready_mtx);
+	int calls = ready_count();
 	assert_int_equal(decoder_want(d), 1);
-	pthread_mutex_lock(&ready_mtx);
-	assert_int_equal(ready_calls, calls);
-	pthread_mutex_unlock(&ready_mtx);
+	assert_int_equal(ready_count(), calls);
 	decoder_pop(d);
 	decoder_free(d, NULL, NULL);
 }
