@@ -48,7 +48,9 @@ static const char *const alert_keys[ALERT_NKEYS] = {
 };
 
 _Static_assert(ALERT_NKEYS == ALERT_NFIELDS && F_ID == ALERT_FIELD_ID &&
-	F_TIME == ALERT_FIELD_TIME && F_SEVERITY == ALERT_FIELD_SEVERITY,
+	F_SOURCE == ALERT_FIELD_SOURCE && F_TIME == ALERT_FIELD_TIME &&
+	F_SEVERITY == ALERT_FIELD_SEVERITY && F_RULE == ALERT_FIELD_RULE &&
+	F_CATEGORY == ALERT_FIELD_CATEGORY && F_HOST == ALERT_FIELD_HOST,
     "alert.h's view of the fields");
 
 /* One alert under construction. */
@@ -1167,6 +1169,15 @@ const char *
 alert_field_name(unsigned int i)
 {
 	return i < ALERT_NKEYS ? alert_keys[i] : NULL;
+}
+
+int
+alert_field_index(const char *name)
+{
+	for (unsigned int i = 0; name != NULL && i < ALERT_NKEYS; i++)
+		if (strcmp(alert_keys[i], name) == 0)
+			return (int)i;
+	return -1;
 }
 
 const char *

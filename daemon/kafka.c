@@ -692,7 +692,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 	const char *topic = rd_kafka_topic_name(rm->rkt), *cause;
 	struct kpart *p;
 	struct kmsg *m;
-	json_t *alert = NULL;
+	struct pb_alert alert;
 	uint64_t seq, first;
 
 	p = kpart_get(k, topic, rm->partition);
@@ -720,10 +720,10 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		kafka_reject(k, p, m, rm, alert_reject_name(s->r), s->why);
 		return;
 	}
-	/* The playbooks take an object; without them none is made. */
+	/* The playbooks read the fields where the decoder left them. */
 	struct playbooks *pb = k->d->playbooks;
 	if (pb != NULL)
-		alert = alert_flat_json(&s->flat, s->store);
+		pb_alert_of_flat(&alert, &s->flat, s->store);
 
 	size_t idlen;
 	const char *id = alert_flat_text(&s->flat, s->store, ALERT_FIELD_ID,
@@ -733,9 +733,8 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 	if (dedup_seen(k->dedup, id, now, &first)) {
 		/* Seen, but its runs were not all recorded: run them now. */
 		m->pending = 1; /* the callback may come at once */
-		if (pb != NULL && playbooks_resume(pb, alert, rm->payload,
+		if (pb != NULL && playbooks_resume(pb, &alert, rm->payload,
 			rm->len, kmsg_playbooks_cb, m)) {
-			json_decref(alert);
 			k->n.resumed++;
 			return;
 		}
@@ -743,7 +742,6 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		seq = audit_append(k->d->audit, "alert.duplicate", "system",
 		    json_pack("{s:s, s:I, s:o}", "alert", id, "first_seq",
 			(json_int_t)first, "kafka", kafka_coords(rm)), &cause);
-		json_decref(alert);
 		if (seq == 0) {
 			kafka_refused(k, p, m, cause);
 			return;
@@ -751,7 +749,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		k->n.duplicate++;
 	} else {
 		if (pb != NULL)
-			playbooks_match(pb, alert, &match);
+			playbooks_match(pb, &alert, &match);
 		int digest = k->d->cfg->audit.raw != AUDIT_RAW_FULL;
 		seq = kafka_append_received(k, s, rm, &match, digest, NULL,
 		    &cause);
@@ -766,7 +764,6 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		}
 		if (seq == 0 && errno == EFBIG) {
 			/* Even so too large: a dead letter, not a poison. */
-			json_decref(alert);
 			kafka_reject(k, p, m, rm, "too_large", "its audit record "
 			    "is larger than audit.max_record");
 			return;
@@ -774,7 +771,6 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		if (seq != 0 && dedup_add(k->dedup, id, now, seq) == -1)
 			log_warnx("kafka: dedup window out of memory");
 		if (seq == 0) {
-			json_decref(alert);
 			kafka_refused(k, p, m, cause);
 			return;
 		}
@@ -783,12 +779,10 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 			/* Stored once the record and every outcome are. */
 			m->pending = 2;
 			audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);
-			playbooks_submit(pb, &match, alert, rm->payload, rm->len,
-			    seq, kmsg_playbooks_cb, m);
-			json_decref(alert);
+			playbooks_submit(pb, &match, &alert, rm->payload,
+			    rm->len, seq, kmsg_playbooks_cb, m);
 			return;
 		}
-		json_decref(alert);
 	}
 	m->pending = 1;
 	audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);

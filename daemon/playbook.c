@@ -83,10 +83,11 @@ struct pbdef {
 	char *name, *file;
 	struct strset source, category, rule;
 	int min_severity; /* -1: any */
-	struct strset has;
+	unsigned int has; /* the fields it needs, as pb_alert.present bits */
 	int protected; /* -1: any; 0, 1: the host must not, must be */
 	int when, dry_run;
 	const char *dedup_key, *escalate_key; /* entity field names */
+	int dedup_field, escalate_field;      /* their indexes, or -1 */
 	uint64_t dedup_ms, escalate_ms;
 	struct pbstats *st;
 };
@@ -114,7 +115,7 @@ struct pbjob {
 	 * runs: a body is encoded only for a run that goes to a worker or
 	 * waits for its key, not for one that dedup skips at once.
 	 */
-	const json_t *alert;
+	const struct pb_alert *alert;
 	const char *raw;
 	size_t rawlen;
 	char *id;
@@ -224,6 +225,88 @@ entity_name(const char *s)
 		if (s != NULL && strcmp(entity_fields[i], s) == 0)
 			return entity_fields[i];
 	return NULL;
+}
+
+/* A name of match.has as a pb_alert.present bit; one no field has is a
+ * bit no alert sets. */
+static unsigned int
+pbdef_has_bit(const json_t *name)
+{
+	int f = alert_field_index(json_string_value(name));
+
+	return f >= 0 ? 1u << f : 1u << ALERT_NFIELDS;
+}
+
+/* match.has, a name or a list (checked by the worker already). */
+static unsigned int
+pbdef_has(const json_t *v)
+{
+	unsigned int bits = 0;
+	size_t i;
+	json_t *e;
+
+	if (json_is_string(v))
+		return pbdef_has_bit(v);
+	json_array_foreach(v, i, e)
+		if (json_is_string(e))
+			bits |= pbdef_has_bit(e);
+	return bits;
+}
+
+/* ---- The alert, as read here --------------------------------------------- */
+
+void
+pb_alert_of_flat(struct pb_alert *a, const struct alert_flat *f,
+    const char *store)
+{
+	memset(a, 0, sizeof *a);
+	a->present = f->set;
+	for (unsigned int i = 0; i < ALERT_NFIELDS; i++)
+		a->text[i] = alert_flat_text(f, store, i, &a->len[i]);
+	if (f->set & (1u << ALERT_FIELD_SEVERITY)) {
+		a->has_severity = 1;
+		a->severity = f->severity;
+	}
+}
+
+/* An alert given as an object (offline): its canonical members. */
+static void
+pb_alert_of_json(struct pb_alert *a, const json_t *alert)
+{
+	memset(a, 0, sizeof *a);
+	for (unsigned int i = 0; i < ALERT_NFIELDS; i++) {
+		json_t *v = json_object_get(alert, alert_field_name(i));
+		if (v == NULL)
+			continue;
+		a->present |= 1u << i;
+		if (json_is_string(v)) {
+			a->text[i] = json_string_value(v);
+			a->len[i] = json_string_length(v);
+		} else if (i == ALERT_FIELD_SEVERITY && json_is_integer(v)) {
+			a->has_severity = 1;
+			a->severity = json_integer_value(v);
+		}
+	}
+}
+
+/* The run frames' shared part: what run() finds in the alert, and raw. */
+static char *
+pb_alert_body(const struct pb_alert *a, const char *raw, size_t rawlen,
+    size_t *lenp)
+{
+	struct pbfield f[ALERT_NFIELDS];
+	size_t n = 0;
+
+	for (unsigned int i = 0; i < ALERT_NFIELDS; i++) {
+		const char *name = alert_field_name(i);
+		if (a->text[i] != NULL)
+			f[n++] = (struct pbfield){name, strlen(name),
+			    a->text[i], a->len[i], 0};
+		else if (i == ALERT_FIELD_SEVERITY && a->has_severity)
+			f[n++] = (struct pbfield){name, strlen(name), NULL, 0,
+			    a->severity};
+	}
+	return wrun_body(f, n, raw, rawlen, lenp);
 }
 
 /* ---- Stats and keys ----------------------------------------------------------- */
@@ -754,7 +837,7 @@ pbrun_body(struct pbrun *run)
 		/* Only the submit can get here first, the alert at hand. */
 		if (job->alert == NULL)
 			fatalx("playbooks: a run without its alert");
-		job->body = wrun_body(job->alert, job->raw, job->rawlen,
+		job->body = pb_alert_body(job->alert, job->raw, job->rawlen,
 		    &job->bodylen);
 	}
 	run->w.body = job->body;
@@ -807,16 +890,13 @@ pbrun_dispatch(struct pbrun *run, int first)
 }
 
 size_t
-playbooks_match(struct playbooks *pb, const json_t *alert,
+playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
     struct pb_match *m)
 {
 	struct pbset *set = pb->cur;
-	const char *source = json_string_value(json_object_get(alert,
-	    "source"));
-	const char *category = json_string_value(json_object_get(alert,
-	    "category"));
-	const char *rule = json_string_value(json_object_get(alert, "rule"));
-	json_t *sev = json_object_get(alert, "severity");
+	const char *source = alert->text[ALERT_FIELD_SOURCE];
+	const char *category = alert->text[ALERT_FIELD_CATEGORY];
+	const char *rule = alert->text[ALERT_FIELD_RULE];
 	int protected = -1; /* looked up once, when a playbook asks */
 
 	m->set = set;
@@ -836,20 +916,15 @@ playbooks_match(struct playbooks *pb, const json_t *alert,
 		if (def->rule.n && (rule == NULL ||
 		    !strset_has(&def->rule, rule)))
 			continue;
-		if (def->min_severity >= 0 && (!json_is_integer(sev) ||
-		    json_integer_value(sev) < def->min_severity))
+		if (def->min_severity >= 0 && (!alert->has_severity ||
+		    alert->severity < def->min_severity))
 			continue;
-		size_t j;
-		for (j = 0; j < def->has.n; j++)
-			if (json_object_get(alert, def->has.v[j]) == NULL)
-				break;
-		if (j < def->has.n)
+		if ((alert->present & def->has) != def->has)
 			continue;
 		if (def->protected >= 0) {
 			if (protected < 0)
 				protected = pbhost_asset_protected(set->assets,
-				    json_string_value(json_object_get(alert,
-				    "host")));
+				    alert->text[ALERT_FIELD_HOST]);
 			if (protected != def->protected)
 				continue;
 		}
@@ -869,21 +944,24 @@ playbooks_match_names(const struct pb_match *m)
 	return a;
 }
 
+/* Field i's text, copied, or NULL when it has none. */
 static char *
-pb_strdup_or_null(const char *s)
+pb_alert_dup(const struct pb_alert *a, int i)
 {
 	char *c;
 
-	if (s == NULL)
+	if (i < 0 || a->text[i] == NULL)
 		return NULL;
-	if ((c = strdup(s)) == NULL)
+	if ((c = malloc(a->len[i] + 1)) == NULL)
 		fatalx("playbooks: out of memory");
+	memcpy(c, a->text[i], a->len[i]);
+	c[a->len[i]] = '\0';
 	return c;
 }
 
 static void
 pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
-    size_t n, json_t *alert, const char *raw, size_t rawlen,
+    size_t n, const struct pb_alert *alert, const char *raw, size_t rawlen,
     uint64_t alert_seq, pb_done_cb done, void *arg)
 {
 	struct pbjob *job;
@@ -896,9 +974,9 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 	job->alert = alert;
 	job->raw = raw;
 	job->rawlen = rawlen;
-	job->id = strdup(json_string_value(json_object_get(alert, "id")));
+	job->id = pb_alert_dup(alert, ALERT_FIELD_ID);
 	if (job->id == NULL)
-		fatalx("playbooks: out of memory");
+		fatalx("playbooks: an alert without an id");
 	job->alert_seq = alert_seq;
 	/* One more than the runs: the job outlives this loop. */
 	job->outstanding = n + 1;
@@ -916,13 +994,9 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 		run->def->st->matched++;
 		run->w.playbook = idx[i];
 		run->w.arg = run;
-		if (run->def->dedup_key != NULL)
-			run->dedup_value = pb_strdup_or_null(json_string_value(
-			    json_object_get(alert, run->def->dedup_key)));
-		if (run->def->escalate_key != NULL)
-			run->escalate_value = pb_strdup_or_null(
-			    json_string_value(json_object_get(alert,
-				run->def->escalate_key)));
+		run->dedup_value = pb_alert_dup(alert, run->def->dedup_field);
+		run->escalate_value = pb_alert_dup(alert,
+		    run->def->escalate_field);
 		pbrun_dispatch(run, 0);
 	}
 	job->alert = NULL; /* gone once this returns */
@@ -932,16 +1006,16 @@ pb_submit_runs(struct playbooks *pb, struct pbset *set, const uint16_t *idx,
 
 void
 playbooks_submit(struct playbooks *pb, const struct pb_match *m,
-    json_t *alert, const char *raw, size_t rawlen, uint64_t alert_seq,
-    pb_done_cb done, void *arg)
+    const struct pb_alert *alert, const char *raw, size_t rawlen,
+    uint64_t alert_seq, pb_done_cb done, void *arg)
 {
 	if (m->n == 0 || m->set == NULL) {
 		done(arg, 0, 1);
 		return;
 	}
 	json_t *names = playbooks_match_names(m);
-	struct owed *o = owed_add(pb, json_string_value(json_object_get(alert,
-	    "id")), alert_seq, names);
+	struct owed *o = owed_add(pb, alert->text[ALERT_FIELD_ID], alert_seq,
+	    names);
 	json_decref(names);
 	o->inflight = 1;
 	pb_submit_runs(pb, m->set, m->idx, m->n, alert, raw, rawlen,
@@ -949,10 +1023,10 @@ playbooks_submit(struct playbooks *pb, const struct pb_match *m,
 }
 
 int
-playbooks_resume(struct playbooks *pb, json_t *alert, const char *raw,
-    size_t rawlen, pb_done_cb done, void *arg)
+playbooks_resume(struct playbooks *pb, const struct pb_alert *alert,
+    const char *raw, size_t rawlen, pb_done_cb done, void *arg)
 {
-	const char *id = json_string_value(json_object_get(alert, "id"));
+	const char *id = alert->text[ALERT_FIELD_ID];
 	struct owed *o = id ? owed_find(pb, id) : NULL;
 	struct pbset *set = pb->cur;
 	uint16_t idx[PLAYBOOK_MAX_COUNT];
@@ -992,7 +1066,6 @@ pbset_free(struct pbset *set)
 		strset_free(&d->source);
 		strset_free(&d->category);
 		strset_free(&d->rule);
-		strset_free(&d->has);
 	}
 	free(set->defs);
 	free(set->error);
@@ -1034,10 +1107,11 @@ pbset_define(struct pbset *set, const json_t *meta, char **cause)
 		d->file = strdup(json_string_value(json_object_get(m, "file")) ?
 		    json_string_value(json_object_get(m, "file")) : "?");
 		d->min_severity = -1;
+		d->dedup_field = d->escalate_field = -1;
 		strset_from(&d->source, json_object_get(match, "source"));
 		strset_from(&d->category, json_object_get(match, "category"));
 		strset_from(&d->rule, json_object_get(match, "rule"));
-		strset_from(&d->has, json_object_get(match, "has"));
+		d->has = pbdef_has(json_object_get(match, "has"));
 		w = json_object_get(match, "protected");
 		d->protected = json_is_boolean(w) ? json_is_true(w) : -1;
 		if (json_is_integer(json_object_get(match, "min_severity")))
@@ -1064,9 +1138,11 @@ pbset_define(struct pbset *set, const json_t *meta, char **cause)
 			}
 			if (k) {
 				d->escalate_key = key;
+				d->escalate_field = alert_field_index(key);
 				d->escalate_ms = ms;
 			} else {
 				d->dedup_key = key;
+				d->dedup_field = alert_field_index(key);
 				d->dedup_ms = ms;
 			}
 		}
@@ -1555,11 +1631,11 @@ playbooks_offline_name(struct playbooks *pb, uint16_t idx)
 }
 
 static const char *
-offline_key(const struct pbdef *d, const json_t *alert, int escalate)
+offline_key(const struct pbdef *d, const struct pb_alert *a, int escalate)
 {
-	const char *field = escalate ? d->escalate_key : d->dedup_key;
+	int field = escalate ? d->escalate_field : d->dedup_field;
 
-	return field ? json_string_value(json_object_get(alert, field)) : NULL;
+	return field >= 0 ? a->text[field] : NULL;
 }
 
 size_t
@@ -1567,12 +1643,14 @@ playbooks_offline_match(struct playbooks *pb, const json_t *alert,
     uint64_t now_ms, struct pb_offline *out)
 {
 	struct pb_match m;
-	size_t n = playbooks_match(pb, alert, &m);
+	struct pb_alert a;
 
+	pb_alert_of_json(&a, alert);
+	size_t n = playbooks_match(pb, &a, &m);
 	for (size_t i = 0; i < n; i++) {
 		struct pbdef *d = &pb->cur->defs[m.idx[i]];
-		const char *dv = offline_key(d, alert, 0);
-		const char *ev = offline_key(d, alert, 1);
+		const char *dv = offline_key(d, &a, 0);
+		const char *ev = offline_key(d, &a, 1);
 		out[i].idx = m.idx[i];
 		out[i].prior = 0;
 		out[i].skip = NULL;
@@ -1592,8 +1670,11 @@ playbooks_offline_outcome(struct playbooks *pb, const json_t *alert,
     uint16_t idx, const char *status, size_t nactions, uint64_t now_ms)
 {
 	struct pbdef *d = &pb->cur->defs[idx];
-	const char *dv = offline_key(d, alert, 0);
-	const char *ev = offline_key(d, alert, 1);
+	struct pb_alert a;
+
+	pb_alert_of_json(&a, alert);
+	const char *dv = offline_key(d, &a, 0);
+	const char *ev = offline_key(d, &a, 1);
 
 	if (strcmp(status, "skip") == 0)
 		return;

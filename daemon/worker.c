@@ -153,51 +153,41 @@ frame_header(struct wbuf *b, char type, size_t len)
 	wbuf_add(b, &type, 1);
 }
 
-/* A field the run frame carries: a string or an integer, short key. */
-static int
-body_field(const char *k, const json_t *v, size_t *kl)
-{
-	*kl = strlen(k);
-	return *kl <= 255 && strcmp(k, "raw") != 0 &&
-	    (json_is_string(v) || json_is_integer(v));
-}
-
 char *
-wrun_body(const json_t *fields, const char *raw, size_t rawlen, size_t *lenp)
+wrun_body(const struct pbfield *fields, size_t n, const char *raw,
+    size_t rawlen, size_t *lenp)
 {
-	const char *k;
-	json_t *v;
-	size_t len = 2 + 4 + rawlen, kl;
-	uint16_t n = 0;
+	size_t len = 2 + 4 + rawlen;
+	uint16_t nf = (uint16_t)n;
 	char *buf, *q;
 
-	json_object_foreach((json_t *)fields, k, v) {
-		if (!body_field(k, v, &kl))
-			continue;
-		len += 1 + kl + 1 + (json_is_string(v) ?
-		    4 + json_string_length(v) : 8);
-		n++;
+	if (n > UINT16_MAX)
+		fatalx("worker: %zu fields in a run frame", n);
+	for (size_t i = 0; i < n; i++) {
+		if (fields[i].klen > 255)
+			fatalx("worker: a field name of %zu bytes",
+			    fields[i].klen);
+		len += 1 + fields[i].klen + 1 +
+		    (fields[i].str != NULL ? 4 + fields[i].slen : 8);
 	}
 	if ((buf = q = malloc(len)) == NULL)
 		fatalx("worker: out of memory");
-	memcpy(q, &n, 2);
+	memcpy(q, &nf, 2);
 	q += 2;
-	json_object_foreach((json_t *)fields, k, v) {
-		if (!body_field(k, v, &kl))
-			continue;
-		*q++ = (char)kl;
-		memcpy(q, k, kl);
-		q += kl;
-		if (json_is_string(v)) {
-			uint32_t sl = (uint32_t)json_string_length(v);
+	for (size_t i = 0; i < n; i++) {
+		const struct pbfield *f = &fields[i];
+		*q++ = (char)f->klen;
+		memcpy(q, f->key, f->klen);
+		q += f->klen;
+		if (f->str != NULL) {
+			uint32_t sl = (uint32_t)f->slen;
 			*q++ = 's';
 			memcpy(q, &sl, 4);
-			memcpy(q + 4, json_string_value(v), sl);
-			q += 4 + sl;
+			memcpy(q + 4, f->str, f->slen);
+			q += 4 + f->slen;
 		} else {
-			int64_t iv = json_integer_value(v);
 			*q++ = 'i';
-			memcpy(q, &iv, 8);
+			memcpy(q, &f->i, 8);
 			q += 8;
 		}
 	}

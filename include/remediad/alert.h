@@ -69,10 +69,16 @@ struct alert_flat {
 };
 /* Fields i of ALERT_NFIELDS, in the order an alert prints them. */
 #define ALERT_FIELD_ID	     0
+#define ALERT_FIELD_SOURCE   1
 #define ALERT_FIELD_TIME     2
 #define ALERT_FIELD_SEVERITY 4 /* the number; every other field is text */
+#define ALERT_FIELD_RULE     6
+#define ALERT_FIELD_CATEGORY 7
+#define ALERT_FIELD_HOST     8
 /* Field i's name in the alert object ("id", "source", ...). */
 const char *alert_field_name(unsigned int i);
+/* The i whose name is name, or -1 when no canonical field has it. */
+int alert_field_index(const char *name);
 /* Field i's text (NUL-terminated, *len bytes), or NULL when absent. */
 const char *alert_flat_text(const struct alert_flat *f, const char *store,
     unsigned int i, size_t *len);

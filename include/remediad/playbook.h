@@ -12,11 +12,29 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "remediad/alert.h"
 #include "remediad/playbook_host.h"
 
 struct daemon;
 struct playbooks;
 struct pbset;
+
+/*
+ * An alert as the engine reads it: each canonical field's text, or NULL,
+ * pointing into the caller's memory for the length of a call. A field can
+ * be present without text (an object given offline with a number where a
+ * name belongs): `has` sees it, nothing reads it. No tree is built.
+ */
+struct pb_alert {
+	const char *text[ALERT_NFIELDS];
+	size_t len[ALERT_NFIELDS];
+	unsigned int present; /* bit i: field i is there */
+	int has_severity;     /* severity is an integer */
+	int64_t severity;
+};
+/* The intake's decoded alert, as the engine reads it. */
+void pb_alert_of_flat(struct pb_alert *a, const struct alert_flat *f,
+    const char *store);
 
 /* The playbooks an alert matched, from one set. */
 struct pb_match {
@@ -43,31 +61,31 @@ struct playbooks *playbooks_open(struct daemon *d, char **cause);
 void playbooks_close(struct playbooks *pb);
 
 /*
- * The playbooks the alert (canonical, with raw) matches in C: source,
- * category, rule, min_severity, has. Quarantined playbooks are left out.
+ * The playbooks the alert matches in C: source, category, rule,
+ * min_severity, has, protected. Quarantined playbooks are left out.
  * Returns m->n.
  */
-size_t playbooks_match(struct playbooks *pb, const json_t *alert,
+size_t playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
     struct pb_match *m);
 /* Their names, for the alert.received record. */
 json_t *playbooks_match_names(const struct pb_match *m);
 
 /*
- * Runs the matched playbooks on the alert recorded at alert_seq. The
- * engine keeps a reference to alert and copies raw. done is called once,
- * possibly before this returns (nothing matched).
+ * Runs the matched playbooks on the alert recorded at alert_seq, whose
+ * message is raw. The engine copies what it keeps of both. done is called
+ * once, possibly before this returns (nothing matched).
  */
 void playbooks_submit(struct playbooks *pb, const struct pb_match *m,
-    json_t *alert, const char *raw, size_t rawlen, uint64_t alert_seq,
-    pb_done_cb done, void *arg);
+    const struct pb_alert *alert, const char *raw, size_t rawlen,
+    uint64_t alert_seq, pb_done_cb done, void *arg);
 
 /*
  * An alert seen before was delivered again. If it still owes runs (the
  * daemon stopped before their outcomes were recorded) and none is in
  * flight, they are submitted as above and 1 is returned; else 0.
  */
-int playbooks_resume(struct playbooks *pb, json_t *alert, const char *raw,
-    size_t rawlen, pb_done_cb done, void *arg);
+int playbooks_resume(struct playbooks *pb, const struct pb_alert *alert,
+    const char *raw, size_t rawlen, pb_done_cb done, void *arg);
 
 /*
  * Loads a new set in fresh workers. The reply comes through cb: NULL

@@ -42,13 +42,14 @@ TAILQ_HEAD(wruns, wrun);
 
 /*
  * The part of a run frame that every playbook run on one alert shares: the
- * alert's string and integer fields ("raw" left out) and the message as
- * received, in the layout of worker_main.c's run_decode(). Encoded once per
- * alert, in one block, so an alert waiting for its runs holds one
- * allocation and no parsed tree. *len gets its size; free() it.
+ * alert's fields (a string each, or an integer where str is NULL; keys of
+ * at most 255 bytes, "raw" not among them) and the message as received, in
+ * the layout of worker_main.c's run_decode(). Encoded once per alert, in
+ * one block, so an alert waiting for its runs holds one allocation and no
+ * parsed tree. *len gets its size; free() it.
  */
-char *wrun_body(const json_t *fields, const char *raw, size_t rawlen,
-    size_t *len);
+char *wrun_body(const struct pbfield *fields, size_t n, const char *raw,
+    size_t rawlen, size_t *len);
 
 struct wpool_cbs {
 	/*

@@ -231,8 +231,11 @@ run_one(const char *behave, uint64_t timeout_ms, struct seen *s)
 	struct wpool *p;
 	struct wrun run = {0};
 	char *cause = NULL;
-	json_t *alert = json_pack("{s:s, s:s, s:i}", "id", "a-1", "title",
-	    "t", "severity", 50);
+	const struct pbfield alert[] = {
+	    {"id", 2, "a-1", 3, 0},
+	    {"title", 5, "t", 1, 0},
+	    {"severity", 8, NULL, 0, 50},
+	};
 
 	assert_non_null(base);
 	assert_non_null((children = children_new(base)));
@@ -243,7 +246,7 @@ run_one(const char *behave, uint64_t timeout_ms, struct seen *s)
 	p = wpool_new(base, children, &opts, &cbs, s, &cause);
 	if (p == NULL)
 		fail_msg("wpool_new: %s", cause ? cause : "?");
-	run.body = wrun_body(alert, "{}", 2, &run.bodylen);
+	run.body = wrun_body(alert, 3, "{}", 2, &run.bodylen);
 	run.arg = s;
 	wpool_submit(p, &run, 0);
 	struct event *give_up = evtimer_new(base, give_up_cb, base);
@@ -258,7 +261,6 @@ run_one(const char *behave, uint64_t timeout_ms, struct seen *s)
 	children_free(children);
 	event_base_free(base);
 	free((void *)run.body);
-	json_decref(alert);
 }
 
 static void
