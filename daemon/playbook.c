@@ -138,12 +138,26 @@ struct pbrun {
 	LIST_ENTRY(pbrun) live; /* every run, for playbooks_close() */
 };
 
-/* An outcome record the log refused for now. */
+/*
+ * A run's outcome record: its type and what it says besides the job's
+ * alert and alert_seq. The strings are the run's while it is appended at
+ * once; one the log refuses for now is kept with copies (pbpending).
+ */
+struct outcome {
+	const char *type; /* plan.created, playbook.matched, .skipped, .failed */
+	const char *playbook;
+	const char *dedup_key, *escalate_key; /* the values, or NULL */
+	const char *reason, *error;	      /* or NULL */
+	json_t *actions; /* plan.created: the validated plan (owned) */
+	int64_t us, prior;
+	int has_us, has_prior, dry_run;
+};
+
+/* An outcome record the log refused for now, with its own strings. */
 struct pbpending {
 	struct pbjob *job;
-	char *playbook;
-	const char *type;
-	json_t *fields;
+	struct outcome o;
+	char *strings[5];
 	TAILQ_ENTRY(pbpending) entry;
 };
 TAILQ_HEAD(pbpendings, pbpending);
@@ -545,57 +559,153 @@ pbjob_settle(struct pbjob *job, uint64_t seq, int ok)
 	pbjob_free(job);
 }
 
+/* The record's fields as members, in no particular order; returns n. */
+static size_t
+outcome_members(const struct pbjob *job, const struct outcome *o,
+    struct audit_member *mb, char *seq, char *us, char *prior)
+{
+	size_t n = 0;
+
+#define OM_TEXT(k, v)                                                   \
+	do {                                                            \
+		if ((v) != NULL)                                        \
+			mb[n++] = (struct audit_member){k, NULL, v,     \
+			    strlen(v), 0};                              \
+	} while (0)
+#define OM_INT(k, buf, v)                                               \
+	do {                                                            \
+		const char *t_ = audit_int_text(buf, v);                \
+		mb[n++] = (struct audit_member){k, NULL, t_,            \
+		    (size_t)((buf) + 24 - t_), 1};                      \
+	} while (0)
+	OM_TEXT("alert", job->id);
+	OM_INT("alert_seq", seq, (int64_t)job->alert_seq);
+	OM_TEXT("playbook", o->playbook);
+	OM_TEXT("dedup_key", o->dedup_key);
+	OM_TEXT("escalate_key", o->escalate_key);
+	OM_TEXT("reason", o->reason);
+	OM_TEXT("error", o->error);
+	if (o->has_us)
+		OM_INT("us", us, o->us);
+	if (o->actions != NULL)
+		mb[n++] = (struct audit_member){"actions", o->actions, NULL, 0,
+		    0};
+	if (o->dry_run)
+		mb[n++] = (struct audit_member){"dry_run", NULL, "true", 4, 1};
+	if (o->has_prior)
+		OM_INT("prior", prior, o->prior);
+#undef OM_TEXT
+#undef OM_INT
+	return n;
+}
+
+/* The same fields as an object, for the action runner. */
+static json_t *
+outcome_json(const struct pbjob *job, const struct outcome *o)
+{
+	struct audit_member mb[12];
+	char seq[24], us[24], prior[24];
+	size_t n = outcome_members(job, o, mb, seq, us, prior);
+	json_t *f = json_object();
+
+	for (size_t i = 0; f != NULL && i < n; i++) {
+		json_t *v = mb[i].value != NULL ? json_incref((json_t *)
+		    mb[i].value) : !mb[i].verbatim ? json_stringn(mb[i].str,
+		    mb[i].slen) : json_loadb(mb[i].str, mb[i].slen,
+		    JSON_DECODE_ANY, NULL);
+		if (json_object_set_new(f, mb[i].key, v) != 0) {
+			json_decref(f);
+			f = NULL;
+		}
+	}
+	if (f == NULL)
+		fatalx("playbooks: out of memory");
+	return f;
+}
+
+static void
+outcome_keep(struct pbpending *p, const struct outcome *o)
+{
+	const char *const *from[] = {&o->playbook, &o->dedup_key,
+	    &o->escalate_key, &o->reason, &o->error};
+	const char **to[] = {&p->o.playbook, &p->o.dedup_key,
+	    &p->o.escalate_key, &p->o.reason, &p->o.error};
+
+	p->o = *o;
+	for (size_t i = 0; i < 5; i++) {
+		if (*from[i] == NULL)
+			continue;
+		if ((p->strings[i] = strdup(*from[i])) == NULL)
+			fatalx("playbooks: out of memory");
+		*to[i] = p->strings[i];
+	}
+}
+
+static void
+pbpending_free(struct pbpending *p)
+{
+	for (size_t i = 0; i < 5; i++)
+		free(p->strings[i]);
+	json_decref(p->o.actions);
+	free(p);
+}
+
 /*
  * Appends one outcome record; the log may refuse it for now (full,
- * stalled), then it waits and is tried again: nothing is dropped.
+ * stalled), then it waits and is tried again: nothing is dropped. The
+ * plan in o->actions is the record's from here on.
  */
 static void
-outcome_append(struct playbooks *pb, struct pbjob *job, const char *name,
-    const char *type, json_t *fields)
+outcome_append(struct playbooks *pb, struct pbjob *job, struct outcome *o)
 {
+	struct audit_member mb[12];
+	char seq[24], us[24], prior[24];
 	const char *cause;
-	uint64_t seq;
+	uint64_t rseq;
 
 	if (!TAILQ_EMPTY(&pb->pending) && !pb->closing)
 		goto later; /* keep the order of an alert's records */
-	json_incref(fields);
-	seq = audit_append(pb->d->audit, type, "system", fields, &cause);
-	if (seq == 0 && errno == EFBIG) {
+	rseq = audit_append_members(pb->d->audit, o->type, "system", mb,
+	    outcome_members(job, o, mb, seq, us, prior), &cause);
+	if (rseq == 0 && errno == EFBIG) {
 		/* Too big to record (a huge plan): its failure is not. */
-		json_t *f = json_pack("{s:O, s:O, s:s, s:s, s:s}", "alert",
-		    json_object_get(fields, "alert"), "alert_seq",
-		    json_object_get(fields, "alert_seq"), "playbook", name,
-		    "reason", "invalid_plan", "error",
-		    "the plan is larger than audit.max_record");
-		json_decref(fields);
-		fields = f;
-		type = "playbook.failed";
-		json_incref(fields);
-		seq = audit_append(pb->d->audit, type, "system", fields,
-		    &cause);
+		json_decref(o->actions);
+		*o = (struct outcome){"playbook.failed", o->playbook,
+		    o->dedup_key, o->escalate_key, "invalid_plan",
+		    "the plan is larger than audit.max_record", NULL, 0, 0, 0,
+		    0, 0};
+		rseq = audit_append_members(pb->d->audit, o->type, "system",
+		    mb, outcome_members(job, o, mb, seq, us, prior), &cause);
 	}
-	if (seq != 0) {
+	if (rseq != 0) {
 		/* A plan goes to the action runner (once it is durable). */
-		if (strcmp(type, "plan.created") == 0 && pb->d->actions != NULL)
-			actions_plan(pb->d->actions, seq, fields);
-		json_decref(fields);
-		owed_settle(pb, job->id, name);
-		pbjob_settle(job, seq, 1);
+		if (strcmp(o->type, "plan.created") == 0 &&
+		    pb->d->actions != NULL) {
+			json_t *f = outcome_json(job, o);
+			actions_plan(pb->d->actions, rseq, f);
+			json_decref(f);
+		}
+		json_decref(o->actions);
+		o->actions = NULL;
+		owed_settle(pb, job->id, o->playbook);
+		pbjob_settle(job, rseq, 1);
 		return;
 	}
 	if (pb->closing) {
-		json_decref(fields);
+		json_decref(o->actions);
+		o->actions = NULL;
 		pbjob_settle(job, 0, 0);
 		return;
 	}
-	log_warnx("playbooks: %s for %s waits: %s", type, name, cause);
+	log_warnx("playbooks: %s for %s waits: %s", o->type, o->playbook,
+	    cause);
 later:;
 	struct pbpending *p = calloc(1, sizeof *p);
-	if (p == NULL || (p->playbook = strdup(name)) == NULL)
+	if (p == NULL)
 		fatalx("playbooks: out of memory");
 	p->job = job;
-	p->type = type;
-	p->fields = fields;
+	outcome_keep(p, o);
+	o->actions = NULL; /* the pending record's now */
 	TAILQ_INSERT_TAIL(&pb->pending, p, entry);
 	pb->npending++;
 	if (!evtimer_pending(pb->ev_retry, NULL)) {
@@ -622,34 +732,18 @@ pb_retry_cb(evutil_socket_t fd, short what, void *arg)
 			pb->npending++;
 			continue;
 		}
-		outcome_append(pb, p->job, p->playbook, p->type, p->fields);
-		free(p->playbook);
-		free(p);
+		outcome_append(pb, p->job, &p->o);
+		pbpending_free(p);
 	}
 }
 
-static json_t *
-outcome_fields(struct pbrun *run)
+/* An outcome of the run, its keys filled in. */
+static struct outcome
+outcome_of(const struct pbrun *run, const char *type)
 {
-	json_t *f = json_object();
-
-	/* Not json_pack(): it parses its format for every run. */
-	if (f == NULL ||
-	    json_object_set_new_nocheck(f, "alert",
-		json_string(run->job->id)) != 0 ||
-	    json_object_set_new_nocheck(f, "alert_seq",
-		json_integer((json_int_t)run->job->alert_seq)) != 0 ||
-	    json_object_set_new_nocheck(f, "playbook",
-		json_string(run->def->name)) != 0)
-		fatalx("playbooks: out of memory");
-
-	if (run->dedup_value != NULL)
-		json_object_set_new(f, "dedup_key", json_string(
-		    run->dedup_value));
-	if (run->escalate_value != NULL)
-		json_object_set_new(f, "escalate_key", json_string(
-		    run->escalate_value));
-	return f;
+	return (struct outcome){.type = type, .playbook = run->def->name,
+	    .dedup_key = run->dedup_value,
+	    .escalate_key = run->escalate_value};
 }
 
 /* K failures within the window: no more runs until the next reload. */
@@ -718,17 +812,17 @@ static void
 pbrun_failed(struct pbrun *run, const char *reason, const char *error)
 {
 	struct playbooks *pb = run->job->pb;
-	json_t *f = outcome_fields(run);
+	struct outcome o = outcome_of(run, "playbook.failed");
 
-	json_object_set_new(f, "reason", json_string(reason));
-	json_object_set_new(f, "error", json_string(error));
+	o.reason = reason;
+	o.error = error;
 	log_warnx("playbook %s failed on alert %s: %s: %s", run->def->name,
 	    run->job->id, reason, error);
 	/* A failed run counts for dedup: it is not retried by itself. */
 	if (run->key != NULL && run->def->dedup_key != NULL)
 		run->key->last_run_ms = units_now_ms();
 	pb_count_failure(pb, run->def->st);
-	outcome_append(pb, run->job, run->def->name, "playbook.failed", f);
+	outcome_append(pb, run->job, &o);
 	pbrun_finish(run);
 }
 
@@ -754,7 +848,8 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 	struct playbooks *pb = run->job->pb;
 	struct pbstats *st = run->def->st;
 	const char *status = json_string_value(json_object_get(res, "status"));
-	json_t *f, *plan, *us = json_object_get(res, "us");
+	json_t *plan, *us = json_object_get(res, "us");
+	struct outcome o;
 	char err[512];
 
 	pb->runs++;
@@ -763,10 +858,9 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 	pb_log_lines(run, json_object_get(res, "logs"));
 	if (strcmp(status, "skip") == 0) {
 		st->skipped++;
-		f = outcome_fields(run);
-		json_object_set_new(f, "reason", json_string("when"));
-		outcome_append(pb, run->job, run->def->name, "playbook.skipped",
-		    f);
+		o = outcome_of(run, "playbook.skipped");
+		o.reason = "when";
+		outcome_append(pb, run->job, &o);
 		pbrun_finish(run);
 		return;
 	}
@@ -793,13 +887,12 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 	uint64_t now = units_now_ms();
 	if (run->key != NULL && run->def->dedup_key != NULL)
 		run->key->last_run_ms = now;
-	f = outcome_fields(run);
-	json_object_set_new(f, "us", json_incref(us ? us : json_integer(0)));
+	o = outcome_of(run, "playbook.matched");
+	o.has_us = 1;
+	o.us = json_is_integer(us) ? json_integer_value(us) : 0;
 	if (json_array_size(plan) == 0) {
 		st->empty++;
 		json_decref(plan);
-		outcome_append(pb, run->job, run->def->name,
-		    "playbook.matched", f);
 	} else {
 		st->planned++;
 		if (run->def->escalate_key != NULL && run->escalate_value) {
@@ -807,14 +900,13 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 			if (k != NULL)
 				pbkey_add_plan(k, now);
 		}
-		json_object_set_new(f, "actions", plan);
-		if (run->def->dry_run)
-			json_object_set_new(f, "dry_run", json_true());
-		if (run->def->escalate_key != NULL)
-			json_object_set_new(f, "prior", json_integer(
-			    run->w.prior));
-		outcome_append(pb, run->job, run->def->name, "plan.created", f);
+		o.type = "plan.created";
+		o.actions = plan;
+		o.dry_run = run->def->dry_run;
+		o.has_prior = run->def->escalate_key != NULL;
+		o.prior = run->w.prior;
 	}
+	outcome_append(pb, run->job, &o);
 	pbrun_finish(run);
 }
 
@@ -874,11 +966,10 @@ pbrun_dispatch(struct pbrun *run, int first)
 	if (run->key != NULL && run->dedup_value != NULL &&
 	    run->key->last_run_ms != 0 &&
 	    run->key->last_run_ms + def->dedup_ms > now) {
-		json_t *f = outcome_fields(run);
-		json_object_set_new(f, "reason", json_string("dedup"));
+		struct outcome o = outcome_of(run, "playbook.skipped");
+		o.reason = "dedup";
 		st->skipped++;
-		outcome_append(run->job->pb, run->job, def->name,
-		    "playbook.skipped", f);
+		outcome_append(run->job->pb, run->job, &o);
 		pbrun_finish(run);
 		return;
 	}
@@ -1477,10 +1568,8 @@ playbooks_close(struct playbooks *pb)
 	/* Records still refused: their alerts stay owed (not stored). */
 	while ((p = TAILQ_FIRST(&pb->pending)) != NULL) {
 		TAILQ_REMOVE(&pb->pending, p, entry);
-		json_decref(p->fields);
-		free(p->playbook);
 		pbjob_settle(p->job, 0, 0);
-		free(p);
+		pbpending_free(p);
 	}
 	if (pb->loading != NULL) {
 		struct reload_ctx *rc = pb->loading->reload_arg;
