@@ -561,7 +561,7 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
     const char *omitted, const char **cause)
 {
 	struct audit_member mb[KAFKA_RECEIVED_MAX];
-	json_t *coords = NULL, *names = NULL;
+	json_t *coords = NULL, *names = NULL, *skipped = NULL;
 	char hex[65], sev[24], where[320];
 	size_t n = 0, len, wlen;
 	uint64_t seq;
@@ -596,14 +596,20 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
 		mb[n++] = (struct audit_member){"kafka",
 		    coords = kafka_coords(rm), NULL, 0, 0};
 	if (m->n > 0) {
-		names = playbooks_match_names(m);
+		names = playbooks_match_names(m, 0);
 		mb[n++] = (struct audit_member){"playbooks", names, NULL, 0, 0};
+	}
+	if (m->nskipped > 0) {
+		skipped = playbooks_match_names(m, 1);
+		mb[n++] = (struct audit_member){"dedup_skipped", skipped, NULL,
+		    0, 0};
 	}
 	seq = audit_append_members(k->d->audit, "alert.received", "system", mb,
 	    n, cause);
 	int saved = errno; /* what the caller tells EFBIG by */
 	json_decref(coords);
 	json_decref(names);
+	json_decref(skipped);
 	errno = saved;
 	return seq;
 }
@@ -749,7 +755,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 		k->n.duplicate++;
 	} else {
 		if (pb != NULL)
-			playbooks_match(pb, &alert, &match);
+			playbooks_match(pb, &alert, now, &match);
 		int digest = k->d->cfg->audit.raw != AUDIT_RAW_FULL;
 		seq = kafka_append_received(k, s, rm, &match, digest, NULL,
 		    &cause);
@@ -775,7 +781,7 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 			return;
 		}
 		k->n.accepted++;
-		if (match.n > 0) {
+		if (match.n + match.nskipped > 0) {
 			/* Stored once the record and every outcome are. */
 			m->pending = 2;
 			audit_when_durable(k->d->audit, seq, kmsg_durable_cb, m);

@@ -980,9 +980,26 @@ pbrun_dispatch(struct pbrun *run, int first)
 	wpool_submit(run->set->pool, &run->w, first);
 }
 
+/*
+ * The dedup window skips a run of def on the alert at once: its key ran
+ * recently, and no run with it is in flight (one that is decides for the
+ * runs waiting for it, when it ends).
+ */
+static int
+pb_dedup_skips(const struct pbdef *def, const struct pb_alert *alert,
+    uint64_t now)
+{
+	const char *v = def->dedup_field >= 0 ?
+	    alert->text[def->dedup_field] : NULL;
+	struct pbkey *k = v != NULL ? pbkey_get(def->st, v, 0) : NULL;
+
+	return k != NULL && !k->busy && k->last_run_ms != 0 &&
+	    k->last_run_ms + def->dedup_ms > now;
+}
+
 size_t
 playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
-    struct pb_match *m)
+    uint64_t now_ms, struct pb_match *m)
 {
 	struct pbset *set = pb->cur;
 	const char *source = alert->text[ALERT_FIELD_SOURCE];
@@ -991,7 +1008,7 @@ playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
 	int protected = -1; /* looked up once, when a playbook asks */
 
 	m->set = set;
-	m->n = 0;
+	m->n = m->nskipped = 0;
 	if (set == NULL)
 		return 0;
 	for (size_t i = 0; i < set->n; i++) {
@@ -1019,19 +1036,25 @@ playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
 			if (protected != def->protected)
 				continue;
 		}
-		m->idx[m->n++] = (uint16_t)i;
+		if (pb_dedup_skips(def, alert, now_ms))
+			m->skipped[m->nskipped++] = (uint16_t)i;
+		else
+			m->idx[m->n++] = (uint16_t)i;
 	}
-	return m->n;
+	return m->n + m->nskipped;
 }
 
 json_t *
-playbooks_match_names(const struct pb_match *m)
+playbooks_match_names(const struct pb_match *m, int skipped)
 {
+	const uint16_t *idx = skipped ? m->skipped : m->idx;
+	size_t n = skipped ? m->nskipped : m->n;
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < m->n; i++)
-		json_array_append_new(a, json_string(m->set->defs[m->idx[i]]
-		    .name));
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(a, json_string(m->set->defs[idx[i]]
+		    .name)) != 0)
+			fatalx("playbooks: out of memory");
 	return a;
 }
 
@@ -1100,11 +1123,16 @@ playbooks_submit(struct playbooks *pb, const struct pb_match *m,
     const struct pb_alert *alert, const char *raw, size_t rawlen,
     uint64_t alert_seq, pb_done_cb done, void *arg)
 {
+	for (size_t i = 0; m->set != NULL && i < m->nskipped; i++) {
+		struct pbstats *st = m->set->defs[m->skipped[i]].st;
+		st->matched++;
+		st->skipped++;
+	}
 	if (m->n == 0 || m->set == NULL) {
 		done(arg, 0, 1);
 		return;
 	}
-	json_t *names = playbooks_match_names(m);
+	json_t *names = playbooks_match_names(m, 0);
 	struct owed *o = owed_add(pb, alert->text[ALERT_FIELD_ID], alert_seq,
 	    names);
 	json_decref(names);
@@ -1735,21 +1763,19 @@ playbooks_offline_match(struct playbooks *pb, const json_t *alert,
 	struct pb_alert a;
 
 	pb_alert_of_json(&a, alert);
-	size_t n = playbooks_match(pb, &a, &m);
-	for (size_t i = 0; i < n; i++) {
-		struct pbdef *d = &pb->cur->defs[m.idx[i]];
-		const char *dv = offline_key(d, &a, 0);
+	size_t n = 0, i = 0, j = 0;
+
+	playbooks_match(pb, &a, now_ms, &m);
+	/* Both lists are in the set's order: merged, so is the answer. */
+	while (i < m.n || j < m.nskipped) {
+		int skip = j < m.nskipped && (i == m.n || m.skipped[j] < m.idx[i]);
+		uint16_t idx = skip ? m.skipped[j++] : m.idx[i++];
+		struct pbdef *d = &pb->cur->defs[idx];
 		const char *ev = offline_key(d, &a, 1);
-		out[i].idx = m.idx[i];
-		out[i].prior = 0;
-		out[i].skip = NULL;
-		struct pbkey *k = dv ? pbkey_get(d->st, dv, 0) : NULL;
-		if (k != NULL && k->last_run_ms != 0 &&
-		    k->last_run_ms + d->dedup_ms > now_ms)
-			out[i].skip = "dedup";
-		k = ev ? pbkey_get(d->st, ev, 0) : NULL;
-		if (k != NULL)
-			out[i].prior = pbkey_prior(k, d->escalate_ms, now_ms);
+		struct pbkey *k = ev ? pbkey_get(d->st, ev, 0) : NULL;
+		out[n++] = (struct pb_offline){idx,
+		    k != NULL ? pbkey_prior(k, d->escalate_ms, now_ms) : 0,
+		    skip ? "dedup" : NULL};
 	}
 	return n;
 }

@@ -36,11 +36,18 @@ struct pb_alert {
 void pb_alert_of_flat(struct pb_alert *a, const struct alert_flat *f,
     const char *store);
 
-/* The playbooks an alert matched, from one set. */
+/*
+ * The playbooks an alert matched, from one set: the runs it owes (idx),
+ * and those its dedup window skips at once (skipped: the key's last run
+ * is recent and none with it is in flight). A skipped one owes nothing
+ * and gets no record of its own: the alert.received record lists it.
+ */
 struct pb_match {
 	struct pbset *set;
 	uint16_t idx[PLAYBOOK_MAX_COUNT];
 	size_t n;
+	uint16_t skipped[PLAYBOOK_MAX_COUNT];
+	size_t nskipped;
 };
 
 /*
@@ -61,19 +68,20 @@ struct playbooks *playbooks_open(struct daemon *d, char **cause);
 void playbooks_close(struct playbooks *pb);
 
 /*
- * The playbooks the alert matches in C: source, category, rule,
- * min_severity, has, protected. Quarantined playbooks are left out.
- * Returns m->n.
+ * The playbooks the alert matches in C at now_ms: source, category, rule,
+ * min_severity, has, protected; then the dedup window. Quarantined
+ * playbooks are left out. Returns m->n + m->nskipped.
  */
 size_t playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
-    struct pb_match *m);
-/* Their names, for the alert.received record. */
-json_t *playbooks_match_names(const struct pb_match *m);
+    uint64_t now_ms, struct pb_match *m);
+/* The names of the runs owed (skipped 0) or skipped, for alert.received. */
+json_t *playbooks_match_names(const struct pb_match *m, int skipped);
 
 /*
  * Runs the matched playbooks on the alert recorded at alert_seq, whose
- * message is raw. The engine copies what it keeps of both. done is called
- * once, possibly before this returns (nothing matched).
+ * message is raw, and counts the skipped ones. The engine copies what it
+ * keeps of both. done is called once, possibly before this returns
+ * (nothing to run).
  */
 void playbooks_submit(struct playbooks *pb, const struct pb_match *m,
     const struct pb_alert *alert, const char *raw, size_t rawlen,

@@ -114,14 +114,21 @@ def wait_settled(d, n, timeout=WAIT):
 
 
 def outcomes_exactly_once(records):
-    """Every playbook an alert.received lists has exactly one outcome
-    record for that alert; no outcome without one. Returns the outcomes
-    by (alert, playbook)."""
+    """Every playbook an alert.received lists as owed (playbooks) has
+    exactly one outcome record for that alert; one it lists as skipped by
+    the dedup window at once (dedup_skipped) has none; no outcome without
+    an owed run. Returns the outcomes by (alert, playbook), with the
+    skipped ones as {"type": "dedup_skipped"}."""
     owed = collections.Counter()
+    skipped = set()
     for r in records:
         if r["type"] == "alert.received":
             for p in r.get("playbooks", []):
                 owed[(r["alert"], p)] += 1
+            for p in r.get("dedup_skipped", []):
+                check(p not in r.get("playbooks", []),
+                      f"{r['alert']}: {p} both owed and skipped")
+                skipped.add((r["alert"], p))
     got = collections.defaultdict(list)
     for r in records:
         if r["type"] in OUTCOMES:
@@ -132,7 +139,9 @@ def outcomes_exactly_once(records):
               f"{k}: {len(got.get(k, []))} outcome records, want 1")
     for k in got:
         check(k in owed, f"outcome for {k} without an alert.received")
-    return {k: v[0] for k, v in got.items()}
+    out = {k: v[0] for k, v in got.items()}
+    out.update({k: {"type": "dedup_skipped"} for k in skipped})
+    return out
 
 
 def plans_through_pipeline(tmp, daemons):
@@ -217,7 +226,10 @@ def runs_sharing_a_key(tmp, daemons):
         dd = [got[(a, "once-per-host")] for a in ids]
         plans = [o for o in dd if o["type"] == "plan.created"]
         check(len(plans) == 1, f"{host}: {len(plans)} dedup plans, want 1")
-        check(all(o["type"] == "playbook.skipped" and o["reason"] == "dedup"
+        # Skipped while the plan's run was in flight (a record), or at
+        # once, after it (listed in alert.received).
+        check(all((o["type"] == "playbook.skipped" and
+                   o["reason"] == "dedup") or o["type"] == "dedup_skipped"
                   for o in dd if o is not plans[0]),
               f"{host}: the others skipped by dedup")
         esc = [got[(a, "count-per-host")] for a in ids]
@@ -234,6 +246,45 @@ def runs_sharing_a_key(tmp, daemons):
                   if p == "count-per-host")
     check(msgs == sorted(f"m{i}" for i in range(n)),
           "each escalate run saw its own alert, once")
+
+
+def dedup_skips_at_once(tmp, daemons):
+    """A run its dedup window skips while no run with its key is in flight
+    is decided at match time: the alert.received record lists it under
+    dedup_skipped, it owes nothing and has no outcome record; the counters
+    still count it. After a restart the window (rebuilt from the plan's
+    record) skips the same way."""
+    boot, _, d = setup(tmp, daemons, {"dedup.lua": ONE_HOST_DEDUP})
+    d.start()
+
+    def one(i):
+        produce(boot, "alerts", [json.dumps({"title": "t", "host": "ws-9",
+                                             "message": f"m{i}"})],
+                partition=0)
+        wait_settled(d, i + 1 if i < 2 else 1)
+
+    one(0)
+    one(1)
+    pbs = d.ctl("playbooks", json_out=True)["playbooks"]
+    check(pbs[0]["matched"] == 2 and pbs[0]["skipped"] == 1 and
+          pbs[0]["planned"] == 1, f"counters {pbs[0]}")
+    d.stop()
+    d.start()
+    one(2)
+    recs = d.records()
+    got = outcomes_exactly_once(recs)
+    received = [r for r in recs if r["type"] == "alert.received"]
+    check(len(received) == 3, f"{len(received)} alerts received, want 3")
+    first, later = received[0], received[1:]
+    check(first.get("playbooks") == ["once-per-host"] and
+          "dedup_skipped" not in first, f"the first runs: {first}")
+    check(got[(first["alert"], "once-per-host")]["type"] == "plan.created",
+          "the first plans")
+    for r in later:
+        check(r.get("dedup_skipped") == ["once-per-host"] and
+              "playbooks" not in r, f"skipped at once: {r}")
+    outcomes = [r for r in recs if r["type"] in OUTCOMES]
+    check(len(outcomes) == 1, f"{len(outcomes)} outcome records, want 1")
 
 
 def hang_in_c_call_is_killed(tmp, daemons):
@@ -534,6 +585,7 @@ def protected_follows_inventory(tmp, daemons):
 CASES = {
     "plans_through_pipeline": plans_through_pipeline,
     "runs_sharing_a_key": runs_sharing_a_key,
+    "dedup_skips_at_once": dedup_skips_at_once,
     "hang_in_c_call_is_killed": hang_in_c_call_is_killed,
     "stuck_intake_pauses": stuck_intake_pauses,
     "workers_are_confined": workers_are_confined,
