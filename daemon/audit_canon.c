@@ -176,6 +176,12 @@ canon_string(struct audit_buf *b, const char *s, size_t len)
 	return 0;
 }
 
+int
+audit_canon_string(struct audit_buf *b, const char *s, size_t len)
+{
+	return canon_string(b, s, len);
+}
+
 char *
 audit_int_text(char out[24], int64_t v)
 {

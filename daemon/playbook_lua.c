@@ -17,6 +17,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "remediad/audit.h"
 #include "remediad/fsutil.h"
 #include "remediad/json_scan.h"
 #include "remediad/playbook_host.h"
@@ -40,10 +41,18 @@ struct pbstate {
 	char *file;
 	int has_when;
 	json_t *meta; /* what the main process matches with */
-	/* The run in progress: what rd.* appends to. */
-	json_t *actions; /* NULL outside a run */
-	int in_when;	 /* when() may read (rd.asset, rd.log), not request */
-	json_t *logs;
+	/*
+	 * The run in progress: what rd.* appends to, already as the text
+	 * of the result's members (comma-separated), so a request is
+	 * converted once, straight from its Lua table. The buffers are
+	 * kept from run to run.
+	 */
+	int running; /* rd.* answers only during a run */
+	int in_when; /* when() may read (rd.asset, rd.log), not request */
+	struct audit_buf actions; /* {"kind":..,"action":..,"params":..} */
+	int nactions;
+	struct audit_buf logs; /* {"level":..,"msg":..} */
+	int nlogs;
 	int dropped_logs;
 };
 
@@ -52,9 +61,15 @@ struct pbhost {
 	size_t n;
 	json_t *assets; /* object: name -> entry, or NULL */
 	int max_actions;
+	/* pbhost_run_object(): the result's text and its parser, kept. */
+	struct audit_buf text;
+	struct jscan scan;
 };
 
 /* ---- Small helpers ------------------------------------------------------ */
+
+/* Appends a string literal to a result buffer; -1 out of memory. */
+#define buf_lit(b, lit) audit_buf_put((b), (lit), sizeof(lit) - 1)
 
 static int
 is_entity(const char *s)
@@ -349,7 +364,7 @@ rd_running(lua_State *L, const char *fn)
 {
 	struct pbstate *st = pbstate_of(L);
 
-	if (st == NULL || st->actions == NULL)
+	if (st == NULL || !st->running)
 		luaL_error(L, "%s: only during run()", fn);
 	return st;
 }
@@ -358,34 +373,53 @@ rd_running(lua_State *L, const char *fn)
 static int
 lua_rd_request(lua_State *L)
 {
-	const char *kind = lua_tostring(L, lua_upvalueindex(1));
-	const char *action = lua_tostring(L, lua_upvalueindex(2));
+	size_t klen, alen;
+	const char *kind = lua_tolstring(L, lua_upvalueindex(1), &klen);
+	const char *action = lua_tolstring(L, lua_upvalueindex(2), &alen);
 	char what[128], err[256];
 	struct pbstate *st;
-	json_t *params;
+	struct audit_buf *b;
+	size_t start, params;
+	int same = strcmp(kind, action) == 0;
 
-	snprintf(what, sizeof what, "rd.%s%s%s", kind,
-	    strcmp(kind, action) == 0 ? "" : ".",
-	    strcmp(kind, action) == 0 ? "" : action);
+	snprintf(what, sizeof what, "rd.%s%s%s", kind, same ? "" : ".",
+	    same ? "" : action);
 	st = rd_running(L, what);
 	if (st->in_when)
 		luaL_error(L, "%s: requests belong in run(), not in when()", what);
 	if (lua_type(L, 1) != LUA_TTABLE)
 		luaL_error(L, "%s: expected a table of parameters", what);
-	if (json_array_size(st->actions) >= (size_t)st->h->max_actions)
+	if (st->nactions >= st->h->max_actions)
 		luaL_error(L, "%s: more than %d requests in one plan", what,
 		    st->h->max_actions);
-	params = sandbox_to_json(L, 1, SANDBOX_MAX_DEPTH / 2, what, err,
-	    sizeof err);
-	if (params == NULL)
+	/* Written in place; a request refused half way is taken back. */
+	b = &st->actions;
+	start = b->len;
+	if ((st->nactions > 0 && buf_lit(b, ",") == -1) ||
+	    buf_lit(b, "{\"kind\":") == -1 ||
+	    audit_canon_string(b, kind, klen) == -1 ||
+	    buf_lit(b, ",\"action\":") == -1 ||
+	    audit_canon_string(b, action, alen) == -1 ||
+	    buf_lit(b, ",\"params\":") == -1) {
+		b->len = start;
+		luaL_error(L, "%s: out of memory", what);
+	}
+	params = b->len;
+	if (sandbox_to_text(L, 1, SANDBOX_MAX_DEPTH / 2, what, b, err,
+		sizeof err) != 0) {
+		b->len = start;
 		luaL_error(L, "%s", err);
-	if (!json_is_object(params)) {
-		json_decref(params);
+	}
+	if (b->data[params] != '{') {
+		b->len = start;
 		luaL_error(L, "%s: parameters must be a table with names",
 		    what);
 	}
-	json_array_append_new(st->actions, json_pack("{s:s, s:s, s:o}",
-	    "kind", kind, "action", action, "params", params));
+	if (buf_lit(b, "}") == -1) {
+		b->len = start;
+		luaL_error(L, "%s: out of memory", what);
+	}
+	st->nactions++;
 	return 0;
 }
 
@@ -428,7 +462,7 @@ lua_rd_log(lua_State *L)
 	const char *msg = luaL_checklstring(L, 2, &len);
 	char buf[PLAYBOOK_MAX_LOG_LEN + 1];
 
-	if (json_array_size(st->logs) >= PLAYBOOK_MAX_LOGS) {
+	if (st->nlogs >= PLAYBOOK_MAX_LOGS) {
 		st->dropped_logs++;
 		return 0;
 	}
@@ -440,11 +474,24 @@ lua_rd_log(lua_State *L)
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
 			buf[i] = ' ';
-	json_t *line = json_stringn(buf, len);
-	if (line == NULL) /* cut inside a UTF-8 sequence, or not UTF-8 */
-		line = json_string("(log message is not UTF-8)");
-	json_array_append_new(st->logs, json_pack("{s:s, s:o}", "level",
-	    levels[level], "msg", line));
+	const char *line = buf;
+	if (!sandbox_utf8_valid(buf, len)) {
+		/* Cut inside a UTF-8 sequence, or not UTF-8. */
+		line = "(log message is not UTF-8)";
+		len = strlen(line);
+	}
+	struct audit_buf *b = &st->logs;
+	size_t start = b->len;
+	/* Out of memory, the line is lost, as a full list loses it. */
+	if ((st->nlogs > 0 && buf_lit(b, ",") == -1) ||
+	    buf_lit(b, "{\"level\":") == -1 ||
+	    audit_canon_string(b, levels[level], strlen(levels[level])) == -1 ||
+	    buf_lit(b, ",\"msg\":") == -1 ||
+	    audit_canon_string(b, line, len) == -1 || buf_lit(b, "}") == -1) {
+		b->len = start;
+		return 0;
+	}
+	st->nlogs++;
 	return 0;
 }
 
@@ -1029,11 +1076,15 @@ pbhost_free(struct pbhost *h)
 	for (size_t i = 0; i < h->n; i++) {
 		sandbox_free(h->pb[i].sb);
 		json_decref(h->pb[i].meta);
+		audit_buf_free(&h->pb[i].actions);
+		audit_buf_free(&h->pb[i].logs);
 		free(h->pb[i].name);
 		free(h->pb[i].file);
 	}
 	free(h->pb);
 	json_decref(h->assets);
+	audit_buf_free(&h->text);
+	jscan_free(&h->scan);
 	free(h);
 }
 
@@ -1068,44 +1119,94 @@ pbhost_sandbox(struct pbhost *h, size_t idx)
 
 /*
  * The message of a failed run, as the main process logs and records it:
- * one printable line (as rd.log makes it) of UTF-8. It is the playbook's
- * own error text: json_pack() refused one that was not UTF-8, or that the
- * error buffer cut inside a character, and the run was then reported as
- * out of memory.
+ * one printable line (as rd.log makes it) of UTF-8, written as a JSON
+ * string. It is the playbook's own error text, which may not be UTF-8, or
+ * which the error buffer cut inside a character.
  */
-static json_t *
-run_message(const char *err)
+static int
+run_message(struct audit_buf *out, const char *err)
 {
 	char buf[1024];
 	size_t len, i;
-	json_t *s;
 
 	snprintf(buf, sizeof buf, "%s", err);
 	len = strlen(buf);
 	for (i = 0; i < len; i++)
 		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
 			buf[i] = ' ';
-	if ((s = json_stringn(buf, len)) != NULL)
-		return s;
+	if (sandbox_utf8_valid(buf, len))
+		return audit_canon_string(out, buf, len);
 	/* Cut inside its last character: drop that character's start. */
 	for (i = len; i > 0 && len - i < 3 &&
 	    ((unsigned char)buf[i - 1] & 0xc0) == 0x80; i--)
 		;
 	if (i > 0 && (unsigned char)buf[i - 1] >= 0xc0 &&
-	    (s = json_stringn(buf, i - 1)) != NULL)
-		return s;
+	    sandbox_utf8_valid(buf, i - 1))
+		return audit_canon_string(out, buf, i - 1);
 	/* Not UTF-8: the ASCII stays readable. */
 	for (i = 0; i < len; i++)
 		if ((unsigned char)buf[i] >= 0x80)
 			buf[i] = '?';
-	return json_stringn(buf, len);
+	return audit_canon_string(out, buf, len);
 }
 
-static json_t *
-run_error(enum sandbox_err e, const char *err)
+enum run_status { RUN_PLAN, RUN_SKIP, RUN_ERROR };
+
+static int
+run_put_int(struct audit_buf *out, int64_t v)
 {
-	return json_pack("{s:s, s:s, s:o}", "status", "error", "kind",
-	    sandbox_err_name(e), "error", run_message(err));
+	char buf[24], *p = audit_int_text(buf, v);
+
+	return audit_buf_put(out, p, (size_t)(buf + sizeof buf - p));
+}
+
+/*
+ * The outcome of a run as the JSON text of its result object, from what
+ * the run left in st. -1 when memory runs out (out is then unchanged).
+ */
+static int
+run_write(const struct pbstate *st, struct audit_buf *out,
+    enum run_status status, enum sandbox_err e, const char *err,
+    uint64_t t0)
+{
+	size_t start = out->len;
+	int r;
+
+	switch (status) {
+	case RUN_PLAN:
+		r = buf_lit(out, "{\"status\":\"plan\",\"actions\":[") == -1 ||
+		    (st->actions.len > 0 && audit_buf_put(out,
+			st->actions.data, st->actions.len) == -1) ||
+		    buf_lit(out, "]") == -1;
+		break;
+	case RUN_SKIP:
+		r = buf_lit(out, "{\"status\":\"skip\"") == -1;
+		break;
+	default:
+		r = buf_lit(out, "{\"status\":\"error\",\"kind\":") == -1 ||
+		    audit_canon_string(out, sandbox_err_name(e),
+			strlen(sandbox_err_name(e))) == -1 ||
+		    buf_lit(out, ",\"error\":") == -1 ||
+		    run_message(out, err) == -1;
+		break;
+	}
+	if (!r && st->nlogs > 0)
+		r = buf_lit(out, ",\"logs\":[") == -1 ||
+		    (st->logs.len > 0 && audit_buf_put(out, st->logs.data,
+			st->logs.len) == -1) ||
+		    buf_lit(out, "]") == -1;
+	if (!r && st->dropped_logs > 0)
+		r = buf_lit(out, ",\"logs_dropped\":") == -1 ||
+		    run_put_int(out, st->dropped_logs) == -1;
+	if (!r)
+		r = buf_lit(out, ",\"us\":") == -1 ||
+		    run_put_int(out, (int64_t)(units_mono_us() - t0)) == -1 ||
+		    buf_lit(out, "}") == -1;
+	if (r) {
+		out->len = start;
+		return -1;
+	}
+	return 0;
 }
 
 struct run_args {
@@ -1134,27 +1235,29 @@ run_prepare_cb(lua_State *L)
 	return 4;
 }
 
-json_t *
+int
 pbhost_run(struct pbhost *h, size_t idx, const struct pbfield *fields,
-    size_t n, const char *raw, size_t rawlen, int64_t prior)
+    size_t n, const char *raw, size_t rawlen, int64_t prior,
+    struct audit_buf *out)
 {
 	struct pbstate *st = &h->pb[idx];
 	lua_State *L = sandbox_state(st->sb);
 	struct run_args args = {st, {fields, n, raw, rawlen}, prior};
 	char err[1024];
-	enum sandbox_err e;
-	json_t *out;
+	enum sandbox_err e = SANDBOX_OK;
+	enum run_status status = RUN_ERROR;
 	uint64_t t0 = units_mono_us();
 	int base = lua_gettop(L);
 
-	st->actions = json_array();
-	st->logs = json_array();
-	st->dropped_logs = 0;
+	st->actions.len = st->logs.len = 0;
+	st->nactions = st->nlogs = st->dropped_logs = 0;
+	st->running = 1;
 	lua_pushcfunction(L, run_prepare_cb);
 	lua_pushlightuserdata(L, &args);
 	if (lua_pcall(L, 1, 4, 0) != LUA_OK) {
 		lua_settop(L, base);
-		out = run_error(SANDBOX_ERR_MEMORY, "the alert does not fit in "
+		e = SANDBOX_ERR_MEMORY;
+		snprintf(err, sizeof err, "the alert does not fit in "
 		    "playbooks.memory");
 		goto done;
 	}
@@ -1168,13 +1271,12 @@ pbhost_run(struct pbhost *h, size_t idx, const struct pbfield *fields,
 		st->in_when = 0;
 		if (e != SANDBOX_OK) {
 			lua_settop(L, base);
-			out = run_error(e, err);
 			goto done;
 		}
 		int yes = lua_toboolean(L, -1);
 		if (!yes) {
 			lua_settop(L, base);
-			out = json_pack("{s:s}", "status", "skip");
+			status = RUN_SKIP;
 			goto done;
 		}
 	}
@@ -1182,41 +1284,85 @@ pbhost_run(struct pbhost *h, size_t idx, const struct pbfield *fields,
 	lua_remove(L, base + 1); /* run, alert, rd */
 	e = sandbox_call(st->sb, 2, 0, err, sizeof err);
 	lua_settop(L, base);
-	if (e != SANDBOX_OK) {
-		out = run_error(e, err);
-		goto done;
-	}
-	out = json_pack("{s:s, s:O}", "status", "plan", "actions", st->actions);
+	if (e == SANDBOX_OK)
+		status = RUN_PLAN;
 done:
+	st->running = 0;
 	sandbox_restore_globals(st->sb);
-	if (out == NULL)
-		out = json_pack("{s:s, s:s, s:s}", "status", "error", "kind",
-		    "memory", "error", "out of memory");
-	if (json_array_size(st->logs) > 0)
-		json_object_set(out, "logs", st->logs);
-	if (st->dropped_logs > 0)
-		json_object_set_new(out, "logs_dropped",
-		    json_integer(st->dropped_logs));
-	json_decref(st->actions);
-	json_decref(st->logs);
-	st->actions = st->logs = NULL;
-	json_object_set_new(out, "us", json_integer((json_int_t)(
-	    units_mono_us() - t0)));
-	return out;
+	if (run_write(st, out, status, e, err, t0) == -1) {
+		static const char oom[] = "{\"status\":\"error\",\"kind\":"
+		    "\"memory\",\"error\":\"out of memory\"}";
+		if (audit_buf_put(out, oom, sizeof oom - 1) == -1)
+			return -1;
+	}
+	/* What a huge plan grew is given back. */
+	if (st->actions.cap > 1024 * 1024)
+		audit_buf_free(&st->actions);
+	return 0;
+}
+
+/* A value of the result's text as jansson values; NULL out of memory. */
+static json_t *
+run_text_json(const struct jscan *js, const struct jscan_value *v)
+{
+	const struct jscan_value *c;
+	json_t *o, *e;
+
+	switch ((enum jscan_type)v->type) {
+	case JSCAN_OBJECT:
+	case JSCAN_ARRAY:
+		o = v->type == JSCAN_OBJECT ? json_object() : json_array();
+		for (c = jscan_first(js, v); o != NULL && c != NULL;
+		     c = jscan_next(js, c)) {
+			if ((e = run_text_json(js, c)) == NULL ||
+			    (v->type == JSCAN_OBJECT
+				    ? json_object_setn_new_nocheck(o, c->key,
+					  c->keylen, e)
+				    : json_array_append_new(o, e)) != 0) {
+				json_decref(o);
+				o = NULL;
+			}
+		}
+		return o;
+	case JSCAN_STRING:
+		return json_stringn_nocheck(v->u.str.s, v->u.str.len);
+	case JSCAN_INTEGER:
+		return json_integer(v->u.i);
+	case JSCAN_REAL:
+		return json_real(v->u.d);
+	case JSCAN_TRUE:
+		return json_true();
+	case JSCAN_FALSE:
+		return json_false();
+	case JSCAN_NULL:
+		break;
+	}
+	return json_null();
 }
 
 json_t *
 pbhost_run_object(struct pbhost *h, size_t idx, const json_t *fields,
     const char *raw, size_t rawlen, int64_t prior)
 {
+	struct jscan_error jerr;
 	size_t n;
 	struct pbfield *f = pbfields_of(fields, &n);
-	json_t *out;
+	json_t *out = NULL;
 
 	if (f == NULL)
 		return NULL;
-	out = pbhost_run(h, idx, f, n, raw, rawlen, prior);
+	/*
+	 * The offline tools see the result as the main process does: the
+	 * worker's text, read back (by the validating parser, which accepts
+	 * what jansson accepts and builds no tree of its own).
+	 */
+	h->text.len = 0;
+	if (pbhost_run(h, idx, f, n, raw, rawlen, prior, &h->text) == 0 &&
+	    jscan_parse(&h->scan, h->text.data, h->text.len, 2048, &jerr) == 0)
+		out = run_text_json(&h->scan, jscan_root(&h->scan));
 	free(f);
+	if (h->text.cap > 1024 * 1024)
+		audit_buf_free(&h->text);
 	return out;
 }
 

@@ -14,6 +14,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "remediad/audit.h"
 #include "remediad/json_scan.h"
 #include "remediad/sandbox.h"
 
@@ -931,6 +932,12 @@ sandbox_restore_globals(struct sandbox *sb)
 /* ---- Lua -> JSON ------------------------------------------------------- */
 
 /*
+ * One walk of the table serves two sinks: jansson values for the callers
+ * that keep a tree (playbook loading, fixtures, assets), or compact JSON
+ * text appended to a buffer for the hot path (a run's requests go straight
+ * into the worker's result). Checks, limits and messages are the walk's,
+ * so both sinks accept and refuse exactly the same values.
+ *
  * Where the conversion is, kept as the keys and indexes that lead there
  * and written out only for an error: most tables convert without one.
  * A key points into a Lua string that lua_next keeps on the stack.
@@ -948,6 +955,7 @@ struct sandbox_tj {
 	size_t errlen;
 	int failed;
 	json_t *root; /* everything built so far hangs from here */
+	struct audit_buf *text; /* the text sink; NULL: jansson values */
 	size_t elements, bytes;
 	struct sandbox_tj_step steps[SANDBOX_DEPTH_CAP + 1];
 	int nsteps;
@@ -1105,6 +1113,40 @@ sandbox_tj_attach(struct sandbox_tj *c, json_t *parent, const char *key,
 	return 0;
 }
 
+/* The text sink: bytes as they are (punctuation, numbers). */
+static int
+sandbox_tj_put(struct sandbox_tj *c, const char *p, size_t n)
+{
+	if (audit_buf_put(c->text, p, n) == -1)
+		return sandbox_tj_fail(c, "out of memory");
+	return 0;
+}
+
+/* The text sink: what comes before an object's member (key checked). */
+static int
+sandbox_tj_put_key(struct sandbox_tj *c, const char *key, size_t klen,
+    int first)
+{
+	if ((!first && audit_buf_put(c->text, ",", 1) == -1) ||
+	    audit_canon_string(c->text, key, klen) == -1 ||
+	    audit_buf_put(c->text, ":", 1) == -1)
+		return sandbox_tj_fail(c, "out of memory");
+	return 0;
+}
+
+/* The text sink: a finite real, spelt as jansson spells it (rare). */
+static int
+sandbox_tj_put_real(struct sandbox_tj *c, double d)
+{
+	json_t *v = json_real(d);
+	int r = v != NULL ? audit_canon_value(c->text, v) : -1;
+
+	json_decref(v);
+	if (r == -1)
+		return sandbox_tj_fail(c, "out of memory");
+	return 0;
+}
+
 static int sandbox_tj_value(lua_State *, struct sandbox_tj *, int, int,
     json_t *, const char *);
 
@@ -1119,6 +1161,7 @@ sandbox_tj_fill(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 	struct sandbox_tj_step *st = &c->steps[c->nsteps];
 	size_t klen;
 	const char *key;
+	int first = 1;
 
 	/* Fills happen no deeper than max_depth <= SANDBOX_DEPTH_CAP. */
 	c->nsteps++;
@@ -1126,6 +1169,9 @@ sandbox_tj_fill(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 		for (lua_Integer i = 1; i <= n; i++) {
 			lua_rawgeti(L, idx, i);
 			*st = (struct sandbox_tj_step){NULL, 0, i};
+			if (c->text != NULL && i > 1 &&
+			    sandbox_tj_put(c, ",", 1) != 0)
+				return -1;
 			if (sandbox_tj_value(L, c, lua_gettop(L), depth, v,
 				NULL) != 0)
 				return -1;
@@ -1143,6 +1189,10 @@ sandbox_tj_fill(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 			return -1;
 		c->nsteps++;
 		*st = (struct sandbox_tj_step){key, klen, 0};
+		if (c->text != NULL &&
+		    sandbox_tj_put_key(c, key, klen, first) != 0)
+			return -1;
+		first = 0;
 		if (sandbox_tj_value(L, c, lua_gettop(L), depth, v, key) != 0)
 			return -1;
 		lua_pop(L, 1);
@@ -1201,6 +1251,12 @@ sandbox_tj_table(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 	if (nint > 0 && (minint != 1 || maxint != nint))
 		return sandbox_tj_fail(c, "an array whose keys are not 1..n");
 
+	if (c->text != NULL) {
+		if (sandbox_tj_put(c, nint > 0 ? "[" : "{", 1) != 0 ||
+		    sandbox_tj_fill(L, c, idx, depth + 1, NULL, nint) != 0)
+			return -1;
+		return sandbox_tj_put(c, nint > 0 ? "]" : "}", 1);
+	}
 	v = nint > 0 ? json_array() : json_object();
 	if (sandbox_tj_attach(c, parent, key, v) != 0)
 		return -1;
@@ -1221,23 +1277,42 @@ sandbox_tj_value(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 		    SANDBOX_JSON_MAX_ELEMENTS);
 	switch (t) {
 	case LUA_TNIL:
+		if (c->text != NULL)
+			return sandbox_tj_put(c, "null", 4);
 		return sandbox_tj_attach(c, parent, key, json_null());
 	case LUA_TBOOLEAN:
+		if (c->text != NULL)
+			return lua_toboolean(L, idx) ? sandbox_tj_put(c, "true", 4)
+						     : sandbox_tj_put(c, "false", 5);
 		return sandbox_tj_attach(c, parent, key,
 		    json_boolean(lua_toboolean(L, idx)));
 	case LUA_TNUMBER:
-		if (lua_isinteger(L, idx))
+		if (lua_isinteger(L, idx)) {
+			if (c->text != NULL) {
+				char buf[24], *p = audit_int_text(buf,
+				    (int64_t)lua_tointeger(L, idx));
+				return sandbox_tj_put(c, p,
+				    (size_t)(buf + sizeof buf - p));
+			}
 			return sandbox_tj_attach(c, parent, key,
 			    json_integer(lua_tointeger(L, idx)));
+		}
 		d = lua_tonumber(L, idx);
 		if (!isfinite(d))
 			return sandbox_tj_fail(c, "a number that is not "
 						  "finite");
+		if (c->text != NULL)
+			return sandbox_tj_put_real(c, d);
 		return sandbox_tj_attach(c, parent, key, json_real(d));
 	case LUA_TSTRING:
 		s = lua_tolstring(L, idx, &len);
 		if (sandbox_tj_string(c, s, len, "a string") != 0)
 			return -1;
+		if (c->text != NULL) {
+			if (audit_canon_string(c->text, s, len) == -1)
+				return sandbox_tj_fail(c, "out of memory");
+			return 0;
+		}
 		return sandbox_tj_attach(c, parent, key,
 		    json_stringn_nocheck(s, len));
 	case LUA_TTABLE:
@@ -1257,48 +1332,93 @@ sandbox_tj_cb(lua_State *L)
 	return 0;
 }
 
+/*
+ * The walk, protected, into c->text or a tree at c->root. Only the fields
+ * the walk reads before writing are set: the context is large (its path
+ * and steps), and a request converts one small table.
+ */
+static int
+sandbox_tj_run(lua_State *L, struct sandbox_tj *c, int idx, int max_depth,
+    const char *what, char *err, size_t errlen)
+{
+	c->max_depth = max_depth < SANDBOX_DEPTH_CAP ? max_depth
+						     : SANDBOX_DEPTH_CAP;
+	c->what = what != NULL ? what : "value";
+	c->err = err;
+	c->errlen = errlen;
+	c->failed = 0;
+	c->root = NULL;
+	c->elements = c->bytes = 0;
+	c->nsteps = 0;
+	c->pathlen = 0;
+	c->path[0] = '\0';
+
+	idx = lua_absindex(L, idx);
+	if (!lua_checkstack(L, 3)) {
+		sandbox_tj_render(c);
+		snprintf(err, errlen, "at %s: out of memory", c->path);
+		return -1;
+	}
+	lua_pushcfunction(L, sandbox_tj_cb);
+	lua_pushvalue(L, idx);
+	lua_pushlightuserdata(L, c);
+	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+		/*
+		 * Nothing in the walk raises (it fails through
+		 * sandbox_tj_fail, with the path); a guard all the same.
+		 * The steps' keys are off the stack now: the path shown is
+		 * the value's own.
+		 */
+		if (!c->failed) {
+			c->nsteps = 0;
+			sandbox_tj_render(c);
+			snprintf(err, errlen, "at %s: %s", c->path,
+			    lua_type(L, -1) == LUA_TSTRING
+				? lua_tostring(L, -1)
+				: "out of memory");
+		}
+		lua_pop(L, 1);
+		c->failed = 1;
+	}
+	if (c->failed) {
+		json_decref(c->root);
+		c->root = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 json_t *
 sandbox_to_json(lua_State *L, int idx, int max_depth, const char *what,
     char *err, size_t errlen)
 {
 	struct sandbox_tj c;
 
-	memset(&c, 0, sizeof c);
-	c.max_depth = max_depth < SANDBOX_DEPTH_CAP ? max_depth
-						    : SANDBOX_DEPTH_CAP;
-	c.what = what != NULL ? what : "value";
-	c.err = err;
-	c.errlen = errlen;
-	sandbox_tj_render(&c);
-
-	idx = lua_absindex(L, idx);
-	if (!lua_checkstack(L, 3)) {
-		snprintf(err, errlen, "at %s: out of memory", c.path);
+	c.text = NULL;
+	if (sandbox_tj_run(L, &c, idx, max_depth, what, err, errlen) != 0)
 		return NULL;
-	}
-	lua_pushcfunction(L, sandbox_tj_cb);
-	lua_pushvalue(L, idx);
-	lua_pushlightuserdata(L, &c);
-	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-		/*
-		 * Nothing in the walk raises (it fails through
-		 * sandbox_tj_fail, with the path); a guard all the same.
-		 * The steps' keys are off the stack now: the path shown is
-		 * the last one written.
-		 */
-		if (!c.failed)
-			snprintf(err, errlen, "at %s: %s", c.path,
-			    lua_type(L, -1) == LUA_TSTRING
-				? lua_tostring(L, -1)
-				: "out of memory");
-		lua_pop(L, 1);
-		c.failed = 1;
-	}
-	if (c.failed) {
-		json_decref(c.root);
-		return NULL;
-	}
 	return c.root;
+}
+
+int
+sandbox_to_text(lua_State *L, int idx, int max_depth, const char *what,
+    struct audit_buf *out, char *err, size_t errlen)
+{
+	struct sandbox_tj c;
+	size_t start = out->len;
+
+	c.text = out;
+	if (sandbox_tj_run(L, &c, idx, max_depth, what, err, errlen) != 0) {
+		out->len = start;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sandbox_utf8_valid(const char *s, size_t len)
+{
+	return sandbox_utf8_check((const unsigned char *)s, len) == NULL;
 }
 
 /* ---- JSON -> Lua ------------------------------------------------------- */

@@ -183,35 +183,28 @@ frame_json(struct wbuf *out, char type, const void *prefix, size_t plen,
 }
 
 /*
- * A result frame. One the main process would refuse (over WIRE_MAX_UP)
- * is replaced by the failure it is, so the run fails as too_large and
- * this worker goes on; the main process still checks every frame.
+ * A result frame: the text pbhost_run() wrote. One the main process would
+ * refuse (over WIRE_MAX_UP) is replaced by the failure it is, so the run
+ * fails as too_large and this worker goes on; the main process still
+ * checks every frame.
  */
 static void
-frame_result(struct wbuf *out, uint64_t id, json_t *res)
+frame_result(struct wbuf *out, uint64_t id, struct audit_buf *text)
 {
-	/* The audit log's compact writer; its buffer kept for the next. */
-	static struct audit_buf text;
-
-	text.len = 0;
-	if (audit_canon_value(&text, res) == -1)
-		_exit(70);
-	if (1 + 8 + text.len > WIRE_MAX_UP) {
+	if (1 + 8 + text->len > WIRE_MAX_UP) {
 		char msg[160];
 
 		snprintf(msg, sizeof msg, "the result is %zu bytes, more than "
 		    "the %d a worker may send (a plan that big is a bug)",
-		    text.len, WIRE_MAX_UP - 9);
+		    text->len, WIRE_MAX_UP - 9);
 		json_t *err = json_pack("{s:s, s:s, s:s}", "status", "error",
 		    "kind", "too_large", "error", msg);
-		text.len = 0;
-		if (err == NULL || audit_canon_value(&text, err) == -1)
+		text->len = 0;
+		if (err == NULL || audit_canon_value(text, err) == -1)
 			_exit(70);
 		json_decref(err);
 	}
-	frame_add(out, WIRE_RESULT, &id, 8, text.data, text.len);
-	if (text.cap > 1024 * 1024)
-		audit_buf_free(&text); /* what a huge result grew */
+	frame_add(out, WIRE_RESULT, &id, 8, text->data, text->len);
 }
 
 /*
@@ -300,6 +293,8 @@ int
 worker_main(void)
 {
 	struct wbuf in = {0};
+	/* The result of a run, as text; its buffer kept for the next. */
+	struct audit_buf res = {0};
 	struct pbhost *host = NULL;
 
 	worker_confine();
@@ -375,15 +370,17 @@ worker_main(void)
 			atomic_signal_fence(memory_order_seq_cst);
 			in_run = 1;
 			atomic_signal_fence(memory_order_seq_cst);
-			json_t *res = pbhost_run(host, pb, fields, nfields,
-			    raw, rawlen, prior);
+			res.len = 0;
+			int r = pbhost_run(host, pb, fields, nfields, raw,
+			    rawlen, prior, &res);
 			atomic_signal_fence(memory_order_seq_cst);
 			in_run = 0;
 			atomic_signal_fence(memory_order_seq_cst);
-			if (res == NULL)
+			if (r == -1)
 				_exit(70);
-			frame_result(&held, id, res);
-			json_decref(res);
+			frame_result(&held, id, &res);
+			if (res.cap > 1024 * 1024)
+				audit_buf_free(&res); /* what a huge one grew */
 			hold_result();
 		}
 		/* Nothing complete to run: nothing is held while it waits. */
@@ -402,6 +399,7 @@ worker_main(void)
 		in.len += (size_t)n;
 	}
 	pbhost_free(host);
+	audit_buf_free(&res);
 	free(in.p);
 	free(held.p);
 	return 0;

@@ -72,6 +72,12 @@ int audit_canon_record(struct audit_buf *b, uint64_t seq, const char *time,
  */
 int audit_canon_value(struct audit_buf *b, const json_t *v);
 /*
+ * A string as canonical JSON text (quoted, escaped as jansson escapes),
+ * appended to b. The bytes must be valid UTF-8 without NUL (the caller
+ * has checked them). -1 when memory runs out (b is then unchanged).
+ */
+int audit_canon_string(struct audit_buf *b, const char *s, size_t len);
+/*
  * v in decimal, as a record writes an integer, at the end of out (24
  * bytes); returns where the text starts (it ends at out + 24).
  */

@@ -97,21 +97,26 @@ struct pbfield {
  * Runs playbook idx on the alert: its n fields (strings and integers, the
  * canonical alert without raw) and raw, the original message bytes,
  * decoded for the playbook only when it reads alert.raw. prior is what
- * rd.prior says. Returns the outcome (caller owns):
+ * rd.prior says. Appends the outcome to out as compact JSON text (the
+ * body of a worker's result frame), one object:
  *   {"status":"plan", "actions":[{kind, action, params}...], "logs":[...],
  *    "us":N}                 run() finished; actions may be empty
  *   {"status":"skip", "us":N}  match.when(alert) said no
  *   {"status":"error", "kind":"runtime"|"memory"|"instructions",
  *    "error":"file.lua:7: ...", "logs":[...], "us":N}
- * NULL only when out of memory.
+ * ("logs_dropped":N when rd.log lines were lost). The requests are
+ * written as they are made, with no jansson tree in between. 0, or -1
+ * only when out of memory (out is then unchanged).
  */
-json_t *pbhost_run(struct pbhost *h, size_t idx,
-    const struct pbfield *fields, size_t n, const char *raw, size_t rawlen,
-    int64_t prior);
+struct audit_buf;
+int pbhost_run(struct pbhost *h, size_t idx, const struct pbfield *fields,
+    size_t n, const char *raw, size_t rawlen, int64_t prior,
+    struct audit_buf *out);
 
 /*
  * pbhost_run() with the fields given as an object (its string and integer
- * members), for the offline tools: replay and test-playbooks.
+ * members), for the offline tools: replay and test-playbooks. The result
+ * is the text read back (caller owns); NULL when out of memory.
  */
 json_t *pbhost_run_object(struct pbhost *h, size_t idx, const json_t *fields,
     const char *raw, size_t rawlen, int64_t prior);

@@ -101,6 +101,18 @@ void sandbox_restore_globals(struct sandbox *sb);
  */
 json_t *sandbox_to_json(lua_State *L, int idx, int max_depth,
     const char *what, char *err, size_t errlen);
+/*
+ * The same walk, written as compact JSON text appended to out instead of
+ * a jansson tree: the same values accepted, the same messages, and text
+ * that json_loads() reads back as the tree sandbox_to_json() gives (keys
+ * in the same order, strings escaped and reals spelt as jansson does).
+ * 0, or -1 with out as it was and a message in err.
+ */
+struct audit_buf;
+int sandbox_to_text(lua_State *L, int idx, int max_depth, const char *what,
+    struct audit_buf *out, char *err, size_t errlen);
+/* 1 when s is valid UTF-8 without NUL (what the conversions accept). */
+int sandbox_utf8_valid(const char *s, size_t len);
 
 /*
  * Pushes JSON as Lua values: objects and arrays as tables, integers as

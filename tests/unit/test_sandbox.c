@@ -20,6 +20,7 @@
 #include <lualib.h>
 
 #include "remediad/json_scan.h"
+#include "remediad/audit.h"
 #include "remediad/sandbox.h"
 
 static struct sandbox *
@@ -866,6 +867,40 @@ test_globals_restore_cost(void **state)
 
 /* ---- Lua -> JSON -------------------------------------------------------- */
 
+/*
+ * The text sink against the tree, for the value at the top: the same
+ * verdict, the same message, and text that is byte for byte jansson's
+ * compact dump of the tree (keys in the same order), appended after what
+ * the buffer held, which a failure leaves as it was.
+ */
+static void
+text_matches(lua_State *L, const json_t *v, int max_depth, const char *err)
+{
+	struct audit_buf b = {0};
+	char terr[256], *want;
+	int r;
+
+	assert_int_equal(audit_buf_put(&b, "prefix", 6), 0);
+	terr[0] = '\0';
+	r = sandbox_to_text(L, -1, max_depth, "plan", &b, terr, sizeof terr);
+	if (v == NULL) {
+		assert_int_equal(r, -1);
+		assert_string_equal(terr, err);
+		assert_int_equal(b.len, 6);
+	} else {
+		assert_int_equal(r, 0);
+		want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		assert_non_null(want);
+		if (b.len - 6 != strlen(want) ||
+		    memcmp(b.data + 6, want, b.len - 6) != 0)
+			fail_msg("text %.*s, tree %s", (int)(b.len - 6),
+			    b.data + 6, want);
+		free(want);
+	}
+	assert_memory_equal(b.data, "prefix", 6);
+	audit_buf_free(&b);
+}
+
 /* Runs code returning one value and converts it; NULL with err set. */
 static json_t *
 to_json(struct sandbox *sb, const char *code, int max_depth, char *err,
@@ -882,9 +917,11 @@ to_json(struct sandbox *sb, const char *code, int max_depth, char *err,
 	err[0] = '\0';
 	v = sandbox_to_json(L, -1, max_depth, "plan", err, errlen);
 	assert_int_equal(lua_gettop(L), top);
-	lua_pop(L, 1);
 	if (v == NULL)
 		assert_true(err[0] != '\0');
+	text_matches(L, v, max_depth, err);
+	assert_int_equal(lua_gettop(L), top);
+	lua_pop(L, 1);
 	return v;
 }
 
@@ -898,7 +935,7 @@ json_is(struct sandbox *sb, const char *code, const char *want)
 		fail_msg("%s: %s", code, err);
 	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	assert_non_null(s);
-	if (strcmp(s, want) != 0)
+	if (want != NULL && strcmp(s, want) != 0)
 		fail_msg("%s: got %s, wanted %s", code, s, want);
 	free(s);
 	json_decref(v);
@@ -936,6 +973,30 @@ test_json_values(void **state)
 	/* The same table twice is no cycle. */
 	json_is(sb, "local s = {1} return {a = s, b = s}",
 	    "{\"a\":[1],\"b\":[1]}");
+	sandbox_free(sb);
+}
+
+/* What the text sink must spell exactly as jansson does. */
+static void
+test_json_text_tricky(void **state)
+{
+	struct sandbox *sb = sb_new(0, 0, 0);
+
+	(void)state;
+	/* Escapes: quote, backslash, every control byte, DEL and '/'. */
+	json_is(sb, "return 'q\\\"b\\\\n\\n\\r\\t\\b\\f\\1\\31\\127/'",
+	    "\"q\\\"b\\\\n\\n\\r\\t\\b\\f\\u0001\\u001F\x7f/\"");
+	/* Reals as jansson spells them; integers stay integers. */
+	json_is(sb, "return {0.1, 1e300, -0.0, 2^53, 1/3, 5e-324, 3}",
+	    "[0.10000000000000001,1.0000000000000001e300,-0.0,"
+	    "9007199254740992.0,0.33333333333333331,4.9406564584124654e-324,"
+	    "3]");
+	json_is(sb, "return math.maxinteger", "9223372036854775807");
+	/* Nested, empty tables as objects, strings 16 bytes and longer. */
+	json_is(sb, "return {a = {{}, {b = {}}}, ['k\\0'] = nil, "
+	    "long = string.rep('\"x', 20)}", NULL);
+	json_is(sb, "return {k = {[1] = {}, [2] = {1, {z = false}}}}",
+	    "{\"k\":[{},[1,{\"z\":false}]]}");
 	sandbox_free(sb);
 }
 
@@ -1364,6 +1425,7 @@ main(void)
 		cmocka_unit_test(test_globals_restore),
 		cmocka_unit_test(test_globals_restore_cost),
 		cmocka_unit_test(test_json_values),
+		cmocka_unit_test(test_json_text_tricky),
 		cmocka_unit_test(test_json_integral_float),
 		cmocka_unit_test(test_json_cycle_depth),
 		cmocka_unit_test(test_json_bad_values),
