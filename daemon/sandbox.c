@@ -55,6 +55,29 @@ struct sandbox {
 	int snap_ref;	 /* registry reference of the globals snapshot */
 	int snap_mt_ref; /* and of the globals' metatable then */
 	size_t snap_count;
+	/*
+	 * The restore's quick check (sandbox_globals_unchanged): the
+	 * snapshot's keys as an array, their values by identity, and
+	 * whether the globals carry the marker metatable, through which
+	 * every key a run adds must pass.
+	 */
+	int snap_keys_ref;
+	struct sandbox_snap_val *snap_vals;
+	const void *marker; /* the marker metatable, or NULL: not marked */
+	int globals_added;  /* a key may have been added since the restore */
+};
+
+/*
+ * A value as the quick check compares it: an object by its address (the
+ * snapshot keeps it alive, so no other object can take that address),
+ * a number or boolean by its value.
+ */
+struct sandbox_snap_val {
+	int type;
+	int isint;
+	const void *p;
+	lua_Integer i;
+	lua_Number n;
 };
 
 /*
@@ -62,13 +85,16 @@ struct sandbox {
  * (a light userdata key that Lua code cannot forge).
  */
 static const char sandbox_ro_key = 0;
+/* The registry key of the globals' marker metatable (see the snapshot). */
+static const char sandbox_marker_key = 0;
 
 /*
  * What untrusted code gets. From the base library: assert, error,
  * getmetatable, ipairs, next, pairs, pcall, rawequal, rawget, rawlen,
  * select, tonumber, tostring, type, _VERSION and _G, plus our own load
- * (text only), setmetatable (no __gc), rawset (not into a read-only table)
- * and xpcall (no handler once the budget is spent). string without dump
+ * (text only), setmetatable (no __gc), getmetatable (the globals' marker
+ * unseen), rawset (not into a read-only table) and xpcall (no handler
+ * once the budget is spent). string without dump
  * and with a capped rep, table without move, math, utf8, and of os only
  * time, date and clock, all as read-only proxies; the string metatable is
  * locked. Not reachable: io, debug, package, require, coroutine, dofile,
@@ -264,6 +290,30 @@ lua_sandbox_load(lua_State *L)
 }
 
 /*
+ * getmetatable() as the base library's, except that the globals' marker
+ * metatable is not shown: for Lua code the globals have none (unless it
+ * gives them one).
+ */
+static int
+lua_sandbox_getmetatable(lua_State *L)
+{
+	luaL_checkany(L, 1);
+	if (!lua_getmetatable(L, 1)) {
+		lua_pushnil(L);
+		return 1;
+	}
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sandbox_marker_key) !=
+		LUA_TNIL &&
+	    lua_rawequal(L, -1, -2)) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_pop(L, 1);
+	luaL_getmetafield(L, 1, "__metatable");
+	return 1;
+}
+
+/*
  * setmetatable() refusing __gc: a finalizer would run at an arbitrary time,
  * outside any sandbox_call() and its budget, even in lua_close().
  */
@@ -356,6 +406,9 @@ lua_sandbox_rawset(lua_State *L)
 	if (sandbox_is_readonly(L, 1))
 		return luaL_error(L, "attempt to modify a read-only table");
 	lua_settop(L, 3);
+	/* It passes by the marker's __newindex: the restore must look. */
+	if (sandbox_of(L) != NULL)
+		sandbox_of(L)->globals_added = 1;
 	lua_rawset(L, 1);
 	return 1;
 }
@@ -520,6 +573,8 @@ sandbox_setup(lua_State *L)
 	lua_setfield(L, g, "load");
 	lua_pushcfunction(L, lua_sandbox_setmetatable);
 	lua_setfield(L, g, "setmetatable");
+	lua_pushcfunction(L, lua_sandbox_getmetatable);
+	lua_setfield(L, g, "getmetatable");
 	lua_pushcfunction(L, lua_sandbox_rawset);
 	lua_setfield(L, g, "rawset");
 	lua_pushcfunction(L, lua_sandbox_xpcall);
@@ -593,6 +648,7 @@ sandbox_new(const struct sandbox_limits *limits, char *err, size_t errlen)
 		sb->limits.max_string = SANDBOX_DEFAULT_MAX_STRING;
 	sb->snap_ref = LUA_NOREF;
 	sb->snap_mt_ref = LUA_NOREF;
+	sb->snap_keys_ref = LUA_NOREF;
 
 	if ((sb->L = lua_newstate(sandbox_alloc, sb)) == NULL) {
 		snprintf(err, errlen, "cannot create a Lua state in %zu bytes",
@@ -619,6 +675,7 @@ sandbox_free(struct sandbox *sb)
 	if (sb == NULL)
 		return;
 	lua_close(sb->L);
+	free(sb->snap_vals);
 	free(sb);
 }
 
@@ -788,38 +845,165 @@ sandbox_call(struct sandbox *sb, int nargs, int nresults, char *err,
 
 /* ---- Globals snapshot -------------------------------------------------- */
 
+/*
+ * A run's writes to the globals must not reach the next run, and most
+ * runs write none: the restore first checks, cheaply, that nothing
+ * changed, and walks the globals only when something may have.
+ *
+ * A global can change in two ways. A key the snapshot has can be given
+ * another value (or nil); the check compares those few values with the
+ * snapshot's. Or a key can be added: Lua stores into an absent (or nil)
+ * key only through the table's __newindex, so the globals get a marker
+ * metatable whose __newindex stores exactly as the plain assignment
+ * would and notes that a key was added; rawset notes it too. Lua code
+ * does not see the marker (getmetatable() hides it) and cannot reach its
+ * __newindex; giving the globals another metatable (or none) replaces
+ * it, which the check sees. The globals must have no metatable of their
+ * own when the snapshot is taken, or every restore walks them.
+ */
+
+/* Under lua_pcall: rawset(t, k, v) of a key Lua refuses. */
+static int
+sandbox_globals_refused_cb(lua_State *L)
+{
+	lua_rawset(L, 1);
+	return 0;
+}
+
+/* The marker's __newindex (t, k, v): rawset, with the same errors. */
+static int
+lua_sandbox_globals_newindex(lua_State *L)
+{
+	struct sandbox *sb = sandbox_of(L);
+
+	lua_settop(L, 3);
+	/*
+	 * A nil or NaN key is refused (before anything is allocated). Lua's
+	 * own message, with the position a plain assignment gives it: the
+	 * assigning function's, here the caller's.
+	 */
+	if (lua_isnil(L, 2) || (lua_type(L, 2) == LUA_TNUMBER &&
+	    !lua_isinteger(L, 2) && isnan(lua_tonumber(L, 2)))) {
+		lua_pushcfunction(L, sandbox_globals_refused_cb);
+		lua_insert(L, 1);
+		if (lua_pcall(L, 3, 0, 0) == LUA_OK)
+			return 0;
+		luaL_where(L, 1);
+		lua_insert(L, -2);
+		lua_concat(L, 2);
+		return lua_error(L);
+	}
+	if (sb != NULL)
+		sb->globals_added = 1;
+	lua_rawset(L, 1);
+	return 0;
+}
+
+/* Records the value at the top of the stack for the quick check. */
+static void
+sandbox_snap_record(lua_State *L, struct sandbox_snap_val *v)
+{
+	v->type = lua_type(L, -1);
+	v->isint = lua_isinteger(L, -1);
+	v->p = lua_topointer(L, -1);
+	v->i = v->type == LUA_TBOOLEAN ? lua_toboolean(L, -1)
+				       : lua_tointeger(L, -1);
+	v->n = lua_tonumber(L, -1);
+}
+
+/* Whether the value at the top is the one recorded in v, exactly. */
+static int
+sandbox_snap_same(lua_State *L, const struct sandbox_snap_val *v)
+{
+	int t = lua_type(L, -1);
+
+	if (t != v->type)
+		return 0;
+	switch (t) {
+	case LUA_TBOOLEAN:
+		return lua_toboolean(L, -1) == v->i;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, -1))
+			return v->isint && lua_tointeger(L, -1) == v->i;
+		return !v->isint && lua_tonumber(L, -1) == v->n;
+	default:
+		return lua_topointer(L, -1) == v->p;
+	}
+}
+
 static int
 sandbox_snapshot_cb(lua_State *L)
 {
 	struct sandbox *sb = lua_touserdata(L, 1);
+	struct sandbox_snap_val *vals;
 	size_t n = 0;
-	int ref, mt;
+	int ref, mt, keys, marked;
 
 	luaL_checkstack(L, 6, NULL);
 	lua_newtable(L); /* 2: snapshot */
 	lua_pushglobaltable(L); /* 3 */
+	lua_newtable(L); /* 4: the keys, an array */
 	lua_pushnil(L);
 	while (lua_next(L, 3) != 0) {
 		lua_pushvalue(L, -2);
+		lua_rawseti(L, 4, (lua_Integer)++n);
+		lua_pushvalue(L, -2);
 		lua_insert(L, -2);
 		lua_rawset(L, 2);
-		n++;
 	}
 	/*
-	 * The globals' own metatable, normally nil, is part of the state.
-	 * Both references are taken before either is dropped, so a memory
-	 * error leaves the previous snapshot whole.
+	 * The globals' own metatable, normally nil, is part of the state;
+	 * when they have none they get the marker (made once, kept in the
+	 * registry). All references are taken before any is dropped, so a
+	 * memory error leaves the previous snapshot whole.
 	 */
 	if (!lua_getmetatable(L, 3))
 		lua_pushnil(L);
-	mt = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &sandbox_marker_key);
+	marked = lua_isnil(L, -2) || lua_rawequal(L, -1, -2);
+	if (marked && lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 1);
+		lua_pushcfunction(L, lua_sandbox_globals_newindex);
+		lua_setfield(L, -2, "__newindex");
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &sandbox_marker_key);
+	}
+	if (marked)
+		lua_replace(L, -2);
+	else
+		lua_pop(L, 1);
+	lua_pushvalue(L, -1);
+	mt = luaL_ref(L, LUA_REGISTRYINDEX); /* the metatable stays at 5 */
+	lua_pushvalue(L, 4);
+	keys = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushvalue(L, 2);
 	ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	if ((vals = calloc(n + 1, sizeof *vals)) == NULL) {
+		luaL_unref(L, LUA_REGISTRYINDEX, ref);
+		luaL_unref(L, LUA_REGISTRYINDEX, keys);
+		luaL_unref(L, LUA_REGISTRYINDEX, mt);
+		return luaL_error(L, "not enough memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		lua_rawgeti(L, 4, (lua_Integer)i + 1);
+		lua_rawget(L, 2);
+		sandbox_snap_record(L, &vals[i]);
+		lua_pop(L, 1);
+	}
 	luaL_unref(L, LUA_REGISTRYINDEX, sb->snap_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, sb->snap_mt_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, sb->snap_keys_ref);
+	free(sb->snap_vals);
 	sb->snap_ref = ref;
 	sb->snap_mt_ref = mt;
+	sb->snap_keys_ref = keys;
+	sb->snap_vals = vals;
 	sb->snap_count = n;
+	sb->marker = marked ? lua_topointer(L, 5) : NULL;
+	sb->globals_added = 0;
+	if (marked)
+		lua_setmetatable(L, 3);
 	return 0;
 }
 
@@ -838,6 +1022,41 @@ sandbox_snapshot_globals(struct sandbox *sb)
 	lua_pushlightuserdata(L, sb);
 	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
 		lua_pop(L, 1);
+}
+
+/*
+ * Whether the globals are still exactly the snapshot: marked, no key
+ * added, the snapshot's keys holding the same values, the chunk's _ENV
+ * still the globals. Nothing here allocates or raises (raw reads only),
+ * so it runs unprotected.
+ */
+static int
+sandbox_globals_unchanged(struct sandbox *sb)
+{
+	lua_State *L = sb->L;
+	int top = lua_gettop(L), same;
+
+	if (sb->marker == NULL || sb->globals_added)
+		return 0;
+	lua_pushglobaltable(L); /* top + 1 */
+	same = lua_getmetatable(L, top + 1) &&
+	    lua_topointer(L, -1) == sb->marker;
+	lua_settop(L, top + 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, sb->snap_keys_ref); /* top + 2 */
+	for (size_t i = 0; same && i < sb->snap_count; i++) {
+		lua_rawgeti(L, top + 2, (lua_Integer)i + 1);
+		lua_rawget(L, top + 1);
+		same = sandbox_snap_same(L, &sb->snap_vals[i]);
+		lua_pop(L, 1);
+	}
+	if (same && lua_rawgetp(L, LUA_REGISTRYINDEX, &key_chunk) ==
+		LUA_TFUNCTION) {
+		const char *name = lua_getupvalue(L, -1, 1);
+		if (name != NULL && strcmp(name, "_ENV") == 0)
+			same = lua_rawequal(L, -1, top + 1);
+	}
+	lua_settop(L, top);
+	return same;
 }
 
 static int
@@ -921,12 +1140,14 @@ sandbox_restore_globals(struct sandbox *sb)
 	lua_State *L = sb->L;
 
 	if (sb->snap_ref == LUA_NOREF || sb->snap_ref == LUA_REFNIL ||
-	    !lua_checkstack(L, 2))
+	    !lua_checkstack(L, 4) || sandbox_globals_unchanged(sb))
 		return;
 	lua_pushcfunction(L, sandbox_restore_cb);
 	lua_pushlightuserdata(L, sb);
 	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
 		lua_pop(L, 1);
+	else
+		sb->globals_added = 0; /* the globals are the snapshot again */
 }
 
 /* ---- Lua -> JSON ------------------------------------------------------- */

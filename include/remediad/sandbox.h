@@ -85,7 +85,10 @@ enum sandbox_err sandbox_call(struct sandbox *sb, int nargs, int nresults,
  * Takes a snapshot of the global table (its keys and values, shallow).
  * sandbox_restore_globals() then puts every global back to the snapshot:
  * globals a run added are removed, changed ones restored. Call the first
- * after loading a playbook and the second after each run.
+ * after loading a playbook and the second after each run. A restore after
+ * a run that wrote no global only checks the snapshot's own keys: the
+ * snapshot gives globals without a metatable a marker one (which
+ * getmetatable() does not show) through which every added key passes.
  */
 void sandbox_snapshot_globals(struct sandbox *sb);
 void sandbox_restore_globals(struct sandbox *sb);

@@ -841,6 +841,92 @@ test_globals_restore(void **state)
 	sandbox_free(sb);
 }
 
+/*
+ * Each way a run can write the globals, alone, so that the restore's
+ * quick check must see each one by itself; the next run finds the
+ * snapshot whole every time.
+ */
+static void
+test_globals_quiet_writes(void **state)
+{
+	static const char *const writes[] = {
+	    "x = 1", "rawset(_G, 'x', 1)", "helper = nil",
+	    "count = count + 1", "flag = false", "name = 'other'",
+	    "helper = nil helper = print", "load('x = 1')()",
+	    "table.insert(_G, 'x')", "_G[1.5] = true", "local t = _G t.x = 1",
+	    "setmetatable(_G, nil) x = 1", "setmetatable(_G, {}) x = 1",
+	    "setmetatable(_G, {__newindex = function(t, k, v) "
+	    "rawset(t, k, v) end}) x = 1",
+	    "string = nil", "_G = nil", "rawset(_G, 'helper', nil)",
+	    "for k in pairs(_G) do if k ~= '_G' and k ~= 'rawset' then "
+	    "rawset(_G, k, nil) end end",
+	    NULL};
+	static const char clean[] =
+	    "return x == nil and rawget(_G, 1) == nil and "
+	    "rawget(_G, 1.5) == nil and helper() == 1 and count == 1 and "
+	    "math.type(count) == 'integer' and flag == true and "
+	    "name == 'n' and string.format('%d', 2) == '2' and "
+	    "getmetatable(_G) == nil and _G == _ENV and nkeys() == n0 + 1";
+	struct sandbox *sb = sb_new(0, 0, 0);
+
+	(void)state;
+	sb_true(sb, "function helper() return 1 end count = 1 flag = true "
+		    "name = 'n' function nkeys() local n = 0 for _ in "
+		    "pairs(_G) do n = n + 1 end return n end n0 = nkeys() "
+		    "return true");
+	sandbox_snapshot_globals(sb);
+	sb_true(sb, clean);
+	for (int i = 0; writes[i] != NULL; i++) {
+		char err[512];
+		if (sb_run(sb, writes[i], 0, err, sizeof err) != SANDBOX_OK)
+			fail_msg("%s: %s", writes[i], err);
+		sandbox_restore_globals(sb);
+		sb_true(sb, clean);
+		sandbox_restore_globals(sb);
+		sb_true(sb, clean);
+	}
+	sandbox_free(sb);
+}
+
+/*
+ * The marker metatable the snapshot gives the globals is invisible:
+ * getmetatable() says nil, and assignments that raise say the same as
+ * they do on globals without it.
+ */
+static void
+test_globals_marker_invisible(void **state)
+{
+	static const char *const raising[] = {
+	    "_G[nil] = 1", "_G[0/0] = 1", "local t = _G t[nil] = 1",
+	    "rawset(_G, nil, 1)", "local function f() _G[nil] = 1 end f()",
+	    "table.insert(_G, 1, 2, 3)", NULL};
+	struct sandbox *plain = sb_new(0, 0, 0), *marked = sb_new(0, 0, 0);
+
+	(void)state;
+	sandbox_snapshot_globals(marked);
+	sb_true(marked, "return getmetatable(_G) == nil and "
+			"tostring(_G):match('^table: ') ~= nil and "
+			"select('#', getmetatable(_G)) == 1");
+	sb_true(marked, "local mt = {} setmetatable(_G, mt) "
+			"return getmetatable(_G) == mt");
+	sandbox_restore_globals(marked);
+	sb_true(marked, "return getmetatable(_G) == nil");
+	for (int i = 0; raising[i] != NULL; i++) {
+		char e1[512], e2[512];
+		enum sandbox_err r1 = sb_run(plain, raising[i], 0, e1,
+		    sizeof e1);
+		enum sandbox_err r2 = sb_run(marked, raising[i], 0, e2,
+		    sizeof e2);
+		if (r1 != SANDBOX_ERR_RUNTIME || r2 != r1 ||
+		    strcmp(e1, e2) != 0)
+			fail_msg("%s: '%s' without the marker, '%s' with it",
+			    raising[i], e1, e2);
+		sandbox_restore_globals(marked);
+	}
+	sandbox_free(plain);
+	sandbox_free(marked);
+}
+
 static void
 test_globals_restore_cost(void **state)
 {
@@ -1423,6 +1509,8 @@ main(void)
 		cmocka_unit_test(test_deep_lua_recursion),
 		cmocka_unit_test(test_deep_c_recursion),
 		cmocka_unit_test(test_globals_restore),
+		cmocka_unit_test(test_globals_quiet_writes),
+		cmocka_unit_test(test_globals_marker_invisible),
 		cmocka_unit_test(test_globals_restore_cost),
 		cmocka_unit_test(test_json_values),
 		cmocka_unit_test(test_json_text_tricky),
