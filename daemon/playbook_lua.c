@@ -382,8 +382,18 @@ lua_rd_request(lua_State *L)
 	size_t start, params;
 	int same = strcmp(kind, action) == 0;
 
-	snprintf(what, sizeof what, "rd.%s%s%s", kind, same ? "" : ".",
-	    same ? "" : action);
+	/* What messages call it; copied, as it is built for every call. */
+	if (3 + klen + 1 + alen < sizeof what) {
+		memcpy(what, "rd.", 3);
+		memcpy(what + 3, kind, klen);
+		if (!same) {
+			what[3 + klen] = '.';
+			memcpy(what + 4 + klen, action, alen);
+		}
+		what[same ? 3 + klen : 4 + klen + alen] = '\0';
+	} else
+		snprintf(what, sizeof what, "rd.%s%s%s", kind,
+		    same ? "" : ".", same ? "" : action);
 	st = rd_running(L, what);
 	if (st->in_when)
 		luaL_error(L, "%s: requests belong in run(), not in when()", what);
