@@ -20,6 +20,7 @@
 #include "remediad/audit.h"
 #include "remediad/fsutil.h"
 #include "remediad/json_scan.h"
+#include "remediad/json_scan_tree.h"
 #include "remediad/playbook_host.h"
 #include "remediad/units.h"
 
@@ -1311,45 +1312,6 @@ done:
 	return 0;
 }
 
-/* A value of the result's text as jansson values; NULL out of memory. */
-static json_t *
-run_text_json(const struct jscan *js, const struct jscan_value *v)
-{
-	const struct jscan_value *c;
-	json_t *o, *e;
-
-	switch ((enum jscan_type)v->type) {
-	case JSCAN_OBJECT:
-	case JSCAN_ARRAY:
-		o = v->type == JSCAN_OBJECT ? json_object() : json_array();
-		for (c = jscan_first(js, v); o != NULL && c != NULL;
-		     c = jscan_next(js, c)) {
-			if ((e = run_text_json(js, c)) == NULL ||
-			    (v->type == JSCAN_OBJECT
-				    ? json_object_setn_new_nocheck(o, c->key,
-					  c->keylen, e)
-				    : json_array_append_new(o, e)) != 0) {
-				json_decref(o);
-				o = NULL;
-			}
-		}
-		return o;
-	case JSCAN_STRING:
-		return json_stringn_nocheck(v->u.str.s, v->u.str.len);
-	case JSCAN_INTEGER:
-		return json_integer(v->u.i);
-	case JSCAN_REAL:
-		return json_real(v->u.d);
-	case JSCAN_TRUE:
-		return json_true();
-	case JSCAN_FALSE:
-		return json_false();
-	case JSCAN_NULL:
-		break;
-	}
-	return json_null();
-}
-
 json_t *
 pbhost_run_object(struct pbhost *h, size_t idx, const json_t *fields,
     const char *raw, size_t rawlen, int64_t prior)
@@ -1369,7 +1331,7 @@ pbhost_run_object(struct pbhost *h, size_t idx, const json_t *fields,
 	h->text.len = 0;
 	if (pbhost_run(h, idx, f, n, raw, rawlen, prior, &h->text) == 0 &&
 	    jscan_parse(&h->scan, h->text.data, h->text.len, 2048, &jerr) == 0)
-		out = run_text_json(&h->scan, jscan_root(&h->scan));
+		out = jscan_tree(&h->scan, jscan_root(&h->scan));
 	free(f);
 	if (h->text.cap > 1024 * 1024)
 		audit_buf_free(&h->text);

@@ -23,6 +23,7 @@
 #include "remediad/child.h"
 #include "remediad/growbuf.h"
 #include "remediad/json_scan.h"
+#include "remediad/json_scan_tree.h"
 #include "remediad/log.h"
 #include "remediad/worker.h"
 
@@ -409,53 +410,6 @@ bad:
 	return -1;
 }
 
-/*
- * A parsed value as jansson's (json_scan.c checked the UTF-8, the keys
- * and the depth, so nothing is checked twice); NULL out of memory.
- */
-static json_t *
-worker_json(const struct jscan *js, const struct jscan_value *v)
-{
-	const struct jscan_value *c;
-	json_t *o, *e;
-
-	switch ((enum jscan_type)v->type) {
-	case JSCAN_NULL:
-		return json_null();
-	case JSCAN_TRUE:
-		return json_true();
-	case JSCAN_FALSE:
-		return json_false();
-	case JSCAN_INTEGER:
-		return json_integer(v->u.i);
-	case JSCAN_REAL:
-		return json_real(v->u.d);
-	case JSCAN_STRING:
-		return json_stringn_nocheck(v->u.str.s, v->u.str.len);
-	case JSCAN_ARRAY:
-		if ((o = json_array()) == NULL)
-			return NULL;
-		for (c = jscan_first(js, v); c != NULL; c = jscan_next(js, c))
-			if ((e = worker_json(js, c)) == NULL ||
-			    json_array_append_new(o, e) != 0)
-				goto fail;
-		return o;
-	case JSCAN_OBJECT:
-		if ((o = json_object()) == NULL)
-			return NULL;
-		for (c = jscan_first(js, v); c != NULL; c = jscan_next(js, c))
-			if ((e = worker_json(js, c)) == NULL ||
-			    json_object_setn_new_nocheck(o, c->key, c->keylen,
-				e) != 0)
-				goto fail;
-		return o;
-	}
-	return NULL;
-fail:
-	json_decref(o);
-	return NULL;
-}
-
 static int
 worker_result(struct worker *w, const char *data, size_t len)
 {
@@ -479,7 +433,7 @@ worker_result(struct worker *w, const char *data, size_t len)
 	if (jscan_parse(&p->scan, data + 8, len - 8, WIRE_MAX_DEPTH, &jerr) ==
 	    0) {
 		if (jscan_is(jscan_root(&p->scan), JSCAN_OBJECT) &&
-		    (res = worker_json(&p->scan, jscan_root(&p->scan))) ==
+		    (res = jscan_tree(&p->scan, jscan_root(&p->scan))) ==
 			NULL)
 			fatalx("worker: out of memory");
 	} else if (jerr.fault == JSCAN_NO_MEMORY) {
