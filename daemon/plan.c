@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "remediad/audit.h"
+#include "remediad/json_scan.h"
 #include "remediad/plan.h"
 #include "remediad/units.h"
 
@@ -120,17 +122,90 @@ plan_err(char *err, size_t errlen, const struct plan_req *w,
 	va_end(ap);
 }
 
-static int
-one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
-    size_t errlen)
-{
-	const char *kind = json_string_value(json_object_get(req, "kind"));
-	const char *name = json_string_value(json_object_get(req, "action"));
-	json_t *params = json_object_get(req, "params"), *v, *clean, *r;
-	const struct plan_action *a;
-	const char *k, *s;
+/* ---- Checking, straight from a parse, into canonical text ----------------- */
 
-	if (kind == NULL || name == NULL || !json_is_object(params)) {
+/* A string member of o, or NULL (absent or not a string). */
+static const char *
+jstr(const struct jscan *js, const struct jscan_value *o, const char *key)
+{
+	const struct jscan_value *v = jscan_get(js, o, key, strlen(key));
+
+	return jscan_is(v, JSCAN_STRING) ? v->u.str.s : NULL;
+}
+
+/* Canonical key order: bytes, the shorter first on a tie. */
+static int
+param_order(const void *a, const void *b)
+{
+	const struct jscan_value *x = *(const struct jscan_value *const *)a;
+	const struct jscan_value *y = *(const struct jscan_value *const *)b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	return x->keylen < y->keylen ? -1 : x->keylen > y->keylen;
+}
+
+/* A scalar as canonical text (strings escaped, reals as jansson spells). */
+static int
+put_scalar(struct audit_buf *b, const struct jscan_value *v)
+{
+	char num[24], *t;
+	json_t *real;
+	int r;
+
+	switch ((enum jscan_type)v->type) {
+	case JSCAN_STRING:
+		return audit_canon_string(b, v->u.str.s, v->u.str.len);
+	case JSCAN_INTEGER:
+		t = audit_int_text(num, v->u.i);
+		return audit_buf_put(b, t, (size_t)(num + sizeof num - t));
+	case JSCAN_TRUE:
+		return audit_buf_put(b, "true", 4);
+	case JSCAN_FALSE:
+		return audit_buf_put(b, "false", 5);
+	case JSCAN_REAL:
+		if ((real = json_real(v->u.d)) == NULL)
+			return -1;
+		r = audit_canon_value(b, real);
+		json_decref(real);
+		return r;
+	default:
+		return audit_buf_put(b, "null", 4);
+	}
+}
+
+/* ,"key": then the string s. */
+static int
+put_member(struct audit_buf *b, const char *key, const char *s, size_t len)
+{
+	return audit_buf_put(b, ",\"", 2) == -1 ||
+	    audit_buf_put(b, key, strlen(key)) == -1 ||
+	    audit_buf_put(b, "\":", 2) == -1 ||
+	    audit_canon_string(b, s, len) == -1 ? -1 : 0;
+}
+
+#define PUT_LIT(b, lit) audit_buf_put((b), (lit), sizeof(lit) - 1)
+
+/*
+ * Request i, checked and written to out as its normalized object. The
+ * keys are written in canonical order: action, approval, kind, params,
+ * reason, risk, rollback, ttl, ttl_ms, until_remediated, verify.
+ */
+static int
+one(const struct jscan *js, const struct jscan_value *req, size_t i,
+    const json_t *map, struct audit_buf *out, char *err, size_t errlen)
+{
+	const char *kind = jstr(js, req, "kind");
+	const char *name = jstr(js, req, "action");
+	const struct jscan_value *params = jscan_get(js, req, "params", 6);
+	const struct jscan_value *v, *clean[PLAN_MAX_PARAMS];
+	const struct plan_action *a;
+	const char *s;
+	size_t nclean = 0;
+
+	if (kind == NULL || name == NULL || !jscan_is(params, JSCAN_OBJECT)) {
 		snprintf(err, errlen, "request %zu: malformed", i + 1);
 		return -1;
 	}
@@ -172,165 +247,207 @@ one(const json_t *req, size_t i, const json_t *map, json_t *out, char *err,
 		plan_err(err, errlen, &w, "unknown action");
 		return -1;
 	}
-	if (json_object_size(params) > PLAN_MAX_PARAMS) {
+	if (params->count > PLAN_MAX_PARAMS) {
 		plan_err(err, errlen, &w, "more than %d parameters",
 		    PLAN_MAX_PARAMS);
 		return -1;
 	}
-	clean = json_object();
-	r = json_object();
-	if (clean == NULL || r == NULL) {
-		json_decref(clean);
-		json_decref(r);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	/* A failed set_new frees its value: r alone is left to free. */
-	if (json_object_set_new_nocheck(r, "kind", json_string(kind)) != 0 ||
-	    json_object_set_new_nocheck(r, "action", json_string(name)) != 0 ||
-	    json_object_set_new_nocheck(r, "params", clean) != 0) {
-		snprintf(err, errlen, "out of memory");
-		json_decref(r);
-		return -1;
-	}
-	json_object_foreach(params, k, v) {
-		if (is_common(k))
+	for (v = jscan_first(js, params); v != NULL; v = jscan_next(js, v)) {
+		if (is_common(v->key))
 			continue;
-		if (json_is_string(v) && json_string_length(v) >
+		if (jscan_is(v, JSCAN_STRING) && v->u.str.len >
 		    PLAN_MAX_STRING) {
 			plan_err(err, errlen, &w, "parameter %s is longer than "
-			    "%d bytes", k, PLAN_MAX_STRING);
-			goto fail;
+			    "%d bytes", v->key, PLAN_MAX_STRING);
+			return -1;
 		}
-		if (!json_is_string(v) && !json_is_number(v) &&
-		    !json_is_boolean(v)) {
+		if (!jscan_is(v, JSCAN_STRING) && !jscan_is_number(v) &&
+		    !jscan_is(v, JSCAN_TRUE) && !jscan_is(v, JSCAN_FALSE)) {
 			plan_err(err, errlen, &w, "parameter %s must be a "
-			    "string, number or boolean", k);
-			goto fail;
+			    "string, number or boolean", v->key);
+			return -1;
 		}
-		json_object_set(clean, k, v);
+		clean[nclean++] = v;
 	}
 	for (size_t j = 0; a->required[j] != NULL; j++) {
 		if (*a->required[j] == '\0')
 			continue;
-		v = json_object_get(clean, a->required[j]);
-		if (!json_is_string(v) || json_string_length(v) == 0) {
+		v = is_common(a->required[j]) ? NULL : jscan_get(js, params,
+		    a->required[j], strlen(a->required[j]));
+		if (!jscan_is(v, JSCAN_STRING) || v->u.str.len == 0) {
 			plan_err(err, errlen, &w, "missing parameter %s (a "
 			    "non-empty string)", a->required[j]);
-			goto fail;
+			return -1;
 		}
 	}
-	if ((s = json_string_value(json_object_get(clean, "ip"))) != NULL &&
-	    !valid_ip(s)) {
+	if ((s = jstr(js, params, "ip")) != NULL && !valid_ip(s)) {
 		plan_err(err, errlen, &w, "ip \"%.64s\" is not an address or "
 		    "CIDR block", s);
-		goto fail;
+		return -1;
 	}
-	v = json_object_get(params, "reason");
-	if (v != NULL) {
-		if (!json_is_string(v)) {
+	const char *reason = NULL;
+	size_t reason_len = 0;
+	if ((v = jscan_get(js, params, "reason", 6)) != NULL) {
+		if (!jscan_is(v, JSCAN_STRING)) {
 			plan_err(err, errlen, &w, "reason must be a string");
-			goto fail;
+			return -1;
 		}
 		/* A long reason (an alert title, often) is cut, not refused:
 		 * at a UTF-8 character boundary. */
-		size_t len = json_string_length(v);
-		const char *txt = json_string_value(v);
-		if (len > PLAN_MAX_REASON) {
-			len = PLAN_MAX_REASON;
-			while (len > 0 && ((unsigned char)txt[len] & 0xc0) ==
-			    0x80)
-				len--;
-			json_object_set_new(r, "reason", json_stringn(txt, len));
-		} else
-			json_object_set(r, "reason", v);
+		reason = v->u.str.s;
+		reason_len = v->u.str.len;
+		if (reason_len > PLAN_MAX_REASON) {
+			reason_len = PLAN_MAX_REASON;
+			while (reason_len > 0 &&
+			    ((unsigned char)reason[reason_len] & 0xc0) == 0x80)
+				reason_len--;
+		}
 	}
-	v = json_object_get(params, "approval");
-	s = v ? json_string_value(v) : "auto";
-	if (s == NULL || (strcmp(s, "auto") && strcmp(s, "required"))) {
+	v = jscan_get(js, params, "approval", 8);
+	const char *approval = v ? jstr(js, params, "approval") : "auto";
+	if (approval == NULL || (strcmp(approval, "auto") &&
+	    strcmp(approval, "required"))) {
 		plan_err(err, errlen, &w, "approval must be \"auto\" or "
 		    "\"required\"");
-		goto fail;
+		return -1;
 	}
-	json_object_set_new(r, "approval", json_string(s));
-	v = json_object_get(params, "risk");
-	s = v ? json_string_value(v) : "medium";
-	if (s == NULL || (strcmp(s, "low") && strcmp(s, "medium") &&
-	    strcmp(s, "high") && strcmp(s, "critical"))) {
+	v = jscan_get(js, params, "risk", 4);
+	const char *risk = v ? jstr(js, params, "risk") : "medium";
+	if (risk == NULL || (strcmp(risk, "low") && strcmp(risk, "medium") &&
+	    strcmp(risk, "high") && strcmp(risk, "critical"))) {
 		plan_err(err, errlen, &w, "risk must be low, medium, high or "
 		    "critical");
-		goto fail;
+		return -1;
 	}
-	json_object_set_new(r, "risk", json_string(s));
 
-	json_t *ttl = json_object_get(params, "ttl");
-	json_t *until = json_object_get(params, "until_remediated");
-	json_t *verify = json_object_get(params, "verify");
+	const struct jscan_value *ttl = jscan_get(js, params, "ttl", 3);
+	const struct jscan_value *until = jscan_get(js, params,
+	    "until_remediated", 16);
+	const struct jscan_value *verify = jscan_get(js, params, "verify", 6);
 	if (strcmp(kind, "mitigate") != 0 && (ttl || until)) {
 		plan_err(err, errlen, &w, "ttl and until_remediated are for "
 		    "mitigations");
-		goto fail;
+		return -1;
 	}
 	if (strcmp(kind, "remediate") != 0 && verify) {
 		plan_err(err, errlen, &w, "verify is for remediations");
-		goto fail;
+		return -1;
 	}
-	if (until != NULL && !json_is_boolean(until)) {
+	if (until != NULL && !jscan_is(until, JSCAN_TRUE) &&
+	    !jscan_is(until, JSCAN_FALSE)) {
 		plan_err(err, errlen, &w, "until_remediated must be a boolean");
-		goto fail;
+		return -1;
 	}
-	if (until != NULL && !json_is_true(until))
+	if (until != NULL && !jscan_is(until, JSCAN_TRUE))
 		until = NULL;
 	if (ttl != NULL && until != NULL) {
 		plan_err(err, errlen, &w, "give ttl or until_remediated, not "
 		    "both");
-		goto fail;
+		return -1;
 	}
+	uint64_t ms = 0;
 	if (ttl != NULL) {
-		uint64_t ms;
 		const char *cause = "not a string";
-		if (!json_is_string(ttl) ||
-		    units_parse_duration(json_string_value(ttl), &ms,
-			&cause) != 0 || ms == 0 || ms > PLAN_MAX_TTL_MS) {
+		if (!jscan_is(ttl, JSCAN_STRING) ||
+		    units_parse_duration(ttl->u.str.s, &ms, &cause) != 0 ||
+		    ms == 0 || ms > PLAN_MAX_TTL_MS) {
 			plan_err(err, errlen, &w, "bad ttl: %s",
-			    json_is_string(ttl) && cause == NULL ?
+			    jscan_is(ttl, JSCAN_STRING) && cause == NULL ?
 			    "between 1ms and 366d" : cause ? cause :
 			    "between 1ms and 366d");
-			goto fail;
+			return -1;
 		}
 		if (a->rollback == NULL) {
 			plan_err(err, errlen, &w, "has no rollback, so no ttl");
-			goto fail;
+			return -1;
 		}
-		json_object_set(r, "ttl", ttl);
-		json_object_set_new(r, "ttl_ms", json_integer((json_int_t)ms));
 	} else if (until != NULL) {
 		if (a->rollback == NULL) {
 			plan_err(err, errlen, &w, "has no rollback, so no "
 			    "until_remediated");
-			goto fail;
+			return -1;
 		}
-		json_object_set_new(r, "until_remediated", json_true());
 	} else if (a->rollback != NULL) {
 		/* A mitigation never stays in place forever by accident. */
 		plan_err(err, errlen, &w, "needs ttl = \"...\" or "
 		    "until_remediated = true");
-		goto fail;
+		return -1;
 	}
-	if (strcmp(kind, "remediate") == 0) {
-		if (verify != NULL && !json_is_boolean(verify)) {
-			plan_err(err, errlen, &w, "verify must be a boolean");
+	if (strcmp(kind, "remediate") == 0 && verify != NULL &&
+	    !jscan_is(verify, JSCAN_TRUE) && !jscan_is(verify, JSCAN_FALSE)) {
+		plan_err(err, errlen, &w, "verify must be a boolean");
+		return -1;
+	}
+
+	/* Checked: written, in canonical key order. */
+	qsort(clean, nclean, sizeof *clean, param_order);
+	int bad = PUT_LIT(out, "{\"action\":") == -1 ||
+	    audit_canon_string(out, name, strlen(name)) == -1 ||
+	    put_member(out, "approval", approval, strlen(approval)) == -1 ||
+	    put_member(out, "kind", kind, strlen(kind)) == -1 ||
+	    PUT_LIT(out, ",\"params\":{") == -1;
+	for (size_t j = 0; !bad && j < nclean; j++)
+		bad = (j > 0 && PUT_LIT(out, ",") == -1) ||
+		    audit_canon_string(out, clean[j]->key,
+			clean[j]->keylen) == -1 ||
+		    PUT_LIT(out, ":") == -1 || put_scalar(out, clean[j]) == -1;
+	bad = bad || PUT_LIT(out, "}") == -1 ||
+	    (reason != NULL && put_member(out, "reason", reason,
+		reason_len) == -1) ||
+	    put_member(out, "risk", risk, strlen(risk)) == -1 ||
+	    (a->rollback != NULL && put_member(out, "rollback", a->rollback,
+		strlen(a->rollback)) == -1);
+	if (!bad && ttl != NULL) {
+		char num[24], *t = audit_int_text(num, (int64_t)ms);
+		bad = put_member(out, "ttl", ttl->u.str.s, ttl->u.str.len) ==
+			-1 ||
+		    PUT_LIT(out, ",\"ttl_ms\":") == -1 ||
+		    audit_buf_put(out, t, (size_t)(num + sizeof num - t)) == -1;
+	}
+	if (!bad && until != NULL)
+		bad = PUT_LIT(out, ",\"until_remediated\":true") == -1;
+	if (!bad && strcmp(kind, "remediate") == 0)
+		bad = verify == NULL || jscan_is(verify, JSCAN_TRUE) ?
+		    PUT_LIT(out, ",\"verify\":true") == -1 :
+		    PUT_LIT(out, ",\"verify\":false") == -1;
+	if (bad || PUT_LIT(out, "}") == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+plan_check(const struct jscan *js, const struct jscan_value *actions,
+    const json_t *map, struct audit_buf *out, char *err, size_t errlen)
+{
+	const struct jscan_value *req;
+	size_t start = out->len, i = 0;
+
+	if (!jscan_is(actions, JSCAN_ARRAY)) {
+		snprintf(err, errlen, "the plan is not a list of requests");
+		return -1;
+	}
+	if (PUT_LIT(out, "[") == -1)
+		goto oom;
+	for (req = jscan_first(js, actions); req != NULL;
+	     req = jscan_next(js, req), i++) {
+		if (!jscan_is(req, JSCAN_OBJECT)) {
+			snprintf(err, errlen, "request %zu: malformed", i + 1);
 			goto fail;
 		}
-		json_object_set_new(r, "verify", json_boolean(verify == NULL ||
-		    json_is_true(verify)));
+		if ((i > 0 && PUT_LIT(out, ",") == -1))
+			goto oom;
+		if (one(js, req, i, map, out, err, errlen) == -1)
+			goto fail;
 	}
-	if (a->rollback != NULL)
-		json_object_set_new(r, "rollback", json_string(a->rollback));
-	json_array_append_new(out, r);
-	return 0;
+	if (PUT_LIT(out, "]") == -1)
+		goto oom;
+	return (int)i;
+oom:
+	snprintf(err, errlen, "out of memory");
 fail:
-	json_decref(r);
+	out->len = start;
 	return -1;
 }
 
@@ -340,23 +457,37 @@ plan_validate(const json_t *actions, char *err, size_t errlen)
 	return plan_validate_with(actions, NULL, err, errlen);
 }
 
+/*
+ * The object form, for the callers that hold one (the offline tools, a
+ * request typed at remediactl): the same check, through the text.
+ */
 json_t *
 plan_validate_with(const json_t *actions, const json_t *map, char *err,
     size_t errlen)
 {
-	json_t *out = json_array();
+	struct jscan js = {0};
+	struct jscan_error jerr;
+	struct audit_buf out = {0};
+	json_t *plan = NULL;
+	char *text;
 
 	if (!json_is_array(actions)) {
 		snprintf(err, errlen, "the plan is not a list of requests");
-		json_decref(out);
 		return NULL;
 	}
-	for (size_t i = 0; i < json_array_size(actions); i++) {
-		if (one(json_array_get(actions, i), i, map, out, err, errlen) ==
-		    -1) {
-			json_decref(out);
-			return NULL;
-		}
+	if ((text = json_dumps(actions, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
 	}
-	return out;
+	if (jscan_parse(&js, text, strlen(text), PLAN_MAX_DEPTH, &jerr) != 0)
+		snprintf(err, errlen, "the plan is not a list of requests: %s",
+		    jerr.text);
+	else if (plan_check(&js, jscan_root(&js), map, &out, err,
+	    errlen) >= 0 && (plan = json_loadb(out.data, out.len, 0,
+	    NULL)) == NULL)
+		snprintf(err, errlen, "out of memory");
+	free(text);
+	jscan_free(&js);
+	audit_buf_free(&out);
+	return plan;
 }

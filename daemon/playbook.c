@@ -29,6 +29,7 @@
 #include "remediad/log.h"
 #include "remediad/plan.h"
 #include "remediad/idmap.h"
+#include "remediad/json_scan.h"
 #include "remediad/playbook.h"
 #include "remediad/playbook_host.h"
 #include "remediad/units.h"
@@ -148,7 +149,8 @@ struct outcome {
 	const char *playbook;
 	const char *dedup_key, *escalate_key; /* the values, or NULL */
 	const char *reason, *error;	      /* or NULL */
-	json_t *actions; /* plan.created: the validated plan (owned) */
+	const char *actions; /* plan.created: the plan, canonical text */
+	size_t actions_len;
 	int64_t us, prior;
 	int has_us, has_prior, dry_run;
 };
@@ -157,7 +159,7 @@ struct outcome {
 struct pbpending {
 	struct pbjob *job;
 	struct outcome o;
-	char *strings[5];
+	char *strings[6];
 	TAILQ_ENTRY(pbpending) entry;
 };
 TAILQ_HEAD(pbpendings, pbpending);
@@ -184,6 +186,7 @@ struct playbooks {
 	size_t npending;
 	LIST_HEAD(, pbrun) live;
 	struct event *ev_retry, *ev_sweep;
+	struct audit_buf plan; /* a result's plan, checked: its text */
 	struct children *children;
 	int closing;
 	uint64_t runs, failures;
@@ -588,8 +591,8 @@ outcome_members(const struct pbjob *job, const struct outcome *o,
 	if (o->has_us)
 		OM_INT("us", us, o->us);
 	if (o->actions != NULL)
-		mb[n++] = (struct audit_member){"actions", o->actions, NULL, 0,
-		    0};
+		mb[n++] = (struct audit_member){"actions", NULL, o->actions,
+		    o->actions_len, 1};
 	if (o->dry_run)
 		mb[n++] = (struct audit_member){"dry_run", NULL, "true", 4, 1};
 	if (o->has_prior)
@@ -639,21 +642,25 @@ outcome_keep(struct pbpending *p, const struct outcome *o)
 			fatalx("playbooks: out of memory");
 		*to[i] = p->strings[i];
 	}
+	if (o->actions != NULL) {
+		if ((p->strings[5] = malloc(o->actions_len)) == NULL)
+			fatalx("playbooks: out of memory");
+		memcpy(p->strings[5], o->actions, o->actions_len);
+		p->o.actions = p->strings[5];
+	}
 }
 
 static void
 pbpending_free(struct pbpending *p)
 {
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		free(p->strings[i]);
-	json_decref(p->o.actions);
 	free(p);
 }
 
 /*
  * Appends one outcome record; the log may refuse it for now (full,
- * stalled), then it waits and is tried again: nothing is dropped. The
- * plan in o->actions is the record's from here on.
+ * stalled), then it waits and is tried again: nothing is dropped.
  */
 static void
 outcome_append(struct playbooks *pb, struct pbjob *job, struct outcome *o)
@@ -669,11 +676,10 @@ outcome_append(struct playbooks *pb, struct pbjob *job, struct outcome *o)
 	    outcome_members(job, o, mb, seq, us, prior), &cause);
 	if (rseq == 0 && errno == EFBIG) {
 		/* Too big to record (a huge plan): its failure is not. */
-		json_decref(o->actions);
 		*o = (struct outcome){"playbook.failed", o->playbook,
 		    o->dedup_key, o->escalate_key, "invalid_plan",
 		    "the plan is larger than audit.max_record", NULL, 0, 0, 0,
-		    0, 0};
+		    0, 0, 0};
 		rseq = audit_append_members(pb->d->audit, o->type, "system",
 		    mb, outcome_members(job, o, mb, seq, us, prior), &cause);
 	}
@@ -685,15 +691,11 @@ outcome_append(struct playbooks *pb, struct pbjob *job, struct outcome *o)
 			actions_plan(pb->d->actions, rseq, f);
 			json_decref(f);
 		}
-		json_decref(o->actions);
-		o->actions = NULL;
 		owed_settle(pb, job->id, o->playbook);
 		pbjob_settle(job, rseq, 1);
 		return;
 	}
 	if (pb->closing) {
-		json_decref(o->actions);
-		o->actions = NULL;
 		pbjob_settle(job, 0, 0);
 		return;
 	}
@@ -705,7 +707,6 @@ later:;
 		fatalx("playbooks: out of memory");
 	p->job = job;
 	outcome_keep(p, o);
-	o->actions = NULL; /* the pending record's now */
 	TAILQ_INSERT_TAIL(&pb->pending, p, entry);
 	pb->npending++;
 	if (!evtimer_pending(pb->ev_retry, NULL)) {
@@ -826,36 +827,48 @@ pbrun_failed(struct pbrun *run, const char *reason, const char *error)
 	pbrun_finish(run);
 }
 
-static void
-pb_log_lines(const struct pbrun *run, const json_t *logs)
+/* A string member of a result, or NULL. */
+static const char *
+res_str(const struct jscan *js, const struct jscan_value *o, const char *key)
 {
-	size_t i;
-	json_t *e;
+	const struct jscan_value *v = jscan_get(js, o, key, strlen(key));
 
-	json_array_foreach(logs, i, e) {
-		int lvl = log_level_parse(json_string_value(json_object_get(e,
-		    "level")));
+	return jscan_is(v, JSCAN_STRING) ? v->u.str.s : NULL;
+}
+
+static void
+pb_log_lines(const struct pbrun *run, const struct jscan *js,
+    const struct jscan_value *logs)
+{
+	const struct jscan_value *e;
+
+	if (!jscan_is(logs, JSCAN_ARRAY))
+		return;
+	for (e = jscan_first(js, logs); e != NULL; e = jscan_next(js, e)) {
+		const char *msg = res_str(js, e, "msg");
+		int lvl = log_level_parse(res_str(js, e, "level"));
 		log_msg(lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl,
-		    "playbook %s: %s", run->def->name,
-		    json_string_value(json_object_get(e, "msg")));
+		    "playbook %s: %s", run->def->name, msg ? msg : "");
 	}
 }
 
 static void
-pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
+pool_result_cb(struct wpool *p, struct wrun *w, const struct jscan *js,
+    const struct jscan_value *res)
 {
 	struct pbrun *run = w->arg;
 	struct playbooks *pb = run->job->pb;
 	struct pbstats *st = run->def->st;
-	const char *status = json_string_value(json_object_get(res, "status"));
-	json_t *plan, *us = json_object_get(res, "us");
+	const char *status = res_str(js, res, "status");
+	const struct jscan_value *us = jscan_get(js, res, "us", 2);
 	struct outcome o;
 	char err[512];
+	int n;
 
 	pb->runs++;
-	if (json_is_integer(us))
-		pbstats_time(st, (uint64_t)json_integer_value(us));
-	pb_log_lines(run, json_object_get(res, "logs"));
+	if (jscan_is(us, JSCAN_INTEGER) && us->u.i >= 0)
+		pbstats_time(st, (uint64_t)us->u.i);
+	pb_log_lines(run, js, jscan_get(js, res, "logs", 4));
 	if (strcmp(status, "skip") == 0) {
 		st->skipped++;
 		o = outcome_of(run, "playbook.skipped");
@@ -865,10 +878,8 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 		return;
 	}
 	if (strcmp(status, "plan") != 0) {
-		const char *kind = json_string_value(json_object_get(res,
-		    "kind"));
-		const char *e = json_string_value(json_object_get(res,
-		    "error"));
+		const char *kind = res_str(js, res, "kind");
+		const char *e = res_str(js, res, "error");
 		pbrun_failed(run, kind ? kind : "runtime", e ? e : "failed");
 		return;
 	}
@@ -876,11 +887,12 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 	const struct config_connectors *cc = &pb->d->cfg->connectors;
 	json_t *none = cc->present && cc->actions == NULL ? json_object() :
 	    NULL;
-	plan = plan_validate_with(json_object_get(res, "actions"),
-	    cc->present ? (cc->actions ? cc->actions : none) : NULL, err,
+	pb->plan.len = 0;
+	n = plan_check(js, jscan_get(js, res, "actions", 7), cc->present ?
+	    (cc->actions ? cc->actions : none) : NULL, &pb->plan, err,
 	    sizeof err);
 	json_decref(none);
-	if (plan == NULL) {
+	if (n < 0) {
 		pbrun_failed(run, "invalid_plan", err);
 		return;
 	}
@@ -889,10 +901,9 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 		run->key->last_run_ms = now;
 	o = outcome_of(run, "playbook.matched");
 	o.has_us = 1;
-	o.us = json_is_integer(us) ? json_integer_value(us) : 0;
-	if (json_array_size(plan) == 0) {
+	o.us = jscan_is(us, JSCAN_INTEGER) ? us->u.i : 0;
+	if (n == 0) {
 		st->empty++;
-		json_decref(plan);
 	} else {
 		st->planned++;
 		if (run->def->escalate_key != NULL && run->escalate_value) {
@@ -901,12 +912,15 @@ pool_result_cb(struct wpool *p, struct wrun *w, json_t *res)
 				pbkey_add_plan(k, now);
 		}
 		o.type = "plan.created";
-		o.actions = plan;
+		o.actions = pb->plan.data;
+		o.actions_len = pb->plan.len;
 		o.dry_run = run->def->dry_run;
 		o.has_prior = run->def->escalate_key != NULL;
 		o.prior = run->w.prior;
 	}
 	outcome_append(pb, run->job, &o);
+	if (pb->plan.cap > 1024 * 1024)
+		audit_buf_free(&pb->plan); /* what a huge plan grew */
 	pbrun_finish(run);
 }
 
@@ -1655,6 +1669,7 @@ playbooks_close(struct playbooks *pb)
 		event_free(pb->ev_retry);
 	if (pb->ev_sweep != NULL)
 		event_free(pb->ev_sweep);
+	audit_buf_free(&pb->plan);
 	free(pb);
 }
 

@@ -23,7 +23,6 @@
 #include "remediad/child.h"
 #include "remediad/growbuf.h"
 #include "remediad/json_scan.h"
-#include "remediad/json_scan_tree.h"
 #include "remediad/log.h"
 #include "remediad/worker.h"
 
@@ -415,8 +414,8 @@ worker_result(struct worker *w, const char *data, size_t len)
 {
 	struct wpool *p = w->pool;
 	struct wrun *r = TAILQ_FIRST(&w->running);
+	const struct jscan_value *res = NULL;
 	uint64_t id;
-	json_t *res = NULL;
 
 	if (len < 8 || r == NULL) {
 		worker_kill(w, "protocol", "sent a result for nothing it runs");
@@ -431,16 +430,12 @@ worker_result(struct worker *w, const char *data, size_t len)
 	/* The worker is not trusted: the JSON is checked like a message. */
 	struct jscan_error jerr;
 	if (jscan_parse(&p->scan, data + 8, len - 8, WIRE_MAX_DEPTH, &jerr) ==
-	    0) {
-		if (jscan_is(jscan_root(&p->scan), JSCAN_OBJECT) &&
-		    (res = jscan_tree(&p->scan, jscan_root(&p->scan))) ==
-			NULL)
-			fatalx("worker: out of memory");
-	} else if (jerr.fault == JSCAN_NO_MEMORY) {
+	    0)
+		res = jscan_root(&p->scan);
+	else if (jerr.fault == JSCAN_NO_MEMORY)
 		fatalx("worker: out of memory");
-	}
-	if (res == NULL || !json_is_string(json_object_get(res, "status"))) {
-		json_decref(res);
+	if (!jscan_is(res, JSCAN_OBJECT) ||
+	    !jscan_is(jscan_get(&p->scan, res, "status", 6), JSCAN_STRING)) {
 		worker_kill(w, "protocol", "sent a malformed result");
 		return -1;
 	}
@@ -449,8 +444,7 @@ worker_result(struct worker *w, const char *data, size_t len)
 	p->nrunning--;
 	worker_arm_deadline(w); /* the next run starts now */
 	if (p->cbs.result != NULL)
-		p->cbs.result(p, r, res);
-	json_decref(res);
+		p->cbs.result(p, r, &p->scan, res);
 	return 0;
 }
 

@@ -14,6 +14,11 @@
 #define PLAN_MAX_STRING	   4096 /* bytes of one parameter value */
 #define PLAN_MAX_REASON	   1024
 #define PLAN_MAX_TTL_MS	   (366ULL * 24 * 3600 * 1000)
+#define PLAN_MAX_DEPTH	   64 /* nesting an object given as a plan may have */
+
+struct audit_buf;
+struct jscan;
+struct jscan_value;
 
 struct plan_action {
 	const char *kind; /* mitigate, remediate, ticket, notify */
@@ -46,5 +51,14 @@ json_t *plan_validate(const json_t *actions, char *err, size_t errlen);
  */
 json_t *plan_validate_with(const json_t *actions, const json_t *map,
     char *err, size_t errlen);
+/*
+ * The check itself, on the requests as a json_scan parse holds them (a
+ * worker's result, read once): the normalized array is appended to out
+ * as canonical JSON text (sorted keys, compact: what a record holds), and
+ * the number of requests returned; -1 with err, and out as it was, when
+ * a request is refused.
+ */
+int plan_check(const struct jscan *js, const struct jscan_value *actions,
+    const json_t *map, struct audit_buf *out, char *err, size_t errlen);
 
 #endif

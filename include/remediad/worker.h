@@ -20,6 +20,8 @@
 struct event_base;
 struct children;
 struct wpool;
+struct jscan;
+struct jscan_value;
 
 /* Frames: u32 length of what follows, u8 type, payload. */
 #define WIRE_CONFIG 'C' /* main -> worker: JSON, the set to load */
@@ -58,8 +60,12 @@ struct wpool_cbs {
 	 */
 	void (*ready)(struct wpool *p, void *arg, json_t *meta,
 	    const char *error);
-	/* A run's outcome from its worker (see pbhost_run). */
-	void (*result)(struct wpool *p, struct wrun *r, json_t *outcome);
+	/*
+	 * A run's outcome from its worker (see pbhost_run): an object with
+	 * a string status, as checked by json_scan, valid for the call.
+	 */
+	void (*result)(struct wpool *p, struct wrun *r, const struct jscan *js,
+	    const struct jscan_value *outcome);
 	/*
 	 * The run's worker was killed while running it: reason "timeout",
 	 * "crash" or "protocol", detail says more.

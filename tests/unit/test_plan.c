@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "remediad/audit.h"
+#include "remediad/json_scan.h"
 #include "remediad/plan.h"
 
 /* Validates one request given as JSON text; returns the normalized one. */
@@ -259,6 +261,89 @@ test_bounds(void **state)
 	json_decref(a);
 }
 
+/*
+ * plan_check on a parse, as the main process reads a worker's result: the
+ * normalized requests come out as canonical text (sorted keys, params
+ * sorted, reals spelt as jansson spells them), and a refused plan leaves
+ * the buffer as it was.
+ */
+static void
+test_check_text(void **state)
+{
+	static const char text[] =
+	    "[{\"kind\":\"mitigate\",\"action\":\"block_ip\",\"params\":"
+	    "{\"zone\":\"dmz\",\"ip\":\"203.0.113.9\",\"ttl\":\"2h\","
+	    "\"weight\":0.5,\"big\":1e300,\"on\":true,\"n\":-7,"
+	    "\"note\":\"tab\\there \\\"q\\\" \\u00e9\",\"reason\":\"why\","
+	    "\"risk\":\"low\"}},"
+	    "{\"kind\":\"remediate\",\"action\":\"patch\",\"params\":"
+	    "{\"package\":\"openssl\",\"host\":\"h1\",\"verify\":false}}]";
+	static const char want[] =
+	    "[{\"action\":\"block_ip\",\"approval\":\"auto\",\"kind\":"
+	    "\"mitigate\",\"params\":{\"big\":1.0000000000000001e300,"
+	    "\"ip\":\"203.0.113.9\","
+	    "\"n\":-7,\"note\":\"tab\\there \\\"q\\\" \xc3\xa9\",\"on\":true,"
+	    "\"weight\":0.5,\"zone\":\"dmz\"},\"reason\":\"why\",\"risk\":"
+	    "\"low\",\"rollback\":\"unblock_ip\",\"ttl\":\"2h\",\"ttl_ms\":"
+	    "7200000},"
+	    "{\"action\":\"patch\",\"approval\":\"auto\",\"kind\":"
+	    "\"remediate\",\"params\":{\"host\":\"h1\",\"package\":"
+	    "\"openssl\"},\"risk\":\"medium\",\"verify\":false}]";
+	struct jscan js = {0};
+	struct jscan_error jerr;
+	struct audit_buf out = {0};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(jscan_parse(&js, text, strlen(text), 16, &jerr), 0);
+	assert_int_equal(audit_buf_put(&out, "xyz", 3), 0);
+	assert_int_equal(plan_check(&js, jscan_root(&js), NULL, &out, err,
+	    sizeof err), 2);
+	char *got = strndup(out.data, out.len);
+	assert_non_null(got);
+	assert_string_equal(got + 3, want);
+	free(got);
+
+	/* The same as the object form gives, dumped with sorted keys. */
+	json_t *a = json_loads(text, 0, NULL);
+	json_t *plan = plan_validate(a, err, sizeof err);
+	assert_non_null(plan);
+	char *dump = json_dumps(plan, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(dump, want);
+	free(dump);
+	json_decref(plan);
+	json_decref(a);
+
+	/* Refused: the message, and the buffer as it was. */
+	static const char bad[] =
+	    "[{\"kind\":\"ticket\",\"action\":\"ticket\",\"params\":"
+	    "{\"summary\":\"s\"}},{\"kind\":\"mitigate\",\"action\":"
+	    "\"isolate\",\"params\":{\"host\":\"h\"}}]";
+	out.len = 3;
+	assert_int_equal(jscan_parse(&js, bad, strlen(bad), 16, &jerr), 0);
+	assert_int_equal(plan_check(&js, jscan_root(&js), NULL, &out, err,
+	    sizeof err), -1);
+	assert_non_null(strstr(err, "request 2 (mitigate.isolate): needs ttl"));
+	assert_int_equal(out.len, 3);
+	/* Not a list; a request that is not an object. */
+	assert_int_equal(jscan_parse(&js, "{}", 2, 16, &jerr), 0);
+	assert_int_equal(plan_check(&js, jscan_root(&js), NULL, &out, err,
+	    sizeof err), -1);
+	assert_non_null(strstr(err, "not a list"));
+	assert_int_equal(jscan_parse(&js, "[3]", 3, 16, &jerr), 0);
+	assert_int_equal(plan_check(&js, jscan_root(&js), NULL, &out, err,
+	    sizeof err), -1);
+	assert_string_equal(err, "request 1: malformed");
+	/* Empty: a plan of no requests. */
+	assert_int_equal(jscan_parse(&js, "[]", 2, 16, &jerr), 0);
+	assert_int_equal(plan_check(&js, jscan_root(&js), NULL, &out, err,
+	    sizeof err), 0);
+	assert_int_equal(out.len, 5);
+	assert_memory_equal(out.data + 3, "[]", 2);
+	audit_buf_free(&out);
+	jscan_free(&js);
+}
+
 /* With connectors, the config's connectors.actions decides. */
 static void
 test_connector_map(void **state)
@@ -318,6 +403,7 @@ main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_connector_map),
+	    cmocka_unit_test(test_check_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -189,7 +189,8 @@ ready_cb(struct wpool *p, void *arg, json_t *meta, const char *error)
 }
 
 static void
-result_cb(struct wpool *p, struct wrun *r, json_t *outcome)
+result_cb(struct wpool *p, struct wrun *r, const struct jscan *js,
+    const struct jscan_value *outcome)
 {
 	struct seen *s = r->arg;
 
