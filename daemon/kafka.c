@@ -561,7 +561,8 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
     const char *omitted, const char **cause)
 {
 	struct audit_member mb[KAFKA_RECEIVED_MAX];
-	json_t *coords = NULL, *names = NULL, *skipped = NULL;
+	json_t *coords = NULL;
+	char names[PB_NAMES_TEXT_MAX], skipped[PB_NAMES_TEXT_MAX];
 	char hex[65], sev[24], where[320];
 	size_t n = 0, len, wlen;
 	uint64_t seq;
@@ -595,21 +596,16 @@ kafka_append_received(struct kafka *k, const struct decoded *s,
 	else
 		mb[n++] = (struct audit_member){"kafka",
 		    coords = kafka_coords(rm), NULL, 0, 0};
-	if (m->n > 0) {
-		names = playbooks_match_names(m, 0);
-		mb[n++] = (struct audit_member){"playbooks", names, NULL, 0, 0};
-	}
-	if (m->nskipped > 0) {
-		skipped = playbooks_match_names(m, 1);
-		mb[n++] = (struct audit_member){"dedup_skipped", skipped, NULL,
-		    0, 0};
-	}
+	if (m->n > 0)
+		mb[n++] = (struct audit_member){"playbooks", NULL, names,
+		    playbooks_match_names(m, 0, names), 1};
+	if (m->nskipped > 0)
+		mb[n++] = (struct audit_member){"dedup_skipped", NULL, skipped,
+		    playbooks_match_names(m, 1, skipped), 1};
 	seq = audit_append_members(k->d->audit, "alert.received", "system", mb,
 	    n, cause);
 	int saved = errno; /* what the caller tells EFBIG by */
 	json_decref(coords);
-	json_decref(names);
-	json_decref(skipped);
 	errno = saved;
 	return seq;
 }

@@ -270,6 +270,26 @@ pbdef_has(const json_t *v)
 	return bits;
 }
 
+/*
+ * A playbook's name as playbook{} allows it (1 to PLAYBOOK_MAX_NAME
+ * letters, digits, '-', '_', '.'): checked again here, since a worker is
+ * not trusted and records hold the names as they are.
+ */
+static int
+pbdef_name_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s != NULL && s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			c == '.'))
+			return 0;
+	}
+	return n > 0 && n <= PLAYBOOK_MAX_NAME;
+}
+
 /* ---- The alert, as read here --------------------------------------------- */
 
 void
@@ -480,28 +500,26 @@ owed_find(struct playbooks *pb, const char *id)
 
 static struct owed *
 owed_add(struct playbooks *pb, const char *id, uint64_t seq,
-    const json_t *names)
+    const char *const *names, size_t nn)
 {
 	struct owed *o = owed_find(pb, id);
-	size_t i;
-	json_t *e;
+	size_t size = sizeof *o + (nn + 1) * sizeof *o->names + strlen(id) + 1;
 
 	if (o != NULL)
 		return o;
-	size_t nn = json_array_size(names), size = sizeof *o +
-	    (nn + 1) * sizeof *o->names + strlen(id) + 1;
-	json_array_foreach(names, i, e)
-		size += json_string_length(e) + 1;
+	for (size_t i = 0; i < nn; i++)
+		size += strlen(names[i]) + 1;
 	if ((o = malloc(size)) == NULL)
 		fatalx("playbooks: out of memory");
 	memset(o, 0, sizeof *o);
 	o->seq = seq;
 	o->names = (char **)(o + 1);
 	char *str = (char *)(o->names + nn + 1);
-	json_array_foreach(names, i, e) {
+	for (size_t i = 0; i < nn; i++) {
+		size_t len = strlen(names[i]) + 1;
 		o->names[o->n++] = str;
-		memcpy(str, json_string_value(e), json_string_length(e) + 1);
-		str += json_string_length(e) + 1;
+		memcpy(str, names[i], len);
+		str += len;
 	}
 	o->id = str;
 	strcpy(o->id, id);
@@ -1058,18 +1076,27 @@ playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
 	return m->n + m->nskipped;
 }
 
-json_t *
-playbooks_match_names(const struct pb_match *m, int skipped)
+size_t
+playbooks_match_names(const struct pb_match *m, int skipped,
+    char out[PB_NAMES_TEXT_MAX])
 {
 	const uint16_t *idx = skipped ? m->skipped : m->idx;
-	size_t n = skipped ? m->nskipped : m->n;
-	json_t *a = json_array();
+	size_t n = skipped ? m->nskipped : m->n, len = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (json_array_append_new(a, json_string(m->set->defs[idx[i]]
-		    .name)) != 0)
-			fatalx("playbooks: out of memory");
-	return a;
+	/* The names need no escaping: pbset_define() checked them. */
+	out[len++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		const char *name = m->set->defs[idx[i]].name;
+		size_t nl = strlen(name);
+		if (i > 0)
+			out[len++] = ',';
+		out[len++] = '"';
+		memcpy(out + len, name, nl);
+		len += nl;
+		out[len++] = '"';
+	}
+	out[len++] = ']';
+	return len;
 }
 
 /* Field i's text, copied, or NULL when it has none. */
@@ -1146,10 +1173,11 @@ playbooks_submit(struct playbooks *pb, const struct pb_match *m,
 		done(arg, 0, 1);
 		return;
 	}
-	json_t *names = playbooks_match_names(m, 0);
+	const char *names[PLAYBOOK_MAX_COUNT];
+	for (size_t i = 0; i < m->n; i++)
+		names[i] = m->set->defs[m->idx[i]].name;
 	struct owed *o = owed_add(pb, alert->text[ALERT_FIELD_ID], alert_seq,
-	    names);
-	json_decref(names);
+	    names, m->n);
 	o->inflight = 1;
 	pb_submit_runs(pb, m->set, m->idx, m->n, alert, raw, rawlen,
 	    alert_seq, done, arg);
@@ -1231,9 +1259,9 @@ pbset_define(struct pbset *set, const json_t *meta, char **cause)
 		struct pbdef *d = &set->defs[set->n++];
 		json_t *match = json_object_get(m, "match"), *w;
 		const char *name = json_string_value(json_object_get(m, "name"));
-		if (name == NULL) {
+		if (!pbdef_name_valid(name)) {
 			*cause = strdup("a worker described a playbook "
-			    "without a name");
+			    "without a valid name");
 			return -1;
 		}
 		d->name = strdup(name);
@@ -1389,10 +1417,14 @@ pb_rebuild_cb(const struct audit_rec *rec, void *arg)
 	}
 	r->records++;
 	if (received) {
-		json_t *names = json_object_get(j, "playbooks");
-		if ((uint64_t)ms >= r->owed_cutoff && json_is_array(names) &&
-		    json_array_size(names) > 0)
-			owed_add(pb, id, rec->seq, names);
+		json_t *names = json_object_get(j, "playbooks"), *e;
+		const char *v[PLAYBOOK_MAX_COUNT];
+		size_t i, n = 0;
+		json_array_foreach(names, i, e)
+			if (json_is_string(e) && n < PLAYBOOK_MAX_COUNT)
+				v[n++] = json_string_value(e);
+		if ((uint64_t)ms >= r->owed_cutoff && n > 0)
+			owed_add(pb, id, rec->seq, v, n);
 		json_decref(j);
 		return 0;
 	}

@@ -74,8 +74,13 @@ void playbooks_close(struct playbooks *pb);
  */
 size_t playbooks_match(struct playbooks *pb, const struct pb_alert *alert,
     uint64_t now_ms, struct pb_match *m);
-/* The names of the runs owed (skipped 0) or skipped, for alert.received. */
-json_t *playbooks_match_names(const struct pb_match *m, int skipped);
+/*
+ * The names of the runs owed (skipped 0) or skipped, for alert.received:
+ * a JSON array's text in out; returns its length.
+ */
+#define PB_NAMES_TEXT_MAX (2 + PLAYBOOK_MAX_COUNT * (PLAYBOOK_MAX_NAME + 3))
+size_t playbooks_match_names(const struct pb_match *m, int skipped,
+    char out[PB_NAMES_TEXT_MAX]);
 
 /*
  * Runs the matched playbooks on the alert recorded at alert_seq, whose
