@@ -26,10 +26,16 @@
 
 /* Registry keys (their addresses are unique). */
 static const char key_spec = 's';  /* the table playbook{} returned */
-static const char key_rdlib = 'r'; /* the functions of rd, to copy */
+static const char key_rdtpl = 'r'; /* what a run's rd holds, to copy */
 static const char key_host = 'h';  /* the struct pbstate, light userdata */
 static const char key_run = 'R';   /* the playbook's run function */
 static const char key_when = 'W';  /* its match.when, if any */
+
+/* The list at key_rdtpl: rd's keys and values (see rd_register). */
+#define RD_TPL_PRIOR    1 /* "prior" */
+#define RD_TPL_PLAYBOOK 2 /* "playbook" */
+#define RD_TPL_NAME     3 /* the playbook's name, once known */
+#define RD_TPL_LIB      4 /* from here: key, value, key, value, ... */
 
 static const char *const entities[] = {PLAYBOOK_ENTITIES, NULL};
 
@@ -646,26 +652,55 @@ rd_register(lua_State *L)
 	lua_setfield(L, -2, "protected");
 	lua_pushcfunction(L, lua_rd_cut);
 	lua_setfield(L, -2, "cut");
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_rdlib);
+	/*
+	 * Kept as a list: the keys of rd (interned once) and their values,
+	 * in the order a copy of the table above took them, so a run's rd
+	 * is filled without walking a table and lays out as it always did.
+	 */
+	lua_createtable(L, RD_TPL_LIB + 16, 0);
+	lua_pushliteral(L, "prior");
+	lua_rawseti(L, -2, RD_TPL_PRIOR);
+	lua_pushliteral(L, "playbook");
+	lua_rawseti(L, -2, RD_TPL_PLAYBOOK);
+	lua_Integer i = RD_TPL_LIB;
+	lua_pushnil(L);
+	while (lua_next(L, -3) != 0) {
+		lua_pushvalue(L, -2);
+		lua_rawseti(L, -4, i++);
+		lua_rawseti(L, -3, i++);
+	}
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_rdtpl);
+	lua_pop(L, 1);
 }
 
-/* A fresh rd for one run: what a run changes in it goes with it. */
+/*
+ * A fresh rd for one run: what a run changes in it goes with it. Its
+ * functions and their tables are the state's own, made once.
+ */
 static void
 rd_push(lua_State *L, const struct pbstate *st, int64_t prior)
 {
 	lua_createtable(L, 0, 9);
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_rdlib);
-	lua_pushnil(L);
-	while (lua_next(L, -2) != 0) {
-		lua_pushvalue(L, -2);
-		lua_insert(L, -2);
-		lua_rawset(L, -5);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_rdtpl);
+	for (lua_Integer i = RD_TPL_LIB; lua_rawgeti(L, -1, i) != LUA_TNIL;
+	     i += 2) {
+		lua_rawgeti(L, -2, i + 1);
+		lua_rawset(L, -4);
 	}
 	lua_pop(L, 1);
+	lua_rawgeti(L, -1, RD_TPL_PRIOR);
 	lua_pushinteger(L, (lua_Integer)prior);
-	lua_setfield(L, -2, "prior");
-	lua_pushstring(L, st->name);
-	lua_setfield(L, -2, "playbook");
+	lua_rawset(L, -4);
+	lua_rawgeti(L, -1, RD_TPL_PLAYBOOK);
+	/* The name is known once playbook{} ran; interned on first use. */
+	if (lua_rawgeti(L, -2, RD_TPL_NAME) == LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_pushstring(L, st->name);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -4, RD_TPL_NAME);
+	}
+	lua_rawset(L, -4);
+	lua_pop(L, 1);
 }
 
 /* ---- The alert ----------------------------------------------------------- */
