@@ -633,6 +633,12 @@ rd_register(lua_State *L)
 		lua_setfield(L, -2, "__newindex");
 		lua_pushliteral(L, "locked");
 		lua_setfield(L, -2, "__metatable");
+		/*
+		 * Shared by every run of the state: rawset() must not get
+		 * past __newindex, or a run could leave something in it for
+		 * the next alert's run.
+		 */
+		sandbox_mark_readonly(L, -1);
 		lua_setmetatable(L, -2);
 		lua_setfield(L, -2, kind);
 	}

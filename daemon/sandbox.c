@@ -504,6 +504,14 @@ lua_sandbox_ro_len(lua_State *L)
 }
 
 void
+sandbox_mark_readonly(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushboolean(L, 1);
+	lua_rawsetp(L, idx, &sandbox_ro_key);
+}
+
+void
 sandbox_push_readonly(lua_State *L)
 {
 	luaL_checkstack(L, 4, NULL);

@@ -142,5 +142,11 @@ int sandbox_push_jscan(lua_State *L, const struct jscan *js, int max_depth);
  * a Lua error when memory runs out: call it under a protected call.
  */
 void sandbox_push_readonly(lua_State *L);
+/*
+ * Marks the metatable at idx as one of a read-only table's, for a proxy
+ * of the host's own (whose __newindex already refuses): rawset() into a
+ * table with that metatable then raises too. Raises out of memory.
+ */
+void sandbox_mark_readonly(lua_State *L, int idx);
 
 #endif
