@@ -297,6 +297,9 @@ class Bench:
                     + os.environ.get("BENCH_KPROPS", "") + ' } }\n'
                     f'audit = {{ sync = "group", raw = "{raw}" }}\n'
                     + extra)
+        # What earlier runs wrote is on disk before this one starts, or
+        # its writeback would be charged to this run's audit writer.
+        os.sync()
         with open(log_path, "wb") as log:
             t_start = time.monotonic()
             wall_start = time.time()
@@ -365,6 +368,8 @@ class Bench:
             raise BenchError(f"{what}: {len(times)} alert.received records, "
                              f"expected {expect}; counters "
                              f"{k['counters']}")
+        # Read: the next run starts without this one's hundreds of MB.
+        shutil.rmtree(state, ignore_errors=True)
 
         def ts(s):
             return datetime.datetime.strptime(
