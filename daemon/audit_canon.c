@@ -199,10 +199,10 @@ audit_int_text(char out[24], int64_t v)
 	return p;
 }
 
-static int
-canon_int(struct audit_buf *b, json_int_t v)
+int
+audit_canon_int(struct audit_buf *b, int64_t v)
 {
-	char buf[24], *p = audit_int_text(buf, (int64_t)v);
+	char buf[24], *p = audit_int_text(buf, v);
 
 	return audit_buf_put(b, p, (size_t)(buf + sizeof buf - p));
 }
@@ -211,6 +211,16 @@ static int
 canon_dump_cb(const char *data, size_t len, void *arg)
 {
 	return audit_buf_put(arg, data, len);
+}
+
+int
+audit_canon_real(struct audit_buf *b, double d)
+{
+	json_t *v = json_real(d);
+	int r = v != NULL ? audit_canon_value(b, v) : -1;
+
+	json_decref(v);
+	return r;
 }
 
 static int canon_members(struct audit_buf *b, const json_t *o, int depth);
@@ -241,7 +251,7 @@ canon_value(struct audit_buf *b, const json_t *v, int depth)
 		return canon_string(b, json_string_value(v),
 		    json_string_length(v));
 	case JSON_INTEGER:
-		return canon_int(b, json_integer_value(v));
+		return audit_canon_int(b, json_integer_value(v));
 	case JSON_TRUE:
 		return audit_buf_put(b, "true", 4);
 	case JSON_FALSE:
@@ -494,7 +504,7 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
 				e = e || canon_string(b, prev, AUDIT_HASH_HEX);
 				break;
 			case R_SEQ:
-				e = e || canon_int(b, (json_int_t)seq);
+				e = e || audit_canon_int(b, (int64_t)seq);
 				break;
 			case R_TIME:
 				e = e || canon_string(b, time, strlen(time));

@@ -151,26 +151,17 @@ param_order(const void *a, const void *b)
 static int
 put_scalar(struct audit_buf *b, const struct jscan_value *v)
 {
-	char num[24], *t;
-	json_t *real;
-	int r;
-
 	switch ((enum jscan_type)v->type) {
 	case JSCAN_STRING:
 		return audit_canon_string(b, v->u.str.s, v->u.str.len);
 	case JSCAN_INTEGER:
-		t = audit_int_text(num, v->u.i);
-		return audit_buf_put(b, t, (size_t)(num + sizeof num - t));
+		return audit_canon_int(b, v->u.i);
 	case JSCAN_TRUE:
 		return audit_buf_put(b, "true", 4);
 	case JSCAN_FALSE:
 		return audit_buf_put(b, "false", 5);
 	case JSCAN_REAL:
-		if ((real = json_real(v->u.d)) == NULL)
-			return -1;
-		r = audit_canon_value(b, real);
-		json_decref(real);
-		return r;
+		return audit_canon_real(b, v->u.d);
 	default:
 		return audit_buf_put(b, "null", 4);
 	}
@@ -185,8 +176,6 @@ put_member(struct audit_buf *b, const char *key, const char *s, size_t len)
 	    audit_buf_put(b, "\":", 2) == -1 ||
 	    audit_canon_string(b, s, len) == -1 ? -1 : 0;
 }
-
-#define PUT_LIT(b, lit) audit_buf_put((b), (lit), sizeof(lit) - 1)
 
 /*
  * Request i, checked and written to out as its normalized object. The
@@ -381,36 +370,34 @@ one(const struct jscan *js, const struct jscan_value *req, size_t i,
 
 	/* Checked: written, in canonical key order. */
 	qsort(clean, nclean, sizeof *clean, param_order);
-	int bad = PUT_LIT(out, "{\"action\":") == -1 ||
+	int bad = audit_buf_lit(out, "{\"action\":") == -1 ||
 	    audit_canon_string(out, name, strlen(name)) == -1 ||
 	    put_member(out, "approval", approval, strlen(approval)) == -1 ||
 	    put_member(out, "kind", kind, strlen(kind)) == -1 ||
-	    PUT_LIT(out, ",\"params\":{") == -1;
+	    audit_buf_lit(out, ",\"params\":{") == -1;
 	for (size_t j = 0; !bad && j < nclean; j++)
-		bad = (j > 0 && PUT_LIT(out, ",") == -1) ||
+		bad = (j > 0 && audit_buf_lit(out, ",") == -1) ||
 		    audit_canon_string(out, clean[j]->key,
 			clean[j]->keylen) == -1 ||
-		    PUT_LIT(out, ":") == -1 || put_scalar(out, clean[j]) == -1;
-	bad = bad || PUT_LIT(out, "}") == -1 ||
+		    audit_buf_lit(out, ":") == -1 || put_scalar(out, clean[j]) == -1;
+	bad = bad || audit_buf_lit(out, "}") == -1 ||
 	    (reason != NULL && put_member(out, "reason", reason,
 		reason_len) == -1) ||
 	    put_member(out, "risk", risk, strlen(risk)) == -1 ||
 	    (a->rollback != NULL && put_member(out, "rollback", a->rollback,
 		strlen(a->rollback)) == -1);
-	if (!bad && ttl != NULL) {
-		char num[24], *t = audit_int_text(num, (int64_t)ms);
+	if (!bad && ttl != NULL)
 		bad = put_member(out, "ttl", ttl->u.str.s, ttl->u.str.len) ==
 			-1 ||
-		    PUT_LIT(out, ",\"ttl_ms\":") == -1 ||
-		    audit_buf_put(out, t, (size_t)(num + sizeof num - t)) == -1;
-	}
+		    audit_buf_lit(out, ",\"ttl_ms\":") == -1 ||
+		    audit_canon_int(out, (int64_t)ms) == -1;
 	if (!bad && until != NULL)
-		bad = PUT_LIT(out, ",\"until_remediated\":true") == -1;
+		bad = audit_buf_lit(out, ",\"until_remediated\":true") == -1;
 	if (!bad && strcmp(kind, "remediate") == 0)
 		bad = verify == NULL || jscan_is(verify, JSCAN_TRUE) ?
-		    PUT_LIT(out, ",\"verify\":true") == -1 :
-		    PUT_LIT(out, ",\"verify\":false") == -1;
-	if (bad || PUT_LIT(out, "}") == -1) {
+		    audit_buf_lit(out, ",\"verify\":true") == -1 :
+		    audit_buf_lit(out, ",\"verify\":false") == -1;
+	if (bad || audit_buf_lit(out, "}") == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -428,7 +415,7 @@ plan_check(const struct jscan *js, const struct jscan_value *actions,
 		snprintf(err, errlen, "the plan is not a list of requests");
 		return -1;
 	}
-	if (PUT_LIT(out, "[") == -1)
+	if (audit_buf_lit(out, "[") == -1)
 		goto oom;
 	for (req = jscan_first(js, actions); req != NULL;
 	     req = jscan_next(js, req), i++) {
@@ -436,12 +423,12 @@ plan_check(const struct jscan *js, const struct jscan_value *actions,
 			snprintf(err, errlen, "request %zu: malformed", i + 1);
 			goto fail;
 		}
-		if ((i > 0 && PUT_LIT(out, ",") == -1))
+		if ((i > 0 && audit_buf_lit(out, ",") == -1))
 			goto oom;
 		if (one(js, req, i, map, out, err, errlen) == -1)
 			goto fail;
 	}
-	if (PUT_LIT(out, "]") == -1)
+	if (audit_buf_lit(out, "]") == -1)
 		goto oom;
 	return (int)i;
 oom:

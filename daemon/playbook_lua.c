@@ -75,9 +75,6 @@ struct pbhost {
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-/* Appends a string literal to a result buffer; -1 out of memory. */
-#define buf_lit(b, lit) audit_buf_put((b), (lit), sizeof(lit) - 1)
-
 static int
 is_entity(const char *s)
 {
@@ -412,12 +409,12 @@ lua_rd_request(lua_State *L)
 	/* Written in place; a request refused half way is taken back. */
 	b = &st->actions;
 	start = b->len;
-	if ((st->nactions > 0 && buf_lit(b, ",") == -1) ||
-	    buf_lit(b, "{\"kind\":") == -1 ||
+	if ((st->nactions > 0 && audit_buf_lit(b, ",") == -1) ||
+	    audit_buf_lit(b, "{\"kind\":") == -1 ||
 	    audit_canon_string(b, kind, klen) == -1 ||
-	    buf_lit(b, ",\"action\":") == -1 ||
+	    audit_buf_lit(b, ",\"action\":") == -1 ||
 	    audit_canon_string(b, action, alen) == -1 ||
-	    buf_lit(b, ",\"params\":") == -1) {
+	    audit_buf_lit(b, ",\"params\":") == -1) {
 		b->len = start;
 		luaL_error(L, "%s: out of memory", what);
 	}
@@ -432,7 +429,7 @@ lua_rd_request(lua_State *L)
 		luaL_error(L, "%s: parameters must be a table with names",
 		    what);
 	}
-	if (buf_lit(b, "}") == -1) {
+	if (audit_buf_lit(b, "}") == -1) {
 		b->len = start;
 		luaL_error(L, "%s: out of memory", what);
 	}
@@ -500,11 +497,11 @@ lua_rd_log(lua_State *L)
 	struct audit_buf *b = &st->logs;
 	size_t start = b->len;
 	/* Out of memory, the line is lost, as a full list loses it. */
-	if ((st->nlogs > 0 && buf_lit(b, ",") == -1) ||
-	    buf_lit(b, "{\"level\":") == -1 ||
+	if ((st->nlogs > 0 && audit_buf_lit(b, ",") == -1) ||
+	    audit_buf_lit(b, "{\"level\":") == -1 ||
 	    audit_canon_string(b, levels[level], strlen(levels[level])) == -1 ||
-	    buf_lit(b, ",\"msg\":") == -1 ||
-	    audit_canon_string(b, line, len) == -1 || buf_lit(b, "}") == -1) {
+	    audit_buf_lit(b, ",\"msg\":") == -1 ||
+	    audit_canon_string(b, line, len) == -1 || audit_buf_lit(b, "}") == -1) {
 		b->len = start;
 		return 0;
 	}
@@ -1204,14 +1201,6 @@ run_message(struct audit_buf *out, const char *err)
 
 enum run_status { RUN_PLAN, RUN_SKIP, RUN_ERROR };
 
-static int
-run_put_int(struct audit_buf *out, int64_t v)
-{
-	char buf[24], *p = audit_int_text(buf, v);
-
-	return audit_buf_put(out, p, (size_t)(buf + sizeof buf - p));
-}
-
 /*
  * The outcome of a run as the JSON text of its result object, from what
  * the run left in st. -1 when memory runs out (out is then unchanged).
@@ -1226,34 +1215,34 @@ run_write(const struct pbstate *st, struct audit_buf *out,
 
 	switch (status) {
 	case RUN_PLAN:
-		r = buf_lit(out, "{\"status\":\"plan\",\"actions\":[") == -1 ||
+		r = audit_buf_lit(out, "{\"status\":\"plan\",\"actions\":[") == -1 ||
 		    (st->actions.len > 0 && audit_buf_put(out,
 			st->actions.data, st->actions.len) == -1) ||
-		    buf_lit(out, "]") == -1;
+		    audit_buf_lit(out, "]") == -1;
 		break;
 	case RUN_SKIP:
-		r = buf_lit(out, "{\"status\":\"skip\"") == -1;
+		r = audit_buf_lit(out, "{\"status\":\"skip\"") == -1;
 		break;
 	default:
-		r = buf_lit(out, "{\"status\":\"error\",\"kind\":") == -1 ||
+		r = audit_buf_lit(out, "{\"status\":\"error\",\"kind\":") == -1 ||
 		    audit_canon_string(out, sandbox_err_name(e),
 			strlen(sandbox_err_name(e))) == -1 ||
-		    buf_lit(out, ",\"error\":") == -1 ||
+		    audit_buf_lit(out, ",\"error\":") == -1 ||
 		    run_message(out, err) == -1;
 		break;
 	}
 	if (!r && st->nlogs > 0)
-		r = buf_lit(out, ",\"logs\":[") == -1 ||
+		r = audit_buf_lit(out, ",\"logs\":[") == -1 ||
 		    (st->logs.len > 0 && audit_buf_put(out, st->logs.data,
 			st->logs.len) == -1) ||
-		    buf_lit(out, "]") == -1;
+		    audit_buf_lit(out, "]") == -1;
 	if (!r && st->dropped_logs > 0)
-		r = buf_lit(out, ",\"logs_dropped\":") == -1 ||
-		    run_put_int(out, st->dropped_logs) == -1;
+		r = audit_buf_lit(out, ",\"logs_dropped\":") == -1 ||
+		    audit_canon_int(out, st->dropped_logs) == -1;
 	if (!r)
-		r = buf_lit(out, ",\"us\":") == -1 ||
-		    run_put_int(out, (int64_t)(units_mono_us() - t0)) == -1 ||
-		    buf_lit(out, "}") == -1;
+		r = audit_buf_lit(out, ",\"us\":") == -1 ||
+		    audit_canon_int(out, (int64_t)(units_mono_us() - t0)) == -1 ||
+		    audit_buf_lit(out, "}") == -1;
 	if (r) {
 		out->len = start;
 		return -1;

@@ -1363,19 +1363,6 @@ sandbox_tj_put_key(struct sandbox_tj *c, const char *key, size_t klen,
 	return 0;
 }
 
-/* The text sink: a finite real, spelt as jansson spells it (rare). */
-static int
-sandbox_tj_put_real(struct sandbox_tj *c, double d)
-{
-	json_t *v = json_real(d);
-	int r = v != NULL ? audit_canon_value(c->text, v) : -1;
-
-	json_decref(v);
-	if (r == -1)
-		return sandbox_tj_fail(c, "out of memory");
-	return 0;
-}
-
 static int sandbox_tj_value(lua_State *, struct sandbox_tj *, int, int,
     json_t *, const char *);
 
@@ -1517,12 +1504,10 @@ sandbox_tj_value(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 		    json_boolean(lua_toboolean(L, idx)));
 	case LUA_TNUMBER:
 		if (lua_isinteger(L, idx)) {
-			if (c->text != NULL) {
-				char buf[24], *p = audit_int_text(buf,
-				    (int64_t)lua_tointeger(L, idx));
-				return sandbox_tj_put(c, p,
-				    (size_t)(buf + sizeof buf - p));
-			}
+			if (c->text != NULL)
+				return audit_canon_int(c->text, (int64_t)
+				    lua_tointeger(L, idx)) == -1 ?
+				    sandbox_tj_fail(c, "out of memory") : 0;
 			return sandbox_tj_attach(c, parent, key,
 			    json_integer(lua_tointeger(L, idx)));
 		}
@@ -1531,7 +1516,8 @@ sandbox_tj_value(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 			return sandbox_tj_fail(c, "a number that is not "
 						  "finite");
 		if (c->text != NULL)
-			return sandbox_tj_put_real(c, d);
+			return audit_canon_real(c->text, d) == -1 ?
+			    sandbox_tj_fail(c, "out of memory") : 0;
 		return sandbox_tj_attach(c, parent, key, json_real(d));
 	case LUA_TSTRING:
 		s = lua_tolstring(L, idx, &len);

@@ -48,6 +48,8 @@ struct audit_buf {
 };
 /* -1 when memory runs out (the buffer is unchanged). */
 int audit_buf_put(struct audit_buf *b, const void *p, size_t n);
+/* A string literal, without its NUL; -1 as audit_buf_put(). */
+#define audit_buf_lit(b, lit) audit_buf_put((b), (lit), sizeof(lit) - 1)
 void audit_buf_free(struct audit_buf *b);
 
 /*
@@ -77,6 +79,10 @@ int audit_canon_value(struct audit_buf *b, const json_t *v);
  * has checked them). -1 when memory runs out (b is then unchanged).
  */
 int audit_canon_string(struct audit_buf *b, const char *s, size_t len);
+/* An integer as canonical JSON text, appended to b; -1 out of memory. */
+int audit_canon_int(struct audit_buf *b, int64_t v);
+/* A finite real, spelt as jansson spells it; -1 out of memory. */
+int audit_canon_real(struct audit_buf *b, double d);
 /*
  * v in decimal, as a record writes an integer, at the end of out (24
  * bytes); returns where the text starts (it ends at out + 24).
