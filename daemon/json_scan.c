@@ -734,6 +734,15 @@ jscan_get(const struct jscan *js, const struct jscan_value *o, const char *key,
 	return NULL;
 }
 
+const char *
+jscan_get_str(const struct jscan *js, const struct jscan_value *o,
+    const char *key)
+{
+	const struct jscan_value *v = jscan_get(js, o, key, strlen(key));
+
+	return jscan_is(v, JSCAN_STRING) ? v->u.str.s : NULL;
+}
+
 const struct jscan_value *
 jscan_at(const struct jscan *js, const struct jscan_value *a, size_t i)
 {

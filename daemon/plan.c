@@ -124,15 +124,6 @@ plan_err(char *err, size_t errlen, const struct plan_req *w,
 
 /* ---- Checking, straight from a parse, into canonical text ----------------- */
 
-/* A string member of o, or NULL (absent or not a string). */
-static const char *
-jstr(const struct jscan *js, const struct jscan_value *o, const char *key)
-{
-	const struct jscan_value *v = jscan_get(js, o, key, strlen(key));
-
-	return jscan_is(v, JSCAN_STRING) ? v->u.str.s : NULL;
-}
-
 /* Canonical key order: bytes, the shorter first on a tie. */
 static int
 param_order(const void *a, const void *b)
@@ -186,8 +177,8 @@ static int
 one(const struct jscan *js, const struct jscan_value *req, size_t i,
     const json_t *map, struct audit_buf *out, char *err, size_t errlen)
 {
-	const char *kind = jstr(js, req, "kind");
-	const char *name = jstr(js, req, "action");
+	const char *kind = jscan_get_str(js, req, "kind");
+	const char *name = jscan_get_str(js, req, "action");
 	const struct jscan_value *params = jscan_get(js, req, "params", 6);
 	const struct jscan_value *v, *clean[PLAN_MAX_PARAMS];
 	const struct plan_action *a;
@@ -269,7 +260,8 @@ one(const struct jscan *js, const struct jscan_value *req, size_t i,
 			return -1;
 		}
 	}
-	if ((s = jstr(js, params, "ip")) != NULL && !valid_ip(s)) {
+	if ((s = jscan_get_str(js, params, "ip")) != NULL &&
+	    !valid_ip(s)) {
 		plan_err(err, errlen, &w, "ip \"%.64s\" is not an address or "
 		    "CIDR block", s);
 		return -1;
@@ -293,7 +285,8 @@ one(const struct jscan *js, const struct jscan_value *req, size_t i,
 		}
 	}
 	v = jscan_get(js, params, "approval", 8);
-	const char *approval = v ? jstr(js, params, "approval") : "auto";
+	const char *approval = v ? jscan_get_str(js, params, "approval") :
+				   "auto";
 	if (approval == NULL || (strcmp(approval, "auto") &&
 	    strcmp(approval, "required"))) {
 		plan_err(err, errlen, &w, "approval must be \"auto\" or "
@@ -301,7 +294,7 @@ one(const struct jscan *js, const struct jscan_value *req, size_t i,
 		return -1;
 	}
 	v = jscan_get(js, params, "risk", 4);
-	const char *risk = v ? jstr(js, params, "risk") : "medium";
+	const char *risk = v ? jscan_get_str(js, params, "risk") : "medium";
 	if (risk == NULL || (strcmp(risk, "low") && strcmp(risk, "medium") &&
 	    strcmp(risk, "high") && strcmp(risk, "critical"))) {
 		plan_err(err, errlen, &w, "risk must be low, medium, high or "

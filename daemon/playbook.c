@@ -845,15 +845,6 @@ pbrun_failed(struct pbrun *run, const char *reason, const char *error)
 	pbrun_finish(run);
 }
 
-/* A string member of a result, or NULL. */
-static const char *
-res_str(const struct jscan *js, const struct jscan_value *o, const char *key)
-{
-	const struct jscan_value *v = jscan_get(js, o, key, strlen(key));
-
-	return jscan_is(v, JSCAN_STRING) ? v->u.str.s : NULL;
-}
-
 static void
 pb_log_lines(const struct pbrun *run, const struct jscan *js,
     const struct jscan_value *logs)
@@ -863,8 +854,8 @@ pb_log_lines(const struct pbrun *run, const struct jscan *js,
 	if (!jscan_is(logs, JSCAN_ARRAY))
 		return;
 	for (e = jscan_first(js, logs); e != NULL; e = jscan_next(js, e)) {
-		const char *msg = res_str(js, e, "msg");
-		int lvl = log_level_parse(res_str(js, e, "level"));
+		const char *msg = jscan_get_str(js, e, "msg");
+		int lvl = log_level_parse(jscan_get_str(js, e, "level"));
 		log_msg(lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl,
 		    "playbook %s: %s", run->def->name, msg ? msg : "");
 	}
@@ -877,7 +868,7 @@ pool_result_cb(struct wpool *p, struct wrun *w, const struct jscan *js,
 	struct pbrun *run = w->arg;
 	struct playbooks *pb = run->job->pb;
 	struct pbstats *st = run->def->st;
-	const char *status = res_str(js, res, "status");
+	const char *status = jscan_get_str(js, res, "status");
 	const struct jscan_value *us = jscan_get(js, res, "us", 2);
 	struct outcome o;
 	char err[512];
@@ -896,8 +887,8 @@ pool_result_cb(struct wpool *p, struct wrun *w, const struct jscan *js,
 		return;
 	}
 	if (strcmp(status, "plan") != 0) {
-		const char *kind = res_str(js, res, "kind");
-		const char *e = res_str(js, res, "error");
+		const char *kind = jscan_get_str(js, res, "kind");
+		const char *e = jscan_get_str(js, res, "error");
 		pbrun_failed(run, kind ? kind : "runtime", e ? e : "failed");
 		return;
 	}

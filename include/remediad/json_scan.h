@@ -95,6 +95,9 @@ jscan_root(const struct jscan *js)
 /* The member of object o named key (klen bytes), or NULL. */
 const struct jscan_value *jscan_get(const struct jscan *js,
     const struct jscan_value *o, const char *key, size_t klen);
+/* The string member of object o named key (NUL-terminated), or NULL. */
+const char *jscan_get_str(const struct jscan *js,
+    const struct jscan_value *o, const char *key);
 /* Element i of array a, or NULL. */
 const struct jscan_value *jscan_at(const struct jscan *js,
     const struct jscan_value *a, size_t i);
