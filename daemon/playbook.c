@@ -270,26 +270,6 @@ pbdef_has(const json_t *v)
 	return bits;
 }
 
-/*
- * A playbook's name as playbook{} allows it (1 to PLAYBOOK_MAX_NAME
- * letters, digits, '-', '_', '.'): checked again here, since a worker is
- * not trusted and records hold the names as they are.
- */
-static int
-pbdef_name_valid(const char *s)
-{
-	size_t n = 0;
-
-	for (; s != NULL && s[n] != '\0'; n++) {
-		char c = s[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '-' || c == '_' ||
-			c == '.'))
-			return 0;
-	}
-	return n > 0 && n <= PLAYBOOK_MAX_NAME;
-}
-
 /* ---- The alert, as read here --------------------------------------------- */
 
 void
@@ -1249,8 +1229,11 @@ pbset_define(struct pbset *set, const json_t *meta, char **cause)
 	json_array_foreach(meta, i, m) {
 		struct pbdef *d = &set->defs[set->n++];
 		json_t *match = json_object_get(m, "match"), *w;
-		const char *name = json_string_value(json_object_get(m, "name"));
-		if (!pbdef_name_valid(name)) {
+		json_t *jn = json_object_get(m, "name");
+		const char *name = json_string_value(jn);
+		/* A worker is not trusted; records hold names unescaped. */
+		if (name == NULL || !playbook_name_valid(name,
+		    json_string_length(jn))) {
 			*cause = strdup("a worker described a playbook "
 			    "without a valid name");
 			return -1;

@@ -75,6 +75,21 @@ struct pbhost {
 
 /* ---- Small helpers ------------------------------------------------------ */
 
+int
+playbook_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > PLAYBOOK_MAX_NAME)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
 static int
 is_entity(const char *s)
 {
@@ -331,14 +346,9 @@ lua_playbook_define(lua_State *L)
 	if (len == 0 || len > PLAYBOOK_MAX_NAME)
 		luaL_error(L, "playbook.name: 1 to %d characters",
 		    PLAYBOOK_MAX_NAME);
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '-' || c == '_' ||
-			c == '.'))
-			luaL_error(L, "playbook.name: \"%s\": only letters, "
-			    "digits, '-', '_' and '.'", name);
-	}
+	if (!playbook_name_valid(name, len))
+		luaL_error(L, "playbook.name: \"%s\": only letters, "
+		    "digits, '-', '_' and '.'", name);
 	lua_pop(L, 1);
 	int type = rget(L, 1, "description");
 	if (type != LUA_TNIL && type != LUA_TSTRING)

@@ -24,6 +24,13 @@
 	"host", "user", "ip", "process", "container", "cloud", "rule", \
 	    "category", "title", "source"
 
+/*
+ * A playbook's name as playbook{} allows it: 1 to PLAYBOOK_MAX_NAME
+ * letters, digits, '-', '_' and '.' (len bytes, no NUL). Records and
+ * replies hold names as they are, with no escaping.
+ */
+int playbook_name_valid(const char *name, size_t len);
+
 /* One file, read once by the main process and sent to every worker. */
 struct pbsource {
 	char *name; /* file name, e.g. "edr.lua" */
