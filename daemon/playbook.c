@@ -41,7 +41,6 @@
 #define PB_MAX_PRIOR  1000 /* plans remembered per escalation key */
 #define PB_MAX_KEYS   1000000
 
-static const char *const entity_fields[] = {PLAYBOOK_ENTITIES, NULL};
 
 /* ---- Structures ----------------------------------------------------------- */
 
@@ -87,8 +86,8 @@ struct pbdef {
 	unsigned int has; /* the fields it needs, as pb_alert.present bits */
 	int protected; /* -1: any; 0, 1: the host must not, must be */
 	int when, dry_run;
-	const char *dedup_key, *escalate_key; /* entity field names */
-	int dedup_field, escalate_field;      /* their indexes, or -1 */
+	/* The alert fields (entities) of dedup and escalate, or -1. */
+	int dedup_field, escalate_field;
 	uint64_t dedup_ms, escalate_ms;
 	struct pbstats *st;
 };
@@ -233,15 +232,6 @@ strset_has(const struct strset *s, const char *v)
 		if (strcmp(s->v[i], v) == 0)
 			return 1;
 	return 0;
-}
-
-static const char *
-entity_name(const char *s)
-{
-	for (size_t i = 0; entity_fields[i] != NULL; i++)
-		if (s != NULL && strcmp(entity_fields[i], s) == 0)
-			return entity_fields[i];
-	return NULL;
 }
 
 /* A name of match.has as a pb_alert.present bit; one no field has is a
@@ -610,10 +600,10 @@ outcome_json(const struct pbjob *job, const struct outcome *o)
 	json_t *f = json_object();
 
 	for (size_t i = 0; f != NULL && i < n; i++) {
-		json_t *v = mb[i].value != NULL ? json_incref((json_t *)
-		    mb[i].value) : !mb[i].verbatim ? json_stringn(mb[i].str,
-		    mb[i].slen) : json_loadb(mb[i].str, mb[i].slen,
-		    JSON_DECODE_ANY, NULL);
+		/* Members are text: escaped strings, or JSON (verbatim). */
+		json_t *v = mb[i].verbatim ? json_loadb(mb[i].str, mb[i].slen,
+		    JSON_DECODE_ANY, NULL) : json_stringn(mb[i].str,
+		    mb[i].slen);
 		if (json_object_set_new(f, mb[i].key, v) != 0) {
 			json_decref(f);
 			f = NULL;
@@ -818,7 +808,7 @@ pbrun_failed(struct pbrun *run, const char *reason, const char *error)
 	log_warnx("playbook %s failed on alert %s: %s: %s", run->def->name,
 	    run->job->id, reason, error);
 	/* A failed run counts for dedup: it is not retried by itself. */
-	if (run->key != NULL && run->def->dedup_key != NULL)
+	if (run->key != NULL && run->def->dedup_field >= 0)
 		run->key->last_run_ms = units_now_ms();
 	pb_count_failure(pb, run->def->st);
 	outcome_append(pb, run->job, &o);
@@ -886,7 +876,7 @@ pool_result_cb(struct wpool *p, struct wrun *w, const struct jscan *js,
 		return;
 	}
 	uint64_t now = units_now_ms();
-	if (run->key != NULL && run->def->dedup_key != NULL)
+	if (run->key != NULL && run->def->dedup_field >= 0)
 		run->key->last_run_ms = now;
 	o = outcome_of(run, "playbook.matched");
 	o.has_us = 1;
@@ -895,7 +885,7 @@ pool_result_cb(struct wpool *p, struct wrun *w, const struct jscan *js,
 		st->empty++;
 	} else {
 		st->planned++;
-		if (run->def->escalate_key != NULL && run->escalate_value) {
+		if (run->def->escalate_field >= 0 && run->escalate_value) {
 			struct pbkey *k = run->key;
 			if (k != NULL)
 				pbkey_add_plan(k, now);
@@ -904,7 +894,7 @@ pool_result_cb(struct wpool *p, struct wrun *w, const struct jscan *js,
 		o.actions = pb->plan.data;
 		o.actions_len = pb->plan.len;
 		o.dry_run = run->def->dry_run;
-		o.has_prior = run->def->escalate_key != NULL;
+		o.has_prior = run->def->escalate_field >= 0;
 		o.prior = run->w.prior;
 	}
 	outcome_append(pb, run->job, &o);
@@ -1258,11 +1248,11 @@ pbset_define(struct pbset *set, const json_t *meta, char **cause)
 			w = json_object_get(m, k ? "escalate" : "dedup");
 			if (w == NULL)
 				continue;
-			const char *key = entity_name(json_string_value(
-			    json_object_get(w, "key")));
+			const char *key = json_string_value(json_object_get(w,
+			    "key"));
 			uint64_t ms = 0;
 			const char *why;
-			if (key == NULL || units_parse_duration(
+			if (!playbook_is_entity(key) || units_parse_duration(
 			    json_string_value(json_object_get(w, "window")) ?
 			    json_string_value(json_object_get(w, "window")) :
 			    "", &ms, &why) != 0) {
@@ -1272,11 +1262,9 @@ pbset_define(struct pbset *set, const json_t *meta, char **cause)
 				return -1;
 			}
 			if (k) {
-				d->escalate_key = key;
 				d->escalate_field = alert_field_index(key);
 				d->escalate_ms = ms;
 			} else {
-				d->dedup_key = key;
 				d->dedup_field = alert_field_index(key);
 				d->dedup_ms = ms;
 			}
@@ -1420,13 +1408,13 @@ pb_rebuild_cb(const struct audit_rec *rec, void *arg)
 		    "escalate_key"));
 		int counts = !(rec->type_len == 16 &&
 		    memcmp(rec->type, "playbook.skipped", 16) == 0);
-		if (d->dedup_key && dv && counts &&
+		if (d->dedup_field >= 0 && dv && counts &&
 		    (uint64_t)ms + d->dedup_ms > r->now) {
 			struct pbkey *k = pbkey_get(d->st, dv, 1);
 			if (k != NULL && (uint64_t)ms > k->last_run_ms)
 				k->last_run_ms = (uint64_t)ms;
 		}
-		if (d->escalate_key && ev && rec->type_len == 12 &&
+		if (d->escalate_field >= 0 && ev && rec->type_len == 12 &&
 		    (uint64_t)ms + d->escalate_ms > r->now) {
 			struct pbkey *k = pbkey_get(d->st, ev, 1);
 			if (k != NULL)

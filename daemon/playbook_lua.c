@@ -90,10 +90,10 @@ playbook_name_valid(const char *name, size_t len)
 	return 1;
 }
 
-static int
-is_entity(const char *s)
+int
+playbook_is_entity(const char *s)
 {
-	for (size_t i = 0; entities[i] != NULL; i++)
+	for (size_t i = 0; s != NULL && entities[i] != NULL; i++)
 		if (strcmp(entities[i], s) == 0)
 			return 1;
 	return 0;
@@ -188,7 +188,7 @@ spec_check_window(lua_State *L, int spec, const char *what)
 	snprintf(path, sizeof path, "playbook.%s", what);
 	spec_check_keys(L, t, path, keys);
 	if (rget(L, t, "key") != LUA_TSTRING ||
-	    !is_entity(lua_tostring(L, -1)))
+	    !playbook_is_entity(lua_tostring(L, -1)))
 		luaL_error(L, "playbook.%s.key: expected an alert field (host, "
 		    "user, ip, process, container, cloud, rule, category, "
 		    "title, source)", what);
@@ -228,14 +228,14 @@ spec_check_match(lua_State *L, int spec)
 	lua_pop(L, 1);
 	type = rget(L, t, "has");
 	if (type == LUA_TSTRING) {
-		if (!is_entity(lua_tostring(L, -1)))
+		if (!playbook_is_entity(lua_tostring(L, -1)))
 			luaL_error(L, "playbook.match.has: \"%s\" is not an "
 			    "alert field", lua_tostring(L, -1));
 	} else if (type == LUA_TTABLE) {
 		lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
 		for (lua_Integer i = 1; i <= n; i++) {
 			if (lua_rawgeti(L, -1, i) != LUA_TSTRING ||
-			    !is_entity(lua_tostring(L, -1)))
+			    !playbook_is_entity(lua_tostring(L, -1)))
 				luaL_error(L, "playbook.match.has[%d]: expected "
 				    "an alert field (host, user, ip, ...)",
 				    (int)i);

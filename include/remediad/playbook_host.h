@@ -30,6 +30,8 @@
  * replies hold names as they are, with no escaping.
  */
 int playbook_name_valid(const char *name, size_t len);
+/* Whether name is one of PLAYBOOK_ENTITIES (NULL is not). */
+int playbook_is_entity(const char *name);
 
 /* One file, read once by the main process and sent to every worker. */
 struct pbsource {
