@@ -686,7 +686,8 @@ kafka_reject(struct kafka *k, struct kpart *p, struct kmsg *m,
 
 /*
  * One message, as the decoder left it (s), from receipt to its records.
- * The alert object is made here, on the thread that frees it.
+ * No alert object is made: the records and the playbooks read the
+ * decoder's fields in place.
  */
 static void
 kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)

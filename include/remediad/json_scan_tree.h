@@ -1,8 +1,7 @@
 /*
  * A json_scan parse as jansson values, for the callers that keep a tree
- * of what they checked (a worker's result, read by the main process and
- * by the offline tools). Kept apart from json_scan.c, which remediactl
- * links without jansson.
+ * of what they checked (a run's result, for the offline tools). Kept
+ * apart from json_scan.c, which remediactl links without jansson.
  */
 #ifndef REMEDIAD_JSON_SCAN_TREE_H
 #define REMEDIAD_JSON_SCAN_TREE_H
