@@ -673,6 +673,12 @@ sandbox_new(const struct sandbox_limits *limits, char *err, size_t errlen)
 		sandbox_free(sb);
 		return NULL;
 	}
+	/*
+	 * A run leaves mostly young garbage (the alert's strings, the
+	 * request tables): generational collection frees it while it is
+	 * young, so the string table and the heap stay small and warm.
+	 */
+	lua_gc(sb->L, LUA_GCGEN, 0, 0);
 	sandbox_arm(sb);
 	return sb;
 }
