@@ -63,6 +63,24 @@ struct pbstate {
 	int dropped_logs;
 };
 
+/* The lazy alert of the run in progress (see "The alert" below). */
+struct lazy_alert {
+	const void *alert; /* the run's alert table; NULL between runs */
+	const struct pbfield *fields;
+	size_t n;
+	uint8_t *made; /* made[i]: fields[i] made (read, set or filled) */
+	size_t made_cap;
+	const char *raw; /* the message, or NULL: no alert.raw */
+	size_t rawlen;
+	int raw_read; /* alert.raw made (or set by the run) */
+	const void *root; /* the alert.raw table, once made */
+	struct jscan scan; /* the message, parsed when alert.raw is read */
+	uint8_t *raw_made; /* by value index in scan: that member made */
+	size_t raw_made_cap;
+	int raw_full;	  /* every member made */
+	int raw_misses;	  /* reads of members the message lacks */
+};
+
 struct pbhost {
 	struct pbstate *pb;
 	size_t n;
@@ -71,6 +89,7 @@ struct pbhost {
 	/* pbhost_run_object(): the result's text and its parser, kept. */
 	struct audit_buf text;
 	struct jscan scan;
+	struct lazy_alert cur; /* one run at a time */
 };
 
 /* ---- Small helpers ------------------------------------------------------ */
@@ -718,28 +737,305 @@ rd_push(lua_State *L, const struct pbstate *st, int64_t prior)
 
 /* ---- The alert ----------------------------------------------------------- */
 
-/* alert.raw, decoded on first read; upvalue 1 is the message bytes. */
+/*
+ * The alert a run gets, and alert.raw's top level, are lazy tables (see
+ * sandbox_mark_lazy): a canonical field, or a member of the message's top
+ * object, becomes a Lua value when the run first reads it, and the ones
+ * left all do when something sees the table whole (pairs, next, rawget,
+ * rawset, a request that carries it). Each is made at most once, so what
+ * the run assigns or removes stays so: the tables read as if they had
+ * been filled up front, for a fraction of the cost (a run reads a few of
+ * the alert's fields, and one member of alert.raw). As before, alert.raw
+ * is not among what pairs(alert) lists. Once the run is over nothing more
+ * is made: an alert kept past its run holds what the run read.
+ */
+static const char key_alert_mt = 'a'; /* the alert's metatable */
+static const char key_raw_mt = 'w';   /* alert.raw's metatable */
+
+/* Past this many reads of members it lacks, alert.raw is filled whole. */
+#define RAW_MISSES_MAX 8
+
+static struct lazy_alert *
+lazy_of(lua_State *L)
+{
+	return &pbstate_of(L)->h->cur;
+}
+
+/* Index of the field named k, or -1. */
+static ptrdiff_t
+lazy_field(const struct lazy_alert *z, const char *k, size_t klen)
+{
+	for (size_t i = 0; i < z->n; i++)
+		if (z->fields[i].klen == klen &&
+		    memcmp(z->fields[i].key, k, klen) == 0)
+			return (ptrdiff_t)i;
+	return -1;
+}
+
+/* Makes field i (not made yet): t[key] = value, the value left pushed. */
+static void
+lazy_make_field(lua_State *L, struct lazy_alert *z, int t, size_t i)
+{
+	const struct pbfield *f = &z->fields[i];
+
+	z->made[i] = 1;
+	lua_pushlstring(L, f->key, f->klen);
+	if (f->str != NULL)
+		lua_pushlstring(L, f->str, f->slen);
+	else
+		lua_pushinteger(L, (lua_Integer)f->i);
+	lua_pushvalue(L, -1);
+	lua_rotate(L, -3, 1); /* value, key, value */
+	lua_rawset(L, t);
+}
+
+/* alert.raw's member c (not made yet): t[key] = value, left pushed. */
+static void
+lazy_make_member(lua_State *L, struct lazy_alert *z, int t,
+    const struct jscan_value *c)
+{
+	z->raw_made[c - z->scan.v] = 1;
+	if (c->type == JSCAN_NULL) {
+		lua_pushnil(L); /* JSON null: absent, as everywhere */
+		return;
+	}
+	/* The top object is depth 1, as sandbox_push_jscan counts. */
+	sandbox_push_jscan_value(L, &z->scan, c, 2, SANDBOX_MAX_DEPTH * 2);
+	lua_pushlstring(L, c->key, c->keylen);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, t);
+}
+
+/* The fill of alert.raw: every member not made yet. */
+static int
+lua_raw_fill(lua_State *L)
+{
+	struct lazy_alert *z = lazy_of(L);
+	const struct jscan_value *c;
+
+	if (z->root == NULL || lua_topointer(L, 1) != z->root || z->raw_full)
+		return 0;
+	z->raw_full = 1;
+	for (c = jscan_first(&z->scan, jscan_root(&z->scan)); c != NULL;
+	     c = jscan_next(&z->scan, c))
+		if (!z->raw_made[c - z->scan.v]) {
+			lazy_make_member(L, z, 1, c);
+			lua_pop(L, 1);
+		}
+	return 0;
+}
+
+static int
+lua_raw_index(lua_State *L)
+{
+	struct lazy_alert *z = lazy_of(L);
+	const struct jscan_value *c;
+	size_t klen;
+	const char *k;
+
+	if (z->root == NULL || lua_topointer(L, 1) != z->root ||
+	    z->raw_full || lua_type(L, 2) != LUA_TSTRING)
+		return 0;
+	k = lua_tolstring(L, 2, &klen);
+	c = jscan_get(&z->scan, jscan_root(&z->scan), k, klen);
+	if (c == NULL) {
+		/* A run that probes many keys pays for one fill, no more. */
+		if (++z->raw_misses > RAW_MISSES_MAX)
+			lua_raw_fill(L);
+		return 0;
+	}
+	if (z->raw_made[c - z->scan.v])
+		return 0; /* made, then removed by the run */
+	lazy_make_member(L, z, 1, c);
+	return 1;
+}
+
+static int
+lua_raw_newindex(lua_State *L)
+{
+	struct lazy_alert *z = lazy_of(L);
+	const struct jscan_value *c;
+	size_t klen;
+	const char *k;
+
+	if (z->root != NULL && lua_topointer(L, 1) == z->root &&
+	    lua_type(L, 2) == LUA_TSTRING) {
+		k = lua_tolstring(L, 2, &klen);
+		c = jscan_get(&z->scan, jscan_root(&z->scan), k, klen);
+		if (c != NULL)
+			z->raw_made[c - z->scan.v] = 1;
+	}
+	lua_settop(L, 3);
+	lua_rawset(L, 1);
+	return 0;
+}
+
+/* alert.raw: the message's top object, as a lazy table; nil if none. */
+static void
+lazy_push_raw(lua_State *L, struct lazy_alert *z)
+{
+	struct jscan_error jerr;
+	const struct jscan_value *root;
+
+	/* As deep as jansson would have parsed; the push has its own cap. */
+	if (jscan_parse(&z->scan, z->raw, z->rawlen, 2048, &jerr) != 0 ||
+	    (root = jscan_root(&z->scan))->type != JSCAN_OBJECT) {
+		lua_pushnil(L); /* the intake checked it: nothing better */
+		return;
+	}
+	if (z->scan.n > z->raw_made_cap) {
+		uint8_t *m = realloc(z->raw_made, z->scan.n);
+		if (m == NULL)
+			luaL_error(L, "alert.raw: out of memory");
+		z->raw_made = m;
+		z->raw_made_cap = z->scan.n;
+	}
+	memset(z->raw_made, 0, z->scan.n);
+	z->raw_full = 0;
+	z->raw_misses = 0;
+	lua_createtable(L, 0, root->count > 16 ? 16 : (int)root->count);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_raw_mt);
+	lua_setmetatable(L, -2);
+	z->root = lua_topointer(L, -1);
+}
+
+/* The fill of the alert: every field not made yet (alert.raw is not). */
+static int
+lua_alert_fill(lua_State *L)
+{
+	struct lazy_alert *z = lazy_of(L);
+
+	if (z->alert == NULL || lua_topointer(L, 1) != z->alert)
+		return 0;
+	for (size_t i = 0; i < z->n; i++)
+		if (!z->made[i]) {
+			lazy_make_field(L, z, 1, i);
+			lua_pop(L, 1);
+		}
+	return 0;
+}
+
 static int
 lua_alert_index(lua_State *L)
 {
-	/* One parser per worker, its buffers kept from run to run. */
-	static struct jscan scan;
-	struct jscan_error jerr;
-	size_t len;
-	const char *raw;
+	struct lazy_alert *z = lazy_of(L);
+	ptrdiff_t i;
+	size_t klen;
+	const char *k;
 
-	if (lua_type(L, 2) != LUA_TSTRING ||
-	    strcmp(lua_tostring(L, 2), "raw") != 0)
+	if (z->alert == NULL || lua_topointer(L, 1) != z->alert ||
+	    lua_type(L, 2) != LUA_TSTRING)
 		return 0;
-	raw = lua_tolstring(L, lua_upvalueindex(1), &len);
-	/* As deep as jansson would have parsed; the push has its own cap. */
-	if (jscan_parse(&scan, raw, len, 2048, &jerr) != 0)
-		return 0; /* the intake checked it; nothing better to give */
-	if (sandbox_push_jscan(L, &scan, SANDBOX_MAX_DEPTH * 2) == -1)
-		return luaL_error(L, "alert.raw: too deep or out of memory");
-	lua_pushvalue(L, -1);
-	lua_setfield(L, 1, "raw"); /* once per run */
-	return 1;
+	k = lua_tolstring(L, 2, &klen);
+	if ((i = lazy_field(z, k, klen)) >= 0) {
+		if (z->made[i])
+			return 0; /* made, then removed by the run */
+		lazy_make_field(L, z, 1, (size_t)i);
+		return 1;
+	}
+	if (klen == 3 && memcmp(k, "raw", 3) == 0 && z->raw != NULL &&
+	    !z->raw_read) {
+		z->raw_read = 1;
+		lazy_push_raw(L, z);
+		lua_pushliteral(L, "raw");
+		lua_pushvalue(L, -2);
+		lua_rawset(L, 1); /* once per run */
+		return 1;
+	}
+	return 0;
+}
+
+static int
+lua_alert_newindex(lua_State *L)
+{
+	struct lazy_alert *z = lazy_of(L);
+	ptrdiff_t i;
+	size_t klen;
+	const char *k;
+
+	if (z->alert != NULL && lua_topointer(L, 1) == z->alert &&
+	    lua_type(L, 2) == LUA_TSTRING) {
+		k = lua_tolstring(L, 2, &klen);
+		if ((i = lazy_field(z, k, klen)) >= 0)
+			z->made[i] = 1;
+		else if (klen == 3 && memcmp(k, "raw", 3) == 0)
+			z->raw_read = 1;
+	}
+	lua_settop(L, 3);
+	lua_rawset(L, 1);
+	return 0;
+}
+
+/* The two metatables, made once per state, locked. */
+static void
+alert_register(lua_State *L)
+{
+	static const struct {
+		const char *key;
+		lua_CFunction index, newindex, fill;
+	} mt[] = {
+	    {&key_alert_mt, lua_alert_index, lua_alert_newindex,
+		lua_alert_fill},
+	    {&key_raw_mt, lua_raw_index, lua_raw_newindex, lua_raw_fill},
+	};
+
+	for (size_t i = 0; i < sizeof mt / sizeof mt[0]; i++) {
+		lua_createtable(L, 0, 5);
+		lua_pushcfunction(L, mt[i].index);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, mt[i].newindex);
+		lua_setfield(L, -2, "__newindex");
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+		sandbox_mark_lazy(L, -1, mt[i].fill);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, mt[i].key);
+	}
+}
+
+struct alert_push {
+	const struct pbfield *fields;
+	size_t n;
+	const char *raw;
+	size_t rawlen;
+};
+
+/*
+ * This run's alert: an empty table with the alert's metatable, and the
+ * lazy state that fills it. Raises on memory: call it protected.
+ */
+static void
+alert_push(lua_State *L, struct lazy_alert *z, const struct alert_push *a)
+{
+	if (a->n > z->made_cap) {
+		uint8_t *m = realloc(z->made, a->n);
+		if (m == NULL)
+			luaL_error(L, "not enough memory");
+		z->made = m;
+		z->made_cap = a->n;
+	}
+	memset(z->made, 0, a->n);
+	z->fields = a->fields;
+	z->n = a->n;
+	z->raw = a->raw;
+	z->rawlen = a->rawlen;
+	z->raw_read = 0;
+	z->root = NULL;
+	/* Room for what a run reads, so caching it does not rehash. */
+	lua_createtable(L, 0, 6);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_alert_mt);
+	lua_setmetatable(L, -2);
+	z->alert = lua_topointer(L, -1);
+}
+
+/* The run is over: what its alert did not read is not made any more. */
+static void
+alert_end(struct lazy_alert *z)
+{
+	z->alert = NULL;
+	z->root = NULL;
+	z->fields = NULL;
+	z->n = 0;
+	z->raw = NULL;
 }
 
 /*
@@ -767,37 +1063,6 @@ pbfields_of(const json_t *o, size_t *np)
 	}
 	*np = n;
 	return f;
-}
-
-struct alert_push {
-	const struct pbfield *fields;
-	size_t n;
-	const char *raw;
-	size_t rawlen;
-};
-
-/* Raises on memory: call it protected. */
-static void
-alert_push(lua_State *L, const struct alert_push *a)
-{
-	lua_createtable(L, 0, (int)a->n + 1);
-	for (size_t i = 0; i < a->n; i++) {
-		const struct pbfield *f = &a->fields[i];
-
-		lua_pushlstring(L, f->key, f->klen);
-		if (f->str != NULL)
-			lua_pushlstring(L, f->str, f->slen);
-		else
-			lua_pushinteger(L, (lua_Integer)f->i);
-		lua_rawset(L, -3);
-	}
-	if (a->raw != NULL) {
-		lua_createtable(L, 0, 1);
-		lua_pushlstring(L, a->raw, a->rawlen);
-		lua_pushcclosure(L, lua_alert_index, 1);
-		lua_setfield(L, -2, "__index");
-		lua_setmetatable(L, -2);
-	}
 }
 
 /* ---- Loading --------------------------------------------------------------- */
@@ -837,6 +1102,7 @@ pbhost_load_one(struct pbhost *h, struct pbstate *st,
 	lua_pushlightuserdata(L, st);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_host);
 	rd_register(L);
+	alert_register(L);
 	lua_pushcfunction(L, lua_playbook_define);
 	lua_setglobal(L, "playbook");
 	snprintf(chunk, sizeof chunk, "@%s", src->name);
@@ -1144,6 +1410,9 @@ pbhost_free(struct pbhost *h)
 	json_decref(h->assets);
 	audit_buf_free(&h->text);
 	jscan_free(&h->scan);
+	free(h->cur.made);
+	free(h->cur.raw_made);
+	jscan_free(&h->cur.scan);
 	free(h);
 }
 
@@ -1281,7 +1550,7 @@ run_prepare_cb(lua_State *L)
 	else
 		lua_pushnil(L);
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_run);
-	alert_push(L, &r->alert);
+	alert_push(L, &r->st->h->cur, &r->alert);
 	rd_push(L, r->st, r->prior);
 	return 4;
 }
@@ -1339,6 +1608,7 @@ pbhost_run(struct pbhost *h, size_t idx, const struct pbfield *fields,
 		status = RUN_PLAN;
 done:
 	st->running = 0;
+	alert_end(&h->cur);
 	sandbox_restore_globals(st->sb);
 	if (run_write(st, out, status, e, err, t0) == -1) {
 		static const char oom[] = "{\"status\":\"error\",\"kind\":"

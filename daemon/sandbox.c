@@ -85,6 +85,8 @@ struct sandbox_snap_val {
  * (a light userdata key that Lua code cannot forge).
  */
 static const char sandbox_ro_key = 0;
+/* In a lazy table's metatable: the function that fills it (see below). */
+static const char sandbox_lazy_key = 0;
 /* The registry key of the globals' marker metatable (see the snapshot). */
 static const char sandbox_marker_key = 0;
 
@@ -93,7 +95,8 @@ static const char sandbox_marker_key = 0;
  * getmetatable, ipairs, next, pairs, pcall, rawequal, rawget, rawlen,
  * select, tonumber, tostring, type, _VERSION and _G, plus our own load
  * (text only), setmetatable (no __gc), getmetatable (the globals' marker
- * unseen), rawset (not into a read-only table) and xpcall (no handler
+ * unseen), rawset (not into a read-only table), next and rawget (lazy
+ * tables filled first) and xpcall (no handler
  * once the budget is spent). string without dump
  * and with a capped rep, table without move, math, utf8, and of os only
  * time, date and clock, all as read-only proxies; the string metatable is
@@ -101,8 +104,8 @@ static const char sandbox_marker_key = 0;
  * loadfile, collectgarbage, print, warn and the rest of os.
  */
 static const char *const sandbox_base_allowed[] = {
-	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",
-	"rawequal", "rawget", "rawlen", "select", "tonumber", "tostring",
+	"assert", "error", "getmetatable", "ipairs", "pairs", "pcall",
+	"rawequal", "rawlen", "select", "tonumber", "tostring",
 	"type", "_VERSION", NULL};
 static const char *const sandbox_os_allowed[] = {
 	"time", "date", "clock", NULL};
@@ -406,6 +409,7 @@ lua_sandbox_rawset(lua_State *L)
 	if (sandbox_is_readonly(L, 1))
 		return luaL_error(L, "attempt to modify a read-only table");
 	lua_settop(L, 3);
+	sandbox_fill_lazy(L, 1);
 	/* It passes by the marker's __newindex: the restore must look. */
 	if (sandbox_of(L) != NULL)
 		sandbox_of(L)->globals_added = 1;
@@ -536,6 +540,77 @@ sandbox_push_readonly(lua_State *L)
 	lua_remove(L, -2);
 }
 
+/* ---- Lazy tables -------------------------------------------------------- */
+
+/*
+ * A lazy table is one the host fills as it is read (its __index makes a
+ * member on first read): the alert a run gets, for one. Whatever sees the
+ * table whole, or goes around __index, first has it filled: pairs() (the
+ * __pairs below), next(), rawget(), rawset() and the walk of
+ * sandbox_to_json() and sandbox_to_text(). A lazy table then reads as if
+ * it had been filled up front.
+ */
+void
+sandbox_fill_lazy(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+		return;
+	if (lua_rawgetp(L, -1, &sandbox_lazy_key) != LUA_TFUNCTION) {
+		lua_pop(L, 2);
+		return;
+	}
+	lua_pushvalue(L, idx);
+	lua_call(L, 1, 0);
+	lua_pop(L, 1);
+}
+
+/* next() that sees a lazy table filled. */
+static int
+lua_sandbox_next(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 2);
+	sandbox_fill_lazy(L, 1);
+	if (lua_next(L, 1))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+/* rawget() that sees a lazy table filled. */
+static int
+lua_sandbox_rawget(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checkany(L, 2);
+	lua_settop(L, 2);
+	sandbox_fill_lazy(L, 1);
+	lua_rawget(L, 1);
+	return 1;
+}
+
+/* __pairs of a lazy table: filled, then walked by next(). */
+static int
+lua_sandbox_lazy_pairs(lua_State *L)
+{
+	sandbox_fill_lazy(L, 1);
+	lua_pushcfunction(L, lua_sandbox_next);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
+void
+sandbox_mark_lazy(lua_State *L, int mt, lua_CFunction fill)
+{
+	mt = lua_absindex(L, mt);
+	lua_pushcfunction(L, fill);
+	lua_rawsetp(L, mt, &sandbox_lazy_key);
+	lua_pushcfunction(L, lua_sandbox_lazy_pairs);
+	lua_setfield(L, mt, "__pairs");
+}
+
 /* ---- The state --------------------------------------------------------- */
 
 /* Copies the listed fields of the table at from into the table at to. */
@@ -585,6 +660,10 @@ sandbox_setup(lua_State *L)
 	lua_setfield(L, g, "getmetatable");
 	lua_pushcfunction(L, lua_sandbox_rawset);
 	lua_setfield(L, g, "rawset");
+	lua_pushcfunction(L, lua_sandbox_rawget);
+	lua_setfield(L, g, "rawget");
+	lua_pushcfunction(L, lua_sandbox_next);
+	lua_setfield(L, g, "next");
 	lua_pushcfunction(L, lua_sandbox_xpcall);
 	lua_setfield(L, g, "xpcall");
 	lua_pushvalue(L, g);
@@ -1444,6 +1523,7 @@ sandbox_tj_table(lua_State *L, struct sandbox_tj *c, int idx, int depth,
 	c->seen[depth - 1] = p;
 	if (!lua_checkstack(L, 4))
 		return sandbox_tj_fail(c, "out of memory");
+	sandbox_fill_lazy(L, idx);
 
 	/* Keys first: an array has exactly 1..n, an object strings only. */
 	lua_pushnil(L);
@@ -1761,6 +1841,13 @@ sandbox_pjs_value(lua_State *L, const struct jscan *js,
 		lua_pushnil(L);
 		break;
 	}
+}
+
+void
+sandbox_push_jscan_value(lua_State *L, const struct jscan *js,
+    const struct jscan_value *v, int depth, int max_depth)
+{
+	sandbox_pjs_value(L, js, v, depth, max_depth);
 }
 
 /* Under lua_pcall: 1 the context; returns the value. */

@@ -133,6 +133,13 @@ int sandbox_push_json(lua_State *L, const json_t *v, int max_depth);
  */
 struct jscan;
 int sandbox_push_jscan(lua_State *L, const struct jscan *js, int max_depth);
+/*
+ * Pushes one value of a parse, v, found depth deep (the top value is 1),
+ * unprotected: raises past max_depth or when memory runs out.
+ */
+struct jscan_value;
+void sandbox_push_jscan_value(lua_State *L, const struct jscan *js,
+    const struct jscan_value *v, int depth, int max_depth);
 
 /*
  * Makes the table at the top of the stack read-only for Lua code: it is
@@ -148,5 +155,17 @@ void sandbox_push_readonly(lua_State *L);
  * table with that metatable then raises too. Raises out of memory.
  */
 void sandbox_mark_readonly(lua_State *L, int idx);
+
+/*
+ * Marks the metatable at mt as a lazy table's: one whose __index makes a
+ * member when it is first read. fill, called with the table, makes every
+ * member not made yet. The sandbox calls it before anything sees the table
+ * whole or goes around __index: pairs() (through the __pairs this sets in
+ * mt), next(), rawget(), rawset(), and the walk of sandbox_to_json() and
+ * sandbox_to_text(). Raises out of memory.
+ */
+void sandbox_mark_lazy(lua_State *L, int mt, lua_CFunction fill);
+/* Fills the value at idx if it is a lazy table; raises as its fill does. */
+void sandbox_fill_lazy(lua_State *L, int idx);
 
 #endif

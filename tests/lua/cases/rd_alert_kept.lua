@@ -11,8 +11,7 @@ local function check(alert, rd, bad)
   if n ~= 10 then bad[#bad + 1] = "rd keys " .. n end
   if rawequal(rd, kept_rd) or rawequal(alert, kept_alert) then bad[#bad + 1] = "same tables" end
   if rawget(alert, "x") ~= nil or rawget(alert, "raw") ~= nil or alert.source ~= "generic" then bad[#bad + 1] = "alert fields" end
-  local mt = getmetatable(alert)
-  if type(mt) ~= "table" or rawget(mt, "y") ~= nil then bad[#bad + 1] = "alert metatable" end
+  if getmetatable(alert) ~= "locked" or pcall(setmetatable, alert, {}) then bad[#bad + 1] = "alert metatable" end
   local raw = alert.raw
   if type(raw) ~= "table" or raw.injected ~= nil or rawequal(raw, kept_raw) then bad[#bad + 1] = "alert.raw" end
 end
@@ -26,13 +25,13 @@ return playbook {
       kept_rd.x, kept_rd.prior, kept_rd.ticket = 1, 99, nil
       setmetatable(kept_rd, { __index = function() return "leak" end })
       kept_alert.x, kept_alert.source = 1, "changed"
-      getmetatable(kept_alert).y = 1
+      pcall(setmetatable, kept_alert, { __index = function() return "leak" end })
       kept_raw.injected = true
     end
     rd.x, rd.log, rd.prior = 2, nil, 98
     pcall(function() rd.mitigate.isolate = 1 end)
     alert.x, alert.source = 2, "mine"
-    getmetatable(alert).y = 2
+    pcall(setmetatable, alert, {})
     alert.raw.injected = true
     kept_rd, kept_alert, kept_raw = rd, alert, alert.raw
     setmetatable(rd, {})
