@@ -1,7 +1,8 @@
 /*
  * The Lua sandbox: owns one lua_State for untrusted code, its allocator with
  * a memory ceiling, the per-call instruction budget, the allow-list of
- * library functions, and the raw (metamethod-free) Lua <-> JSON conversions.
+ * library functions, read-only and lazy tables, and the raw
+ * (metamethod-free) Lua <-> JSON conversions.
  */
 #include <limits.h>
 #include <math.h>
