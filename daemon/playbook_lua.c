@@ -772,27 +772,34 @@ lazy_field(const struct lazy_alert *z, const char *k, size_t klen)
 	return -1;
 }
 
-/* Makes field i (not made yet): t[key] = value, the value left pushed. */
+/*
+ * Makes field i (not made yet): t[key] = value, the value left pushed. The
+ * key is the string at stack index key when there is one (a read's own
+ * key: not interned again), else 0.
+ */
 static void
-lazy_make_field(lua_State *L, struct lazy_alert *z, int t, size_t i)
+lazy_make_field(lua_State *L, struct lazy_alert *z, int t, size_t i,
+    int key)
 {
 	const struct pbfield *f = &z->fields[i];
 
 	z->made[i] = 1;
-	lua_pushlstring(L, f->key, f->klen);
 	if (f->str != NULL)
 		lua_pushlstring(L, f->str, f->slen);
 	else
 		lua_pushinteger(L, (lua_Integer)f->i);
-	lua_pushvalue(L, -1);
-	lua_rotate(L, -3, 1); /* value, key, value */
+	if (key != 0)
+		lua_pushvalue(L, key);
+	else
+		lua_pushlstring(L, f->key, f->klen);
+	lua_pushvalue(L, -2);
 	lua_rawset(L, t);
 }
 
-/* alert.raw's member c (not made yet): t[key] = value, left pushed. */
+/* alert.raw's member c (not made yet), as lazy_make_field makes field i. */
 static void
 lazy_make_member(lua_State *L, struct lazy_alert *z, int t,
-    const struct jscan_value *c)
+    const struct jscan_value *c, int key)
 {
 	z->raw_made[c - z->scan.v] = 1;
 	if (c->type == JSCAN_NULL) {
@@ -801,7 +808,10 @@ lazy_make_member(lua_State *L, struct lazy_alert *z, int t,
 	}
 	/* The top object is depth 1, as sandbox_push_jscan counts. */
 	sandbox_push_jscan_value(L, &z->scan, c, 2, SANDBOX_MAX_DEPTH * 2);
-	lua_pushlstring(L, c->key, c->keylen);
+	if (key != 0)
+		lua_pushvalue(L, key);
+	else
+		lua_pushlstring(L, c->key, c->keylen);
 	lua_pushvalue(L, -2);
 	lua_rawset(L, t);
 }
@@ -819,7 +829,7 @@ lua_raw_fill(lua_State *L)
 	for (c = jscan_first(&z->scan, jscan_root(&z->scan)); c != NULL;
 	     c = jscan_next(&z->scan, c))
 		if (!z->raw_made[c - z->scan.v]) {
-			lazy_make_member(L, z, 1, c);
+			lazy_make_member(L, z, 1, c, 0);
 			lua_pop(L, 1);
 		}
 	return 0;
@@ -846,7 +856,7 @@ lua_raw_index(lua_State *L)
 	}
 	if (z->raw_made[c - z->scan.v])
 		return 0; /* made, then removed by the run */
-	lazy_make_member(L, z, 1, c);
+	lazy_make_member(L, z, 1, c, 2);
 	return 1;
 }
 
@@ -909,7 +919,7 @@ lua_alert_fill(lua_State *L)
 		return 0;
 	for (size_t i = 0; i < z->n; i++)
 		if (!z->made[i]) {
-			lazy_make_field(L, z, 1, i);
+			lazy_make_field(L, z, 1, i, 0);
 			lua_pop(L, 1);
 		}
 	return 0;
@@ -930,7 +940,7 @@ lua_alert_index(lua_State *L)
 	if ((i = lazy_field(z, k, klen)) >= 0) {
 		if (z->made[i])
 			return 0; /* made, then removed by the run */
-		lazy_make_field(L, z, 1, (size_t)i);
+		lazy_make_field(L, z, 1, (size_t)i, 2);
 		return 1;
 	}
 	if (klen == 3 && memcmp(k, "raw", 3) == 0 && z->raw != NULL &&

@@ -41,6 +41,36 @@
 /* Longest key shown in the path of a conversion error. */
 #define SANDBOX_PATH_KEY 64
 
+/*
+ * A run allocates and frees a few dozen small blocks (strings, tables,
+ * closures), which glibc's malloc and free cost more than Lua's own work
+ * on them. Blocks of up to SANDBOX_CACHE_MAX bytes are made in 16-byte
+ * classes and, once freed, kept per class (SANDBOX_CACHE_DEPTH of them, at
+ * most ~140 KB a state) for the next allocation of that class. The
+ * accounting is unchanged: the ceiling counts what Lua holds, never what
+ * the cache keeps. Under AddressSanitizer a kept block is poisoned until
+ * it is handed out again, so a use after free is still reported.
+ */
+#define SANDBOX_CACHE_MAX     256
+#define SANDBOX_CACHE_CLASSES (SANDBOX_CACHE_MAX / 16)
+#define SANDBOX_CACHE_DEPTH   64
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_ASAN 1
+#endif
+#endif
+#ifdef SANDBOX_ASAN
+#include <sanitizer/asan_interface.h>
+#define SANDBOX_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define SANDBOX_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define SANDBOX_POISON(p, n)   ((void)(p), (void)(n))
+#define SANDBOX_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 struct sandbox {
 	lua_State *L;
 	struct sandbox_limits limits;
@@ -66,6 +96,10 @@ struct sandbox {
 	struct sandbox_snap_val *snap_vals;
 	const void *marker; /* the marker metatable, or NULL: not marked */
 	int globals_added;  /* a key may have been added since the restore */
+
+	/* Freed small blocks kept for reuse (see sandbox_alloc). */
+	void *cache[SANDBOX_CACHE_CLASSES][SANDBOX_CACHE_DEPTH];
+	unsigned char ncached[SANDBOX_CACHE_CLASSES];
 };
 
 /*
@@ -131,6 +165,57 @@ sandbox_err_name(enum sandbox_err e)
 
 /* ---- Allocator and instruction budget ---------------------------------- */
 
+/* The class of a small block of n bytes (1..SANDBOX_CACHE_MAX). */
+static inline size_t
+sandbox_class(size_t n)
+{
+	return (n - 1) / 16;
+}
+
+/* A block of n bytes (<= SANDBOX_CACHE_MAX): from the cache, or made. */
+static void *
+sandbox_small_get(struct sandbox *sb, size_t n)
+{
+	size_t c = sandbox_class(n);
+	void *p;
+
+	if (sb->ncached[c] == 0)
+		return malloc((c + 1) * 16);
+	p = sb->cache[c][--sb->ncached[c]];
+	SANDBOX_UNPOISON(p, (c + 1) * 16);
+	return p;
+}
+
+/* Gives back a block of n bytes (<= SANDBOX_CACHE_MAX). */
+static void
+sandbox_small_put(struct sandbox *sb, void *p, size_t n)
+{
+	size_t c = sandbox_class(n);
+
+	if (sb->ncached[c] == SANDBOX_CACHE_DEPTH) {
+		free(p);
+		return;
+	}
+	SANDBOX_POISON(p, (c + 1) * 16);
+	sb->cache[c][sb->ncached[c]++] = p;
+}
+
+/* Frees the blocks the cache keeps: once the state is gone. */
+static void
+sandbox_cache_drain(struct sandbox *sb)
+{
+	for (size_t c = 0; c < SANDBOX_CACHE_CLASSES; c++)
+		while (sb->ncached[c] > 0) {
+			void *p = sb->cache[c][--sb->ncached[c]];
+			SANDBOX_UNPOISON(p, (c + 1) * 16);
+			free(p);
+		}
+}
+
+/*
+ * Lua's allocator. A block of at most SANDBOX_CACHE_MAX bytes always has
+ * its class's size, so Lua's osize says where it came from.
+ */
 static void *
 sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -141,7 +226,10 @@ sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (ptr == NULL)
 		osize = 0;
 	if (nsize == 0) {
-		free(ptr);
+		if (ptr != NULL && osize <= SANDBOX_CACHE_MAX)
+			sandbox_small_put(sb, ptr, osize);
+		else
+			free(ptr);
 		sb->used -= osize;
 		return NULL;
 	}
@@ -149,7 +237,24 @@ sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		sb->refused++;
 		return NULL;
 	}
-	nptr = realloc(ptr, nsize);
+	if (ptr != NULL && osize <= SANDBOX_CACHE_MAX &&
+	    nsize <= SANDBOX_CACHE_MAX &&
+	    sandbox_class(osize) == sandbox_class(nsize))
+		nptr = ptr; /* the block already has room */
+	else if (nsize <= SANDBOX_CACHE_MAX ||
+	    (ptr != NULL && osize <= SANDBOX_CACHE_MAX)) {
+		/* Into or out of the small classes: a new block, a copy. */
+		nptr = nsize <= SANDBOX_CACHE_MAX ? sandbox_small_get(sb, nsize)
+						  : malloc(nsize);
+		if (nptr != NULL && ptr != NULL) {
+			memcpy(nptr, ptr, osize < nsize ? osize : nsize);
+			if (osize <= SANDBOX_CACHE_MAX)
+				sandbox_small_put(sb, ptr, osize);
+			else
+				free(ptr);
+		}
+	} else
+		nptr = realloc(ptr, nsize);
 	if (nptr == NULL) {
 		/*
 		 * Lua is promised that shrinking succeeds; the old block is
@@ -741,6 +846,7 @@ sandbox_new(const struct sandbox_limits *limits, char *err, size_t errlen)
 	if ((sb->L = lua_newstate(sandbox_alloc, sb)) == NULL) {
 		snprintf(err, errlen, "cannot create a Lua state in %zu bytes",
 		    sb->limits.memory);
+		sandbox_cache_drain(sb); /* what the failed state gave back */
 		free(sb);
 		return NULL;
 	}
@@ -769,6 +875,7 @@ sandbox_free(struct sandbox *sb)
 	if (sb == NULL)
 		return;
 	lua_close(sb->L);
+	sandbox_cache_drain(sb);
 	free(sb->snap_vals);
 	free(sb);
 }

@@ -185,6 +185,47 @@ test_memory_exact(void **state)
 	sandbox_free(sb);
 }
 
+/*
+ * Blocks move between the small classes the allocator keeps and malloc's
+ * own as they grow and shrink (a table's parts, a string buffer): what
+ * they hold survives every move, run after run, from reused blocks too.
+ */
+static void
+test_memory_blocks_keep_content(void **state)
+{
+	struct sandbox *sb = sb_new(0, 0, 0);
+	lua_State *L = sandbox_state(sb);
+	size_t base = 0;
+
+	(void)state;
+	for (int run = 0; run < 5; run++) {
+		sb_true(sb,
+		    "local parts, want = {}, 0\n"
+		    "for i = 1, 600 do\n"
+		    "  parts[#parts + 1] = string.char(65 + i % 26)\n"
+		    "  want = want + 65 + i % 26\n"
+		    "end\n"
+		    "local s = table.concat(parts)\n"
+		    "local t = {}\n"
+		    "for i = 1, 40 do t['k' .. i] = i * 3 end\n"
+		    "for i = 1, 36 do t['k' .. i] = nil end\n"
+		    "for i = 1, 5 do t['n' .. i] = i end\n"
+		    "local got, n = 0, 0\n"
+		    "for i = 1, #s do got = got + s:byte(i) end\n"
+		    "for k, v in pairs(t) do n = n + v end\n"
+		    "return #s == 600 and s:sub(1, 3) == 'BCD' and\n"
+		    "  got == want and n == (37 + 38 + 39 + 40) * 3 + 15");
+		full_gc(L);
+		/* The cache is not counted: Lua's own count, run after run. */
+		assert_int_equal(sandbox_memory(sb), lua_count(L));
+		if (run == 1)
+			base = sandbox_memory(sb);
+		else if (run > 1)
+			assert_int_equal(sandbox_memory(sb), base);
+	}
+	sandbox_free(sb);
+}
+
 static void
 test_memory_table(void **state)
 {
@@ -1481,6 +1522,7 @@ main(void)
 		cmocka_unit_test(test_err_name),
 		cmocka_unit_test(test_push_jscan_same),
 		cmocka_unit_test(test_new_and_of),
+		cmocka_unit_test(test_memory_blocks_keep_content),
 		cmocka_unit_test(test_memory_exact),
 		cmocka_unit_test(test_memory_table),
 		cmocka_unit_test(test_memory_concat),
