@@ -78,7 +78,7 @@ struct lazy_alert {
 	uint8_t *raw_made; /* by value index in scan: that member made */
 	size_t raw_made_cap;
 	int raw_full;	  /* every member made */
-	int raw_misses;	  /* reads of members the message lacks */
+	int raw_misses;	  /* reads and writes of keys the message lacks */
 };
 
 struct pbhost {
@@ -752,7 +752,11 @@ rd_push(lua_State *L, const struct pbstate *st, int64_t prior)
 static const char key_alert_mt = 'a'; /* the alert's metatable */
 static const char key_raw_mt = 'w';   /* alert.raw's metatable */
 
-/* Past this many reads of members it lacks, alert.raw is filled whole. */
+/*
+ * Past this many reads or writes of members the message lacks, alert.raw
+ * is filled whole: each costs a search of the message's top object, and
+ * a filled table none.
+ */
 #define RAW_MISSES_MAX 8
 
 static struct lazy_alert *
@@ -869,11 +873,13 @@ lua_raw_newindex(lua_State *L)
 	const char *k;
 
 	if (z->root != NULL && lua_topointer(L, 1) == z->root &&
-	    lua_type(L, 2) == LUA_TSTRING) {
+	    !z->raw_full && lua_type(L, 2) == LUA_TSTRING) {
 		k = lua_tolstring(L, 2, &klen);
 		c = jscan_get(&z->scan, jscan_root(&z->scan), k, klen);
 		if (c != NULL)
 			z->raw_made[c - z->scan.v] = 1;
+		else if (++z->raw_misses > RAW_MISSES_MAX)
+			lua_raw_fill(L); /* new keys, as many as it likes */
 	}
 	lua_settop(L, 3);
 	lua_rawset(L, 1);

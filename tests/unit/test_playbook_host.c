@@ -215,6 +215,14 @@ static const char lazy[] =
     "    elseif rd.prior == 6 then\n"
     "      want(alert.id == 'a1', 'id')\n"
     "      kept = alert\n"
+    "    elseif rd.prior == 8 then\n"
+    "      -- Many new keys: past a few, the table is filled whole.\n"
+    "      local raw = alert.raw\n"
+    "      for i = 1, 30 do raw['w' .. i] = i end\n"
+    "      want(raw.a == 1 and raw.s == 'x', 'members after writes')\n"
+    "      local n = 0\n"
+    "      for _ in pairs(raw) do n = n + 1 end\n"
+    "      want(n == 33, 'keys ' .. n)\n"
     "    elseif rd.prior == 7 then\n"
     "      -- The last run's alert: what it read, and nothing more.\n"
     "      want(kept.id == 'a1' and kept.host == nil, 'kept alert')\n"
@@ -259,7 +267,7 @@ test_alert_reads_as_if_filled(void **state)
 	char *text;
 
 	(void)state;
-	for (int prior = 1; prior <= 7; prior++) {
+	for (int prior = 1; prior <= 8; prior++) {
 		p = lazy_run(h, prior);
 		if (strcmp(json_string_value(json_object_get(p, "summary")),
 		        "ok") != 0)
