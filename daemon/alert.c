@@ -19,6 +19,7 @@
 #include "remediad/growbuf.h"
 #include "remediad/json_scan.h"
 #include "remediad/log.h"
+#include "remediad/utf8.h"
 
 enum alert_format {
 	ALERT_FMT_GENERIC,
@@ -104,84 +105,6 @@ alert_why(char *why, size_t whylen, const char *fmt, ...)
 }
 
 /* ---- Checks before the parser ------------------------------------------- */
-
-/*
- * Strict UTF-8 (RFC 3629): the shortest form only, no surrogates, nothing
- * above U+10FFFF. Returns the offset of the first bad sequence, or len.
- * jansson checks too, but only inside strings and with a vaguer message;
- * doing it here over the whole message also covers bytes the parser would
- * stop before.
- */
-static size_t
-alert_utf8_check(const unsigned char *s, size_t len, const char **what)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned int c = s[i];
-		uint32_t cp, min;
-		uint64_t w;
-		size_t n;
-
-		/* ASCII, eight bytes at a time. */
-		if (len - i >= 8) {
-			memcpy(&w, s + i, 8);
-			if ((w & UINT64_C(0x8080808080808080)) == 0) {
-				i += 8;
-				continue;
-			}
-		}
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c < 0xc0) {
-			*what = "unexpected continuation byte";
-			return i;
-		} else if (c < 0xe0) {
-			n = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if (c < 0xf0) {
-			n = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if (c < 0xf8) {
-			n = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
-			*what = "byte never valid in UTF-8";
-			return i;
-		}
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len) {
-				*what = "sequence cut short by the end of "
-				    "the message";
-				return i;
-			}
-			if ((s[i + k] & 0xc0) != 0x80) {
-				*what = "incomplete sequence";
-				return i;
-			}
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min) {
-			*what = "overlong encoding";
-			return i;
-		}
-		if (cp >= 0xd800 && cp <= 0xdfff) {
-			*what = "surrogate code point";
-			return i;
-		}
-		if (cp > 0x10ffff) {
-			*what = "code point above U+10FFFF";
-			return i;
-		}
-		i += n + 1;
-	}
-	return len;
-}
 
 static const char *
 alert_type_name(const struct jscan_value *v)
@@ -1094,7 +1017,12 @@ alert_decode_flat(const char *data, size_t len, const struct alert_opts *opts,
 		    len, max_size);
 		return ALERT_TOO_LARGE;
 	}
-	bad = alert_utf8_check((const unsigned char *)data, len, &what);
+	/*
+	 * Over the whole message, not only inside strings where the parser
+	 * would look: bytes it would stop before are covered too, and the
+	 * message says what is wrong. NUL is the parser's to refuse.
+	 */
+	bad = utf8_check(data, len, 1, &what);
 	if (bad != len) {
 		alert_why(why, whylen, "invalid UTF-8 at byte %zu (0x%02x): %s",
 		    bad, (unsigned int)(unsigned char)data[bad], what);

@@ -13,6 +13,7 @@
 #include "remediad/audit.h"
 #include "remediad/growbuf.h"
 #include "remediad/jsonbytes.h"
+#include "remediad/utf8.h"
 
 static int canon_reserve(struct audit_buf *b, size_t n);
 
@@ -31,49 +32,6 @@ audit_buf_free(struct audit_buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof *b);
-}
-
-/* Strict UTF-8, as jansson requires of every string it holds. */
-static int
-canon_utf8_valid(const unsigned char *p, size_t len)
-{
-	const unsigned char *end = p + len;
-
-	while (p < end) {
-		unsigned c = *p, cp;
-		size_t n;
-
-		if (c < 0x80) {
-			if (c == 0)
-				return 0;
-			p++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else
-			return 0;
-		if ((size_t)(end - p) <= n)
-			return 0;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
 }
 
 /*
@@ -461,8 +419,8 @@ audit_canon_record_with(struct audit_buf *b, uint64_t seq, const char *time,
 	size_t nk = 0, r = 0, start = b->len;
 	int first = 1, rc = -1;
 
-	if (!canon_utf8_valid((const unsigned char *)type, strlen(type)) ||
-	    !canon_utf8_valid((const unsigned char *)actor, strlen(actor))) {
+	if (!utf8_valid(type, strlen(type), 0) ||
+	    !utf8_valid(actor, strlen(actor), 0)) {
 		*cause = "type or actor is not valid UTF-8";
 		return -1;
 	}

@@ -18,6 +18,7 @@
 #include "remediad/audit.h"
 #include "remediad/json_scan.h"
 #include "remediad/sandbox.h"
+#include "remediad/utf8.h"
 
 /*
  * The count hook runs every SANDBOX_HOOK_STEP instructions: often enough
@@ -1460,42 +1461,11 @@ sandbox_tj_render(struct sandbox_tj *c)
 static const char *
 sandbox_utf8_check(const unsigned char *s, size_t len)
 {
-	size_t i = 0, n, k;
-	uint32_t cp, min;
+	size_t bad = utf8_check(s, len, 0, NULL);
 
-	while (i < len) {
-		if (s[i] == 0)
-			return "a NUL byte";
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			n = 1;
-			cp = s[i] & 0x1f;
-			min = 0x80;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			n = 2;
-			cp = s[i] & 0x0f;
-			min = 0x800;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			n = 3;
-			cp = s[i] & 0x07;
-			min = 0x10000;
-		} else
-			return "invalid UTF-8";
-		if (len - i - 1 < n)
-			return "invalid UTF-8";
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return "invalid UTF-8";
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return "invalid UTF-8";
-		i += n + 1;
-	}
-	return NULL;
+	if (bad == len)
+		return NULL;
+	return s[bad] == 0 ? "a NUL byte" : "invalid UTF-8";
 }
 
 static int

@@ -1438,10 +1438,10 @@ test_reject_utf8(void **state)
 	/* Outside any string, and at the very end. */
 	expect_reject("{\"t\":1}\xc3", ALERT_INVALID_UTF8,
 	    "invalid UTF-8 at byte 7 (0xc3): sequence cut short by the end "
-	    "of the message");
+	    "of the text");
 	expect_reject("{\"t\":\"\xe2\x82", ALERT_INVALID_UTF8,
 	    "invalid UTF-8 at byte 6 (0xe2): sequence cut short by the end "
-	    "of the message");
+	    "of the text");
 	/* The edges that are valid. */
 	check_decoded("{\"id\":\"\xf4\x8f\xbf\xbf \xee\x80\x80 \xc2\x80 "
 		      "\xe0\xa0\x80 \xf0\x90\x80\x80\"}",
