@@ -56,7 +56,8 @@
 
 ---The alert every playbook receives, whatever the source format. A field
 ---the source does not give is absent (nil), never "" or null. Strings are
----at most 4096 bytes (raw keeps the original).
+---at most 4096 bytes (raw keeps the original). Fields are made as the run
+---reads them; an alert kept past its run holds only what that run read.
 ---@class Alert
 ---@field id string The source's own id; else "sha256:" + hex SHA-256 of the message bytes.
 ---@field source Source The detected format.
