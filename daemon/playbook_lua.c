@@ -777,9 +777,24 @@ lazy_field(const struct lazy_alert *z, const char *k, size_t klen)
 }
 
 /*
- * Makes field i (not made yet): t[key] = value, the value left pushed. The
- * key is the string at stack index key when there is one (a read's own
- * key: not interned again), else 0.
+ * t[key] = the value at the top of the stack, which stays there. The key
+ * is the string at stack index key when there is one (a read's own key:
+ * not interned again), else the klen bytes at k.
+ */
+static void
+lazy_keep(lua_State *L, int t, int key, const char *k, size_t klen)
+{
+	if (key != 0)
+		lua_pushvalue(L, key);
+	else
+		lua_pushlstring(L, k, klen);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, t);
+}
+
+/*
+ * Makes field i (not made yet): t[its key] = its value, left pushed; key
+ * as lazy_keep() takes it.
  */
 static void
 lazy_make_field(lua_State *L, struct lazy_alert *z, int t, size_t i,
@@ -792,12 +807,7 @@ lazy_make_field(lua_State *L, struct lazy_alert *z, int t, size_t i,
 		lua_pushlstring(L, f->str, f->slen);
 	else
 		lua_pushinteger(L, (lua_Integer)f->i);
-	if (key != 0)
-		lua_pushvalue(L, key);
-	else
-		lua_pushlstring(L, f->key, f->klen);
-	lua_pushvalue(L, -2);
-	lua_rawset(L, t);
+	lazy_keep(L, t, key, f->key, f->klen);
 }
 
 /* alert.raw's member c (not made yet), as lazy_make_field makes field i. */
@@ -812,12 +822,7 @@ lazy_make_member(lua_State *L, struct lazy_alert *z, int t,
 	}
 	/* The top object is depth 1, as sandbox_push_jscan counts. */
 	sandbox_push_jscan_value(L, &z->scan, c, 2, SANDBOX_MAX_DEPTH * 2);
-	if (key != 0)
-		lua_pushvalue(L, key);
-	else
-		lua_pushlstring(L, c->key, c->keylen);
-	lua_pushvalue(L, -2);
-	lua_rawset(L, t);
+	lazy_keep(L, t, key, c->key, c->keylen);
 }
 
 /* The fill of alert.raw: every member not made yet. */
@@ -953,9 +958,7 @@ lua_alert_index(lua_State *L)
 	    !z->raw_read) {
 		z->raw_read = 1;
 		lazy_push_raw(L, z);
-		lua_pushliteral(L, "raw");
-		lua_pushvalue(L, -2);
-		lua_rawset(L, 1); /* once per run */
+		lazy_keep(L, 1, 2, NULL, 0); /* once per run */
 		return 1;
 	}
 	return 0;

@@ -102,12 +102,20 @@ host_load(const char *text)
 	return h;
 }
 
+/* The params of the result's first request, or NULL when it has none. */
+static json_t *
+first_params(const json_t *res)
+{
+	return json_object_get(
+	    json_array_get(json_object_get(res, "actions"), 0), "params");
+}
+
 /* The summary of the run's one ticket, or its status when it has none. */
 static char *
 run_summary(struct pbhost *h, int run, int64_t prior)
 {
 	char host[32], raw[64];
-	json_t *fields, *res, *a;
+	json_t *fields, *res, *params;
 	char *out;
 
 	snprintf(host, sizeof host, "host-%d", run);
@@ -117,10 +125,9 @@ run_summary(struct pbhost *h, int run, int64_t prior)
 	assert_non_null(fields);
 	res = pbhost_run_object(h, 0, fields, raw, strlen(raw), prior);
 	assert_non_null(res);
-	a = json_array_get(json_object_get(res, "actions"), 0);
-	if (a != NULL)
+	if ((params = first_params(res)) != NULL)
 		out = strdup(json_string_value(
-		    json_object_get(json_object_get(a, "params"), "summary")));
+		    json_object_get(params, "summary")));
 	else
 		out = strdup(json_string_value(json_object_get(res, "status")));
 	json_decref(res);
@@ -248,9 +255,7 @@ lazy_run(struct pbhost *h, int64_t prior)
 	assert_non_null(fields);
 	res = pbhost_run_object(h, 0, fields, raw, strlen(raw), prior);
 	assert_non_null(res);
-	params = json_object_get(
-	    json_array_get(json_object_get(res, "actions"), 0), "params");
-	if (params == NULL)
+	if ((params = first_params(res)) == NULL)
 		fail_msg("run %d: %s", (int)prior,
 		         json_dumps(res, JSON_COMPACT));
 	json_incref(params);
