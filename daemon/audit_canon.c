@@ -18,7 +18,7 @@
 static int canon_reserve(struct audit_buf *b, size_t n);
 
 int
-audit_buf_put(struct audit_buf *b, const void *p, size_t n)
+audit_buf_grow_put(struct audit_buf *b, const void *p, size_t n)
 {
 	if (canon_reserve(b, n) == -1)
 		return -1;
@@ -77,9 +77,12 @@ canon_escape(char *out, unsigned char c)
  * A JSON string: copies bytes, escapes '"', '\\' and control bytes. A
  * block of 16 is copied whole; one that holds special bytes (a quote
  * every few bytes, in a raw message) is written as its plain runs, each
- * copied 16 bytes at a time from a padded copy of the block, with the
- * escape after each: one step per special byte found by its mask, not
- * one per byte.
+ * copied 16 bytes at a time, with the escape after each: one step per
+ * special byte found by its mask, not one per byte. The runs are read
+ * from the text itself while 16 bytes past the block remain, else from
+ * a padded copy of the block. (Always from the copy, each run's load
+ * straddled the copy's store, which the CPU cannot forward: a stall per
+ * quote, most of this function's time on a raw message.)
  */
 static int
 canon_string(struct audit_buf *b, const char *s, size_t len)
@@ -93,7 +96,10 @@ canon_string(struct audit_buf *b, const char *s, size_t len)
 	 * a run may be over-copied by: whatever came before, the room left
 	 * is at least 6 per byte left + 17.
 	 */
-	if (len > (SIZE_MAX - 18) / 6 || canon_reserve(b, 6 * len + 18) == -1)
+	if (len > (SIZE_MAX - 18) / 6)
+		return -1;
+	if (6 * len + 18 > b->cap - b->len &&
+	    canon_reserve(b, 6 * len + 18) == -1)
 		return -1;
 	out = b->data + b->len;
 	*out++ = '"';
@@ -104,24 +110,28 @@ canon_string(struct audit_buf *b, const char *s, size_t len)
 			out += 16;
 			continue;
 		}
-		memcpy(blk, p, 16);
+		const unsigned char *src = p;
+		if (end - p < 32) {
+			memcpy(blk, p, 16);
+			src = blk;
+		}
 		unsigned from = 0;
 		do {
 			unsigned j = (unsigned)__builtin_ctz(m);
-			memcpy(out, blk + from, 16);
+			memcpy(out, src + from, 16);
 			out += j - from;
-			if (blk[j] < 0x20)
-				out = canon_escape(out, blk[j]);
+			if (src[j] < 0x20)
+				out = canon_escape(out, src[j]);
 			else {
 				/* '"' or '\\': a backslash first. */
 				out[0] = '\\';
-				out[1] = (char)blk[j];
+				out[1] = (char)src[j];
 				out += 2;
 			}
 			from = j + 1;
 			m &= m - 1;
 		} while (m != 0);
-		memcpy(out, blk + from, 16);
+		memcpy(out, src + from, 16);
 		out += 16 - from;
 	}
 	for (; p < end; p++)

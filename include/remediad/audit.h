@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 #include <jansson.h>
 
 #define AUDIT_HASH_HEX	  64
@@ -46,8 +47,23 @@ struct audit_buf {
 	size_t len;
 	size_t cap;
 };
-/* -1 when memory runs out (the buffer is unchanged). */
-int audit_buf_put(struct audit_buf *b, const void *p, size_t n);
+/* The slow half of audit_buf_put(): the buffer grows first. */
+int audit_buf_grow_put(struct audit_buf *b, const void *p, size_t n);
+/*
+ * Appends n bytes; -1 when memory runs out (the buffer is unchanged).
+ * Inline: a record is written in a hundred small pieces, and a call for
+ * each cost more than the copies.
+ */
+static inline int
+audit_buf_put(struct audit_buf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->len)
+		return audit_buf_grow_put(b, p, n);
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
 /* A string literal, without its NUL; -1 as audit_buf_put(). */
 #define audit_buf_lit(b, lit) audit_buf_put((b), (lit), sizeof(lit) - 1)
 void audit_buf_free(struct audit_buf *b);
