@@ -5,7 +5,8 @@ daemon starts, so what is timed is pure consumption: remediad (audit.sync
 "group") consuming and auditing all of them, from its first alert.received
 record to its last, next to kcat consuming the same topic to /dev/null in
 the same run. It prints figures and ratios; nothing is asserted, and it
-exits non-zero only when something fails to run.
+exits non-zero only when something fails to run. Each daemon figure is
+the best of DAEMON_RUNS runs, as kcat's is the best of KCAT_RUNS.
 
 Next to the ratio it prints the target's floor: of the CPU time the 50%
 target leaves (every CPU, for twice kcat's time), how much goes, at the
@@ -65,8 +66,9 @@ SEED = 1
 MIN_PARTITIONS = 8
 PARTITION_BYTES = 3 * 1024 * 1024
 PRODUCERS = 4          # kcat producers at a time, one partition each
-KCAT_RUNS = 2          # the reference keeps the best
+KCAT_RUNS = 3          # the reference keeps the best
 FLOOR_RUNS = 3         # the floor's measures keep the best
+DAEMON_RUNS = 3        # each daemon figure keeps the best of this many
 POLL = 0.05            # remediactl status while the daemon works
 WAIT = 180.0           # bound of any one wait: a stuck run fails, not hangs
 # kcat's default fetch.wait.max.ms (500) makes its last, empty fetch wait
@@ -480,14 +482,33 @@ class Bench:
             "floor_copy": floor_copy,
         }
 
+    def best_daemon(self, name, raw, expect, extra="", floor=False):
+        """The fastest of DAEMON_RUNS runs of one configuration, as the
+        kcat reference keeps its best: a single run moves by 10% or more
+        with what else the machine does, and a ratio of two such runs by
+        twice that. The floor is measured on the first run's log."""
+        best, every = None, []
+        for i in range(DAEMON_RUNS):
+            r = self.run_daemon(f"{name}-{i + 1}", raw, expect, extra,
+                                floor=floor and i == 0)
+            if i == 0:
+                floor_of = (r["floor_sha"], r["floor_copy"])
+            every.append(r["secs"])
+            if best is None or r["secs"] < best["secs"]:
+                best = r
+        best["floor_sha"], best["floor_copy"] = floor_of
+        best["all_secs"] = every
+        return best
+
     # ---- The run -------------------------------------------------------
 
     def report_daemon(self, label, r, expect):
         c = r["counters"]
         print(f"intake remediad {label}: {expect} alerts in {r['secs']:.2f} s"
               f" = {fmt_rate(rate(expect, r['secs']))} alerts/s (first to "
-              f"last audited record); wall including group join: "
-              f"{r['wall']:.2f} s")
+              f"last audited record; best of "
+              f"{', '.join(f'{t:.2f}' for t in r['all_secs'])} s); wall "
+              f"including group join: {r['wall']:.2f} s")
         busiest = sorted(r["threads"].items(), key=lambda t: -t[1])[:4]
         print(f"  join {r['join']:.2f} s before the first record; all "
               f"durable, offsets stored {r['durable']:.2f} s after it (seen "
@@ -534,9 +555,9 @@ class Bench:
               f"{fmt_rate(rate(held, ref_default))} alerts/s (not used for "
               f"the ratio)")
 
-        full = self.run_daemon("full", "full", held, floor=True)
+        full = self.best_daemon("full", "full", held, floor=True)
         self.report_daemon("sync=group", full, held)
-        hashed = self.run_daemon("hash", "hash", held)
+        hashed = self.best_daemon("hash", "hash", held)
         self.report_daemon("sync=group raw=hash", hashed, held)
 
         r_full = rate(held, full["secs"])
@@ -596,7 +617,7 @@ class Bench:
         every alert matches."""
         r_without = rate(held, without["secs"])
         assets = os.path.join(SHIPPED, "assets.json")
-        shipped = self.run_daemon(
+        shipped = self.best_daemon(
             "playbooks", "full", held, self.playbooks_conf(
                 SHIPPED, assets if os.path.exists(assets) else None))
         self.report_daemon("with the shipped playbooks", shipped, held)
@@ -607,7 +628,7 @@ class Bench:
         os.makedirs(every_dir, exist_ok=True)
         with open(os.path.join(every_dir, "every.lua"), "w") as f:
             f.write(EVERY)
-        every = self.run_daemon("every", "full", held,
+        every = self.best_daemon("every", "full", held,
                                 self.playbooks_conf(every_dir))
         self.report_daemon("with a playbook matching every alert", every,
                            held)
