@@ -82,7 +82,7 @@ canon_escape(char *out, unsigned char c)
  * from the text itself while 16 bytes past the block remain, else from
  * a padded copy of the block. (Always from the copy, each run's load
  * straddled the copy's store, which the CPU cannot forward: a stall per
- * quote, most of this function's time on a raw message.)
+ * quote, the largest single cost here on a raw message.)
  */
 static int
 canon_string(struct audit_buf *b, const char *s, size_t len)

@@ -51,8 +51,8 @@ struct audit_buf {
 int audit_buf_grow_put(struct audit_buf *b, const void *p, size_t n);
 /*
  * Appends n bytes; -1 when memory runs out (the buffer is unchanged).
- * Inline: a record is written in a hundred small pieces, and a call for
- * each cost more than the copies.
+ * Inline: a record is written in many small pieces, most of them from
+ * other units than this writer's.
  */
 static inline int
 audit_buf_put(struct audit_buf *b, const void *p, size_t n)
