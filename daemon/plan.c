@@ -372,7 +372,8 @@ one(const struct jscan *js, const struct jscan_value *req, size_t i,
 		bad = (j > 0 && audit_buf_lit(out, ",") == -1) ||
 		    audit_canon_string(out, clean[j]->key,
 			clean[j]->keylen) == -1 ||
-		    audit_buf_lit(out, ":") == -1 || put_scalar(out, clean[j]) == -1;
+		    audit_buf_lit(out, ":") == -1 ||
+		    put_scalar(out, clean[j]) == -1;
 	bad = bad || audit_buf_lit(out, "}") == -1 ||
 	    (reason != NULL && put_member(out, "reason", reason,
 		reason_len) == -1) ||

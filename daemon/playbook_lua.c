@@ -530,7 +530,8 @@ lua_rd_log(lua_State *L)
 	    audit_buf_lit(b, "{\"level\":") == -1 ||
 	    audit_canon_string(b, levels[level], strlen(levels[level])) == -1 ||
 	    audit_buf_lit(b, ",\"msg\":") == -1 ||
-	    audit_canon_string(b, line, len) == -1 || audit_buf_lit(b, "}") == -1) {
+	    audit_canon_string(b, line, len) == -1 ||
+	    audit_buf_lit(b, "}") == -1) {
 		b->len = start;
 		return 0;
 	}
@@ -1513,7 +1514,8 @@ run_write(const struct pbstate *st, struct audit_buf *out,
 
 	switch (status) {
 	case RUN_PLAN:
-		r = audit_buf_lit(out, "{\"status\":\"plan\",\"actions\":[") == -1 ||
+		r = audit_buf_lit(out,
+			"{\"status\":\"plan\",\"actions\":[") == -1 ||
 		    (st->actions.len > 0 && audit_buf_put(out,
 			st->actions.data, st->actions.len) == -1) ||
 		    audit_buf_lit(out, "]") == -1;
@@ -1522,7 +1524,8 @@ run_write(const struct pbstate *st, struct audit_buf *out,
 		r = audit_buf_lit(out, "{\"status\":\"skip\"") == -1;
 		break;
 	default:
-		r = audit_buf_lit(out, "{\"status\":\"error\",\"kind\":") == -1 ||
+		r = audit_buf_lit(out,
+			"{\"status\":\"error\",\"kind\":") == -1 ||
 		    audit_canon_string(out, sandbox_err_name(e),
 			strlen(sandbox_err_name(e))) == -1 ||
 		    audit_buf_lit(out, ",\"error\":") == -1 ||
@@ -1539,7 +1542,8 @@ run_write(const struct pbstate *st, struct audit_buf *out,
 		    audit_canon_int(out, st->dropped_logs) == -1;
 	if (!r)
 		r = audit_buf_lit(out, ",\"us\":") == -1 ||
-		    audit_canon_int(out, (int64_t)(units_mono_us() - t0)) == -1 ||
+		    audit_canon_int(out,
+			(int64_t)(units_mono_us() - t0)) == -1 ||
 		    audit_buf_lit(out, "}") == -1;
 	if (r) {
 		out->len = start;
