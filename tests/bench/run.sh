@@ -17,7 +17,8 @@ else
 	ninja -C "$BUILD" build.ninja >/dev/null
 fi
 BENCHES="bench_audit"
-# What bench_intake.py drives: the daemon, remediactl and the mock broker.
+# What the end-to-end benchmarks drive: the daemon, remediactl (actions and
+# guard; bench_intake.py reads the control socket itself), the mock broker.
 INTAKE="daemon/remediad daemon/remediactl tests/tools/mockbroker"
 # Only the benchmarks and what they link; quiet unless it fails.
 if ! meson compile -C "$BUILD" $BENCHES $INTAKE \
@@ -31,8 +32,7 @@ for bench in $BENCHES; do
 	"$BUILD/tests/bench/$bench" "$@"
 done
 # N only: bench_audit's DIR means nothing to it.
-REMEDIAD="$BUILD/daemon/remediad" REMEDIACTL="$BUILD/daemon/remediactl" \
-    MOCKBROKER="$BUILD/tests/tools/mockbroker" \
+REMEDIAD="$BUILD/daemon/remediad" MOCKBROKER="$BUILD/tests/tools/mockbroker" \
     python3 tests/bench/bench_intake.py ${1+"$1"}
 REMEDIAD="$BUILD/daemon/remediad" REMEDIACTL="$BUILD/daemon/remediactl" \
     MOCKBROKER="$BUILD/tests/tools/mockbroker" \
