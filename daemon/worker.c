@@ -80,9 +80,6 @@ struct wpool {
 	struct jscan scan; /* results are parsed with it, buffers kept */
 };
 
-/* Nesting a result may have: plans are far flatter (plan.c). */
-#define WIRE_MAX_DEPTH 128
-
 static void worker_kill(struct worker *w, const char *reason,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int worker_spawn(struct wpool *p, int slot);

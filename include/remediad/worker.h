@@ -29,6 +29,7 @@ struct jscan_value;
 #define WIRE_RUN    'R' /* main -> worker: one run, binary */
 #define WIRE_RESULT 'P' /* worker -> main: u64 run id, JSON outcome */
 #define WIRE_MAX_UP (4 * 1024 * 1024) /* largest frame a worker may send */
+#define WIRE_MAX_DEPTH 128 /* nesting a result may have (plans: plan.c) */
 
 /* One playbook run: owned by the caller until result or failed says. */
 struct wrun {

@@ -12,7 +12,7 @@ FUZZ_DIR=${FUZZ_DIR:-/tmp/remediad-fuzz}
 # shellcheck disable=SC3028
 secs=${1:-${SECONDS:-60}}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-alert proto audit_canon audit_line config json_scan}
+TARGETS=${*:-alert proto audit_canon audit_line config json_scan plan}
 CC=${CC_FUZZ:-clang}
 
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
