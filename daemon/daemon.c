@@ -124,8 +124,9 @@ daemon_reload(struct daemon *d, const char *actor, uint64_t *seq,
 	ncfg = config_load(d->config_path, cause);
 	if (ncfg == NULL) {
 		d->counters.reload_failures++;
-		log_error("reload: %s rejected, the running config stays:\n%s",
-		    d->config_path, *cause ? *cause : "unknown error");
+		log_lines(LOG_LVL_ERROR, *cause ? *cause : "unknown error",
+		    "reload: %s rejected, the running config stays:",
+		    d->config_path);
 		*seq = daemon_audit(d, "config.rejected", actor,
 		    json_pack("{s:s, s:s}", "config", d->config_path, "errors",
 			*cause ? *cause : "unknown error"));

@@ -2,6 +2,7 @@
  * Logging: one sink, chosen at start. By hand, stderr lines carry an ISO
  * timestamp and the level; under systemd (stderr is the journal stream named
  * by JOURNAL_STREAM) they carry the journal's "<N>" priority prefix instead.
+ * A message is one line whatever it carries: control bytes are escaped.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -78,10 +79,48 @@ log_level_name(enum log_level level)
 	return level_names[level];
 }
 
+/*
+ * Control bytes of msg as \xHH, into out (size bytes), cut between two
+ * escapes if it is full: a message carries outside text (a playbook's
+ * rd.log from a worker that may be compromised, an alert's fields, a
+ * connector's answer), and a newline in it would forge a line of its
+ * own, under systemd with any "<N>" priority, or an escape drive the
+ * terminal. Returns msg itself when it has none, as nearly all have.
+ */
+static const char *
+log_one_line(const char *msg, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)msg;
+	size_t o = 0;
+
+	while (*p >= 0x20 && *p != 0x7f)
+		p++;
+	if (*p == '\0')
+		return msg;
+	for (p = (const unsigned char *)msg; *p != '\0'; p++) {
+		if (*p >= 0x20 && *p != 0x7f) {
+			if (o + 1 >= size)
+				break;
+			out[o++] = (char)*p;
+			continue;
+		}
+		if (o + 4 >= size)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[*p >> 4];
+		out[o++] = hex[*p & 0xf];
+	}
+	out[o] = '\0';
+	return out;
+}
+
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	char msg[4096], stamp[40];
+	char msg[4096], safe[4096], stamp[40];
+	const char *line;
 	struct timespec ts;
 	struct tm tm;
 	int saved = errno;
@@ -89,16 +128,17 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (level > log_state.level)
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	line = log_one_line(msg, safe, sizeof safe);
 	/* One write per line so concurrent writers do not interleave. */
 	if (log_state.journal) {
-		dprintf(STDERR_FILENO, "<%d>%s\n", journal_prio[level], msg);
+		dprintf(STDERR_FILENO, "<%d>%s\n", journal_prio[level], line);
 	} else {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 		dprintf(STDERR_FILENO, "%s.%03ldZ %s[%d]: %s: %s\n", stamp,
 		    ts.tv_nsec / 1000000, log_state.progname, (int)getpid(),
-		    level_names[level], msg);
+		    level_names[level], line);
 	}
 	errno = saved;
 }
@@ -111,6 +151,21 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(level, fmt, ap);
 	va_end(ap);
+}
+
+void
+log_lines(enum log_level level, const char *text, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+	while (text != NULL && *text != '\0') {
+		size_t n = strcspn(text, "\n");
+		log_msg(level, "  %.*s", (int)n, text);
+		text += n + (text[n] == '\n');
+	}
 }
 
 void

@@ -177,8 +177,8 @@ main(int argc, char **argv)
 	log_init("remediad", LOG_LVL_INFO);
 	d.cfg = config_load(path, &cause);
 	if (d.cfg == NULL) {
-		log_error("%s: config is not valid:\n%s", path,
-		    cause ? cause : "out of memory");
+		log_lines(LOG_LVL_ERROR, cause ? cause : "out of memory",
+		    "%s: config is not valid:", path);
 		free(cause);
 		return 1;
 	}

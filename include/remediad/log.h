@@ -26,6 +26,9 @@ const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap);
+/* The message, then each line of text as a message of its own, indented. */
+void log_lines(enum log_level level, const char *text, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define log_error(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warnx(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
