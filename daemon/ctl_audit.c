@@ -199,6 +199,18 @@ ctl_audit_search_parse(int argc, char **argv, json_t *args)
 	return 0;
 }
 
+/* A string member of rec, escaped for a terminal, or "-". */
+static const char *
+ctl_record_str(const json_t *rec, const char *key, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(rec, key);
+
+	if (!json_is_string(v))
+		return "-";
+	ctl_escape(json_string_value(v), json_string_length(v), buf, len);
+	return buf;
+}
+
 /* One record per line: seq, time, type, actor, then its own fields. */
 void
 ctl_show_record(FILE *out, const json_t *rec)
@@ -207,13 +219,13 @@ ctl_show_record(FILE *out, const json_t *rec)
 	    "prev", "hash", NULL};
 	const char *key;
 	json_t *v;
-	char val[512];
+	char val[512], k[256], time[64], type[64], actor[256];
 
 	fprintf(out, "%-6lld %s  %-18s %s",
 	    json_integer_value(json_object_get(rec, "seq")),
-	    json_string_value(json_object_get(rec, "time")) ?: "-",
-	    json_string_value(json_object_get(rec, "type")) ?: "-",
-	    json_string_value(json_object_get(rec, "actor")) ?: "-");
+	    ctl_record_str(rec, "time", time, sizeof time),
+	    ctl_record_str(rec, "type", type, sizeof type),
+	    ctl_record_str(rec, "actor", actor, sizeof actor));
 	json_object_foreach((json_t *)rec, key, v) {
 		int skipped = 0;
 		for (int i = 0; skip[i] != NULL; i++)
@@ -221,8 +233,9 @@ ctl_show_record(FILE *out, const json_t *rec)
 				skipped = 1;
 		if (skipped)
 			continue;
+		ctl_escape(key, strlen(key), k, sizeof k);
 		ctl_format_value(v, val, sizeof val);
-		fprintf(out, "  %s=%s", key, val);
+		fprintf(out, "  %s=%s", k, val);
 	}
 	fputc('\n', out);
 }

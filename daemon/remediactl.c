@@ -499,9 +499,15 @@ main(int argc, char **argv)
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		json_t *e = json_object_get(reply, "error");
-		fprintf(stderr, "remediactl: %s: %s\n",
-		    json_string_value(json_object_get(e, "code")),
-		    json_string_value(json_object_get(e, "message")));
+		json_t *code = json_object_get(e, "code");
+		json_t *msg = json_object_get(e, "message");
+		char ctext[128], mtext[1024];
+		/* The message may quote what an alert or a playbook said. */
+		ctl_format_value(code ? code : json_null(), ctext,
+		    sizeof ctext);
+		ctl_format_value(msg ? msg : json_null(), mtext,
+		    sizeof mtext);
+		fprintf(stderr, "remediactl: %s: %s\n", ctext, mtext);
 		rc = CTL_EXIT_FAILED;
 	} else {
 		json_t *data = json_object_get(reply, "data");

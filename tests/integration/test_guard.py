@@ -56,6 +56,9 @@ return playbook {
       rd.ticket{ summary = "risky", risk = "high" }
     elseif t == "ask" then
       rd.ticket{ summary = "ask", approval = "required" }
+    elseif t == "hostile" then
+      rd.ticket{ summary = alert.rule, reason = alert.rule,
+        approval = "required" }
     elseif t == "many" then
       for i = 1, tonumber(alert.rule) do
         rd.remediate.reimage{ host = h .. "-" .. i, verify = false }
@@ -1407,6 +1410,51 @@ def viewer_cannot_approve(tmp, daemons, users):
     e.settle()
 
 
+# Bytes a terminal acts on: a line feed and a carriage return (forge a
+# row), escape sequences (clear the screen, hide text), BEL, DEL, and the
+# C1 control U+009B (CSI by itself on many terminals).
+HOSTILE = "ok\nA1.0  forged row\r\x1b[2J\x1b[8mhidden\x07\x7f\u009b31m"
+CONTROL_BYTES = [b for b in range(0x20) if b != 0x0a] + [0x7f]
+
+
+def hostile_text_shown_escaped(tmp, daemons):
+    """What an alert says reaches the people who approve: remediactl
+    shows it with its control characters escaped, one line per row or
+    record, so a hostile alert can neither forge a row nor drive the
+    terminal. --json stays the data, exactly."""
+    e = Env(tmp, daemons, approvals='{ required = { "ticket.*" } }')
+    e.d.start()
+    a = e.plan("hostile", rule=HOSTILE)
+    wait_type(e.d, "approval.requested", a)
+    pend = approvals(e.d)
+    check(ap_target(pend[a]) == f"summary={HOSTILE}", f"{pend}")
+
+    def shown(*args, rows=None, nested=False):
+        raw = subprocess.run(
+            [REMEDIACTL, "-s", e.d.socket, *args], capture_output=True,
+            timeout=30, check=True).stdout
+        bad = sorted({b for b in raw if b in CONTROL_BYTES})
+        check(not bad, f"remediactl {' '.join(args)} printed control "
+              f"bytes {bad}: {raw!r}")
+        check("\u009b".encode() not in raw, f"C1 CSI printed: {raw!r}")
+        text = raw.decode()
+        # A string in a nested value is JSON text, jansson's escapes.
+        want = ("ok\\nA1.0  forged row\\r\\u001B[2J\\u001B[8mhidden"
+                "\\u0007\\x7f\\u009b31m" if nested else
+                "ok\\x0aA1.0  forged row\\x0d\\x1b[2J\\x1b[8mhidden"
+                "\\x07\\x7f\\u009b31m")
+        check(want in text, f"escaped text: {text}")
+        if rows is not None:
+            check(len(text.splitlines()) == rows, f"{rows} lines: {text}")
+        return text
+
+    shown("approvals", rows=2)
+    shown("show", a)
+    # The record, and the count of matches.
+    shown("audit", "search", "type=plan.created", rows=2, nested=True)
+    e.settle()
+
+
 CASES = {
     "protected_scope": protected_scope,
     "precedence": precedence,
@@ -1433,6 +1481,7 @@ CASES = {
     "quorum_on_every_hold": quorum_on_every_hold,
     "quorum_two_people": quorum_two_people,
     "viewer_cannot_approve": viewer_cannot_approve,
+    "hostile_text_shown_escaped": hostile_text_shown_escaped,
 }
 
 # These make Unix users: root only.
