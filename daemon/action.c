@@ -33,6 +33,7 @@
 #include "remediad/log.h"
 #include "remediad/plan.h"
 #include "remediad/units.h"
+#include "remediad/utf8.h"
 
 #define ACT_ID_MAX 48
 
@@ -510,6 +511,7 @@ act_result(struct act *x, const struct connector_result *r)
 		    r->stderr_tail);
 	snprintf(x->last_error, sizeof x->last_error, "%s: %s",
 	    connector_status_name(r->status), r->message);
+	utf8_repair(x->last_error); /* the cut may split a character */
 
 	if (r->status == CONN_OK) {
 		a->n_succeeded++;

@@ -24,6 +24,7 @@
 #include "remediad/config.h"
 #include "remediad/connector.h"
 #include "remediad/log.h"
+#include "remediad/utf8.h"
 #include "remediad/units.h"
 
 #define CONN_ENV_MAX 64
@@ -251,6 +252,8 @@ cstep_finish(struct cstep *s)
 			r.details = json_object_get(ans, "details");
 		}
 	}
+	/* Cut to size, or quoting what the connector printed: text again. */
+	utf8_repair(msg);
 	r.message = msg;
 	if (r.status == CONN_OK)
 		in->ok++;

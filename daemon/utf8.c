@@ -1,7 +1,8 @@
 /*
  * The strict UTF-8 check of everything that must be text: Kafka messages
  * before they are parsed (alert.c), what the sandbox converts out of Lua
- * (sandbox.c), the names audit records are given (audit_canon.c).
+ * (sandbox.c), the names audit records are given (audit_canon.c); and the
+ * repair of messages built from outside bytes (connector answers).
  */
 #include <stdint.h>
 #include <string.h>
@@ -15,6 +16,8 @@ has_zero_byte(uint64_t w)
 	return ((w - UINT64_C(0x0101010101010101)) & ~w &
 		   UINT64_C(0x8080808080808080)) != 0;
 }
+
+static const char cut_short[] = "sequence cut short by the end of the text";
 
 size_t
 utf8_check(const void *text, size_t len, int nul_ok, const char **why)
@@ -69,8 +72,7 @@ utf8_check(const void *text, size_t len, int nul_ok, const char **why)
 		}
 		for (size_t k = 1; k <= n; k++) {
 			if (i + k >= len) {
-				*why = "sequence cut short by the end of the "
-				    "text";
+				*why = cut_short;
 				return i;
 			}
 			if ((s[i + k] & 0xc0) != 0x80) {
@@ -92,6 +94,22 @@ utf8_check(const void *text, size_t len, int nul_ok, const char **why)
 			return i;
 		}
 		i += n + 1;
+	}
+	return len;
+}
+
+size_t
+utf8_repair(char *s)
+{
+	size_t len = strlen(s), i = 0;
+	const char *why;
+
+	while ((i += utf8_check(s + i, len - i, 0, &why)) < len) {
+		if (why == cut_short) {
+			s[i] = '\0';
+			return i;
+		}
+		s[i++] = '?';
 	}
 	return len;
 }

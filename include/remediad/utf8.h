@@ -16,6 +16,14 @@
 size_t utf8_check(const void *text, size_t len, int nul_ok,
     const char **why);
 
+/*
+ * Makes the NUL-terminated s valid text in place, for a message built
+ * from outside bytes: a character a cut split at the end is dropped,
+ * any other byte that starts no valid character becomes '?'. Returns
+ * the new length.
+ */
+size_t utf8_repair(char *s);
+
 static inline int
 utf8_valid(const void *text, size_t len, int nul_ok)
 {

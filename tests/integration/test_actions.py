@@ -73,6 +73,8 @@ return playbook {
 #                 the host, rollback lifts it (after $APPLY_SLEEP /
 #                 $ROLLBACK_SLEEP seconds)
 #   garbage       prints something that is not JSON, exits 0
+#   bad_utf8      prints bytes that are not UTF-8 (nor JSON), exits 0
+#   long_message  failed, with a message of 600 two-byte characters
 #   huge          prints a valid answer of 100 KiB, exits 0
 #   crash         prints nothing, exits 3
 #   retry         "retry" for the first $RETRY_N runs of a key and op, then ok
@@ -188,6 +190,12 @@ elif mode == "garbage":
     sys.stdout.write("this is not JSON {{{ <html>\n")
     sys.stdout.flush()
     sys.exit(0)
+elif mode == "bad_utf8":
+    sys.stdout.buffer.write(b'{"status": "ok", "message": "\xff\xfe\xc3"}\n')
+    sys.stdout.flush()
+    sys.exit(0)
+elif mode == "long_message":
+    answer("failed", "\u00e9" * 600)
 elif mode == "huge":
     # A valid answer, but over the 64 KiB the daemon reads.
     sys.stdout.write(json.dumps({"status": "ok",
@@ -872,6 +880,29 @@ def garbage_is_failure(tmp, daemons):
     check(len(e.starts(idempotency_key=nt)) == 3, "crash is retried")
 
 
+def answer_text_kept_valid(tmp, daemons):
+    """The message of an outcome is text even when the connector's is
+    not: a long one is cut between characters (not dropped for a
+    character the cut split), and bytes that are not UTF-8 leave an
+    'unusable answer' message that is."""
+    e = Env(tmp, daemons, {"ticket": {"connector": "long"},
+                           "notify": {"connector": "bad"}},
+            {"long": {"env": {"MODE": "long_message"}},
+             "bad": {"env": {"MODE": "bad_utf8"}}})
+    e.d.start()
+    plan = one_plan(e, "ticket_notify", rule="u")
+    tk, nt = f"A{plan['seq']}.0", f"A{plan['seq']}.1"
+    fail = wait_type(e.d, "action.failed", tk)
+    msg = fail.get("message")
+    check(isinstance(msg, str) and len(msg) >= 200 and
+          msg == "\u00e9" * len(msg), f"a cut message: {fail}")
+    fail = wait_type(e.d, "action.failed", nt)
+    check(isinstance(fail.get("message"), str) and
+          "unusable answer" in fail["message"], f"{fail}")
+    out = e.d.ctl("show", tk).stdout
+    check("\u00e9" * 100 in out, out)
+
+
 def oversized_answer_is_failure(tmp, daemons):
     """An answer over 64 KiB is a failure, even if it is valid JSON, and
     is not retried."""
@@ -1444,6 +1475,7 @@ CASES = {
     "rollback_never_given_up": rollback_never_given_up,
     "hang_killed_at_timeout": hang_killed_at_timeout,
     "garbage_is_failure": garbage_is_failure,
+    "answer_text_kept_valid": answer_text_kept_valid,
     "oversized_answer_is_failure": oversized_answer_is_failure,
     "secrets_are_paths": secrets_are_paths,
     "retry_then_ok": retry_then_ok,

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -75,11 +76,43 @@ test_invalid(void **state)
 	assert_int_equal(utf8_check(L("ok\xff\x80"), 1, NULL), 2);
 }
 
+/* utf8_repair(): what a cut split goes, other bad bytes become '?'. */
+static void
+test_repair(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"", ""},
+	    {"plain", "plain"},
+	    {"caf\xc3\xa9", "caf\xc3\xa9"},
+	    {"caf\xc3", "caf"},			 /* cut in a 2-byte */
+	    {"euro \xe2\x82", "euro "},		 /* cut in a 3-byte */
+	    {"emoji \xf0\x9f\x98", "emoji "},	 /* cut in a 4-byte */
+	    {"\xff\xfe ok", "?? ok"},		 /* never valid */
+	    {"a\xc3(b", "a?(b"},			 /* incomplete inside */
+	    {"\xc0\xaf", "??"},			 /* overlong */
+	    {"\xed\xa0\x80.", "???."},		 /* surrogate */
+	    {"x\xff\xc3", "x?"},			 /* both */
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(buf, sizeof buf, "%s", cases[i].in);
+		size_t n = utf8_repair(buf);
+		assert_string_equal(buf, cases[i].out);
+		assert_int_equal(n, strlen(cases[i].out));
+		assert_true(utf8_valid(buf, n, 0));
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_repair),
 	    cmocka_unit_test(test_nul),
 	    cmocka_unit_test(test_invalid),
 	};
