@@ -24,6 +24,7 @@
 #include "remediad/log.h"
 #include "remediad/playbook_host.h"
 #include "remediad/units.h"
+#include "remediad/utf8.h"
 
 #define GUARD_MAX_WINDOWS 100000 /* rate keys kept */
 
@@ -545,6 +546,9 @@ guard_judge(struct guard *g, const struct guard_req *r,
 			out->quorum = q;
 	}
 	g->decisions[out->verdict]++;
+	/* Cut to size with a target in them: text again, or no record. */
+	utf8_repair(out->rule);
+	utf8_repair(out->reason);
 	json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", r->id,
 	    "action", act, "decision", verdict_names[out->verdict], "rule",
 	    out->rule, "reason", out->reason);

@@ -14,6 +14,7 @@
 #include "remediad/json_scan.h"
 #include "remediad/plan.h"
 #include "remediad/units.h"
+#include "remediad/utf8.h"
 
 static const char *const p_host[] = {"host", NULL};
 static const char *const p_ip[] = {"ip", NULL};
@@ -105,7 +106,10 @@ struct plan_req {
 static void plan_err(char *, size_t, const struct plan_req *, const char *,
     ...) __attribute__((format(printf, 4, 5)));
 
-/* "request 2 (mitigate.isolate): " and the message, into err. */
+/*
+ * "request 2 (mitigate.isolate): " and the message, into err: text, even
+ * where a cut (of err, or of a quoted value) splits a character.
+ */
 static void
 plan_err(char *err, size_t errlen, const struct plan_req *w,
     const char *fmt, ...)
@@ -115,11 +119,13 @@ plan_err(char *err, size_t errlen, const struct plan_req *w,
 	    w->kind, same ? "" : ".", same ? "" : w->name);
 	va_list ap;
 
-	if (n < 0 || (size_t)n >= errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
+	if (n >= 0 && (size_t)n < errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (errlen > 0)
+		utf8_repair(err);
 }
 
 /* ---- Checking, straight from a parse, into canonical text ----------------- */

@@ -33,6 +33,7 @@
 #include "remediad/playbook.h"
 #include "remediad/playbook_host.h"
 #include "remediad/units.h"
+#include "remediad/utf8.h"
 #include "remediad/worker.h"
 
 #define PB_RETRY_MS   250  /* records the log refused are tried again */
@@ -802,7 +803,14 @@ pbrun_failed(struct pbrun *run, const char *reason, const char *error)
 {
 	struct playbooks *pb = run->job->pb;
 	struct outcome o = outcome_of(run, "playbook.failed");
+	char text[1024];
 
+	/* Into the audit log only as text (an error may quote a cut). */
+	if (!utf8_valid(error, strlen(error), 0)) {
+		snprintf(text, sizeof text, "%s", error);
+		utf8_repair(text);
+		error = text;
+	}
 	o.reason = reason;
 	o.error = error;
 	log_warnx("playbook %s failed on alert %s: %s: %s", run->def->name,

@@ -23,6 +23,7 @@
 #include "remediad/json_scan_tree.h"
 #include "remediad/playbook_host.h"
 #include "remediad/units.h"
+#include "remediad/utf8.h"
 
 /* Registry keys (their addresses are unique). */
 static const char key_spec = 's';  /* the table playbook{} returned */
@@ -517,12 +518,9 @@ lua_rd_log(lua_State *L)
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
 			buf[i] = ' ';
+	/* Cut inside a character, or not UTF-8: text again. */
 	const char *line = buf;
-	if (!sandbox_utf8_valid(buf, len)) {
-		/* Cut inside a UTF-8 sequence, or not UTF-8. */
-		line = "(log message is not UTF-8)";
-		len = strlen(line);
-	}
+	len = utf8_repair(buf);
 	struct audit_buf *b = &st->logs;
 	size_t start = b->len;
 	/* Out of memory, the line is lost, as a full list loses it. */
@@ -1482,19 +1480,8 @@ run_message(struct audit_buf *out, const char *err)
 	for (i = 0; i < len; i++)
 		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
 			buf[i] = ' ';
-	if (sandbox_utf8_valid(buf, len))
-		return audit_canon_string(out, buf, len);
-	/* Cut inside its last character: drop that character's start. */
-	for (i = len; i > 0 && len - i < 3 &&
-	    ((unsigned char)buf[i - 1] & 0xc0) == 0x80; i--)
-		;
-	if (i > 0 && (unsigned char)buf[i - 1] >= 0xc0 &&
-	    sandbox_utf8_valid(buf, i - 1))
-		return audit_canon_string(out, buf, i - 1);
-	/* Not UTF-8: the ASCII stays readable. */
-	for (i = 0; i < len; i++)
-		if ((unsigned char)buf[i] >= 0x80)
-			buf[i] = '?';
+	/* Cut inside a character, or not UTF-8 at all: text again. */
+	len = utf8_repair(buf);
 	return audit_canon_string(out, buf, len);
 }
 

@@ -11,6 +11,7 @@
 
 #include "remediad/growbuf.h"
 #include "remediad/proto.h"
+#include "remediad/utf8.h"
 
 static const char *const role_names[] = {"none", "viewer", "approver",
     "admin"};
@@ -247,52 +248,6 @@ proto_reply_ok(json_t *id, json_t *data)
 	    data ? data : json_null());
 }
 
-/*
- * Replaces every byte that does not start a valid UTF-8 sequence by '?', so
- * a message truncated mid-character (or echoing a peer's bytes) can still
- * travel as a JSON string.
- */
-static void
-proto_utf8_sanitize(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	while (*p != '\0') {
-		size_t n = 0;
-		unsigned cp = 0;
-		if (*p < 0x80) {
-			p++;
-			continue;
-		} else if ((*p & 0xe0) == 0xc0) {
-			n = 1;
-			cp = *p & 0x1f;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2;
-			cp = *p & 0x0f;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3;
-			cp = *p & 0x07;
-		} else {
-			*p++ = '?';
-			continue;
-		}
-		size_t i;
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				break;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		/* Truncated, overlong, surrogate or out of range: replace. */
-		if (i <= n || (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff)) {
-			*p++ = '?';
-			continue;
-		}
-		p += n + 1;
-	}
-}
-
 json_t *
 proto_reply_error(json_t *id, const char *code, const char *fmt, ...)
 {
@@ -302,7 +257,8 @@ proto_reply_error(json_t *id, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	proto_utf8_sanitize(msg);
+	/* Cut mid-character, or echoing a peer's bytes: text again. */
+	utf8_repair(msg);
 	return json_pack("{s:i, s:O, s:b, s:{s:s, s:s}}", "v", PROTO_VERSION,
 	    "id", id ? id : json_null(), "ok", 0, "error", "code", code,
 	    "message", msg);

@@ -1794,12 +1794,6 @@ sandbox_to_text(lua_State *L, int idx, int max_depth, const char *what,
 	return 0;
 }
 
-int
-sandbox_utf8_valid(const char *s, size_t len)
-{
-	return sandbox_utf8_check((const unsigned char *)s, len) == NULL;
-}
-
 /* ---- JSON -> Lua ------------------------------------------------------- */
 
 /* What to push: a jansson value, or the top of a json_scan parse. */

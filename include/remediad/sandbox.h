@@ -114,8 +114,6 @@ json_t *sandbox_to_json(lua_State *L, int idx, int max_depth,
 struct audit_buf;
 int sandbox_to_text(lua_State *L, int idx, int max_depth, const char *what,
     struct audit_buf *out, char *err, size_t errlen);
-/* 1 when s is valid UTF-8 without NUL (what the conversions accept). */
-int sandbox_utf8_valid(const char *s, size_t len);
 
 /*
  * Pushes JSON as Lua values: objects and arrays as tables, integers as

@@ -636,6 +636,23 @@ def rate_per_target_and_playbook(tmp, daemons):
     e.settle()
 
 
+def rate_reason_cut_in_character(tmp, daemons):
+    """A decision's reason quotes the target cut to 100 bytes, here
+    inside a character: the guard.decision is still recorded, its reason
+    still text (it was lost: not UTF-8, no JSON string)."""
+    e = Env(tmp, daemons, guard='{ rate = { per_target = "1/1h" } }')
+    e.d.start()
+    host = "xy" + "\u00e9" * 100
+    u = e.plan("isolate", host=host)
+    decision(e, u, "run", "approvals:auto")
+    v = e.plan("reimage", host=host)
+    g = decision(e, v, "hold", "rate:per_target")
+    # The split character is a '?': text followed the cut.
+    check("target:xy" + "\u00e9" * 45 + "?)" in g["reason"], f"{g}")
+    never_ran(e, v)
+    e.settle()
+
+
 def plan_ids(aid, n):
     """The ids of the n requests of the plan whose first is aid."""
     base = aid.rsplit(".", 1)[0]
@@ -1461,6 +1478,7 @@ CASES = {
     "policy_rules": policy_rules,
     "rate_limit_holds": rate_limit_holds,
     "rate_per_target_and_playbook": rate_per_target_and_playbook,
+    "rate_reason_cut_in_character": rate_reason_cut_in_character,
     "rate_survives_restart": rate_survives_restart,
     "blast_radius_and_breaker": blast_radius_and_breaker,
     "breaker_trips_on_failures": breaker_trips_on_failures,
