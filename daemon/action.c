@@ -1067,10 +1067,12 @@ act_escalate(struct actions *a, const struct act *x)
 	const char *to = a->d->cfg->approvals.escalate_to;
 	char msg[512];
 
-	snprintf(msg, sizeof msg, "approval %s (%s.%s%s%s) is still waiting; "
-	    "remediactl approvals", x->id, x->kind, x->name,
+	/* The target is a playbook's: cut to fit, and text again. */
+	snprintf(msg, sizeof msg, "approval %s (%s.%s%s%.256s) is still "
+	    "waiting; remediactl approvals", x->id, x->kind, x->name,
 	    x->target_value ? " on " : "", x->target_value ? x->target_value :
 	    "");
+	utf8_repair(msg);
 	json_t *f = json_pack("{s:[{s:s, s:s, s:{s:s, s:s}, s:s, s:s}], s:s, "
 	    "s:s}", "actions", "kind", "notify", "action", "notify", "params",
 	    "message", msg, "to", to ? to : "", "approval", "auto", "risk",
@@ -1157,9 +1159,11 @@ actions_plan(struct actions *a, uint64_t seq, const json_t *fields)
 			continue;
 		act_judge(xs[i], &gd[i]);
 		if (gd[i].verdict == GUARD_HOLD) {
-			if (!held)
+			if (!held) {
 				snprintf(reason, sizeof reason, "%s: %s",
 				    xs[i]->id, gd[i].reason);
+				utf8_repair(reason);
+			}
 			held = 1;
 			if (gd[i].quorum > quorum)
 				quorum = gd[i].quorum;

@@ -26,6 +26,7 @@
 #include "remediad/dedup.h"
 #include "remediad/log.h"
 #include "remediad/units.h"
+#include "remediad/utf8.h"
 
 #define APPROVAL_MAX_VOTERS 10
 #define APPROVAL_MAX_MSG    1024
@@ -362,6 +363,7 @@ ap_row_make(struct ap *a)
 	json_object_foreach((json_t *)tgt, k, v)
 		snprintf(target, sizeof target, "%s=%s", k,
 		    json_string_value(v) ? json_string_value(v) : "");
+	utf8_repair(target); /* cut to fit the row, maybe in a character */
 	units_format_time(a->created_ms, created, sizeof created);
 	units_format_time(a->expires_ms, expires, sizeof expires);
 	json_t *h = json_pack("{s:s, s:s, s:s}", "id", a->id, "created",

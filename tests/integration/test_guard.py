@@ -892,6 +892,37 @@ def approval_escalates(tmp, daemons):
     e.settle()
 
 
+def escalation_long_target(tmp, daemons):
+    """The approvals list and the escalation's notify quote the target: a
+    long one, of two-byte characters, is cut to fit, and both still work
+    (cut inside a character, the text was no JSON string: the row was
+    missing from the list, the notify's plan never recorded, the next
+    tier never told)."""
+    e = Env(tmp, daemons, approvals='{ required = { "remediate.*" }, '
+            'expire = "2s", escalate_to = "tier2" }')
+    e.d.start()
+    # Two, one byte apart: whatever the id's length, one cut splits.
+    ids = [e.plan("reimage", host=h + "\u00e9" * 300) for h in ("h", "hx")]
+    # Listed, both, the target cut to fit the row (a cut inside a
+    # character made the row, and the approval, vanish from the list).
+    for a in ids:
+        wait_type(e.d, "approval.requested", a)
+    pend = approvals(e.d)
+    check(sorted(pend) == sorted(ids) and all(
+        ap_target(pend[a]).startswith("host=h") and "\u00e9" * 50 in
+        ap_target(pend[a]) for a in ids), f"{pend}")
+    for a in ids:
+        wait_type(e.d, "approval.escalated", a)
+        note = wait_for(lambda: [c for c in e.calls()
+                                 if c["action"] == "notify"
+                                 and a in c["params"]["message"]],
+                        f"the notify to the next tier for {a}")
+        msg = note[0]["params"]["message"]
+        check("\u00e9\u00e9" in msg and len(msg.encode()) < 600, f"{note}")
+        wait_type(e.d, "approval.expired", a)
+    e.settle()
+
+
 def dry_run_undeclared(tmp, daemons):
     """A connector that does not declare dry_run support is not called for
     a dry run: the request is recorded as it would have run."""
@@ -1500,6 +1531,7 @@ CASES = {
     "quorum_two_people": quorum_two_people,
     "viewer_cannot_approve": viewer_cannot_approve,
     "hostile_text_shown_escaped": hostile_text_shown_escaped,
+    "escalation_long_target": escalation_long_target,
 }
 
 # These make Unix users: root only.
