@@ -18,26 +18,43 @@
 
 #include "remediad/log.h"
 
-/* What log_msg(level, "%s", msg) writes to stderr, NUL-terminated. */
-static char *
-logged(enum log_level level, const char *msg)
+/* stderr goes to a scratch file until capture_end() returns its text. */
+static int capture_fd = -1, capture_saved = -1;
+
+static void
+capture_begin(void)
 {
 	char path[] = "/tmp/test_log.XXXXXX";
-	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+
+	capture_fd = mkstemp(path);
+	capture_saved = dup(STDERR_FILENO);
+	assert_true(capture_fd != -1 && capture_saved != -1);
+	unlink(path);
+	assert_int_not_equal(dup2(capture_fd, STDERR_FILENO), -1);
+}
+
+static const char *
+capture_end(void)
+{
 	static char out[16384];
 	ssize_t n;
 
-	assert_true(fd != -1 && saved != -1);
-	unlink(path);
-	assert_int_not_equal(dup2(fd, STDERR_FILENO), -1);
-	log_msg(level, "%s", msg);
-	assert_int_not_equal(dup2(saved, STDERR_FILENO), -1);
-	close(saved);
-	n = pread(fd, out, sizeof out - 1, 0);
-	close(fd);
+	assert_int_not_equal(dup2(capture_saved, STDERR_FILENO), -1);
+	close(capture_saved);
+	n = pread(capture_fd, out, sizeof out - 1, 0);
+	close(capture_fd);
 	assert_true(n >= 0);
 	out[n] = '\0';
 	return out;
+}
+
+/* What log_msg(level, "%s", msg) writes to stderr. */
+static const char *
+logged(enum log_level level, const char *msg)
+{
+	capture_begin();
+	log_msg(level, "%s", msg);
+	return capture_end();
 }
 
 /* The message part of a line: after "LEVEL: " (by hand) or "<N>". */
@@ -103,16 +120,11 @@ test_long_escaped_message_cut(void **state)
 static void
 test_journal_priority_not_forged(void **state)
 {
-	char path[] = "/tmp/test_log.XXXXXX";
-	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
-	char env[64], out[512];
+	char env[64];
 	struct stat st;
-	ssize_t n;
 
 	(void)state;
-	assert_true(fd != -1 && saved != -1);
-	unlink(path);
-	assert_int_not_equal(dup2(fd, STDERR_FILENO), -1);
+	capture_begin();
 	assert_int_equal(fstat(STDERR_FILENO, &st), 0);
 	snprintf(env, sizeof env, "%llu:%llu", (unsigned long long)st.st_dev,
 	    (unsigned long long)st.st_ino);
@@ -121,38 +133,20 @@ test_journal_priority_not_forged(void **state)
 	log_msg(LOG_LVL_INFO, "%s", "hello\n<0>emergency");
 	unsetenv("JOURNAL_STREAM");
 	log_init("test_log", LOG_LVL_DEBUG);
-	assert_int_not_equal(dup2(saved, STDERR_FILENO), -1);
-	close(saved);
-	n = pread(fd, out, sizeof out - 1, 0);
-	close(fd);
-	assert_true(n > 0);
-	out[n] = '\0';
-	assert_string_equal(out, "<6>hello\\x0a<0>emergency\n");
+	assert_string_equal(capture_end(), "<6>hello\\x0a<0>emergency\n");
 }
 
 /* A config's list of errors: a line of the log each. */
 static void
 test_lines_one_message_each(void **state)
 {
-	char path[] = "/tmp/test_log.XXXXXX";
-	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
-	char out[1024];
-	ssize_t n;
-
 	(void)state;
-	assert_true(fd != -1 && saved != -1);
-	unlink(path);
-	assert_int_not_equal(dup2(fd, STDERR_FILENO), -1);
 	log_init("test_log", LOG_LVL_DEBUG);
+	capture_begin();
 	log_lines(LOG_LVL_ERROR, "x.conf:3: bad\nx.conf:7: \x1bworse\n",
 	    "%s: config is not valid:", "x.conf");
 	log_lines(LOG_LVL_ERROR, NULL, "%s", "no text");
-	assert_int_not_equal(dup2(saved, STDERR_FILENO), -1);
-	close(saved);
-	n = pread(fd, out, sizeof out - 1, 0);
-	close(fd);
-	assert_true(n > 0);
-	out[n] = '\0';
+	const char *out = capture_end();
 	const char *want[] = {"error: x.conf: config is not valid:\n",
 	    "error:   x.conf:3: bad\n", "error:   x.conf:7: \\x1bworse\n",
 	    "error: no text\n"};
