@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "remediad/json_scan.h"
+#include "remediad/utf8.h"
 #include "remediad/jsonbytes.h"
 
 /* Every value takes a byte of text, so indexes fit when the text does. */
@@ -244,38 +245,6 @@ jp_unicode(struct jp *p, char **w)
 	return 0;
 }
 
-/* The length of a UTF-8 sequence starting at pos, or 0 if invalid. */
-static size_t
-jp_utf8(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0; /* overlong */
-	else if (c == 0xed)
-		hi = 0x9f; /* surrogates */
-	else if (c == 0xf0)
-		lo = 0x90; /* overlong */
-	else if (c == 0xf4)
-		hi = 0x8f; /* beyond U+10FFFF */
-	if (avail < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /* A string at pos (its opening quote), into the shadow at its offset. */
 static int
 jp_string(struct jp *p, const char **out, uint32_t *outlen)
@@ -305,7 +274,7 @@ jp_string(struct jp *p, const char **out, uint32_t *outlen)
 			               "in a string",
 			               c);
 		if (c >= 0x80) {
-			n = jp_utf8(s + p->pos, p->len - p->pos);
+			n = utf8_char_len(s + p->pos, p->len - p->pos);
 			if (n == 0)
 				return jp_fail(p, p->pos,
 				               "invalid UTF-8 in a "

@@ -19,20 +19,58 @@ has_zero_byte(uint64_t w)
 
 static const char cut_short[] = "sequence cut short by the end of the text";
 
+/*
+ * Why no character starts at s (utf8_char_len() said 0 for a byte of
+ * 0x80 or more): only on the way out, so its decoding may take its time.
+ */
+static const char *
+utf8_why(const unsigned char *s, size_t avail)
+{
+	unsigned int c = s[0];
+	uint32_t cp, min;
+	size_t n;
+
+	if (c < 0xc0)
+		return "unexpected continuation byte";
+	if (c < 0xe0) {
+		n = 1;
+		cp = c & 0x1f;
+		min = 0x80;
+	} else if (c < 0xf0) {
+		n = 2;
+		cp = c & 0x0f;
+		min = 0x800;
+	} else if (c < 0xf8) {
+		n = 3;
+		cp = c & 0x07;
+		min = 0x10000;
+	} else
+		return "byte never valid in UTF-8";
+	for (size_t k = 1; k <= n; k++) {
+		if (k >= avail)
+			return cut_short;
+		if ((s[k] & 0xc0) != 0x80)
+			return "incomplete sequence";
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if (cp < min)
+		return "overlong encoding";
+	if (cp >= 0xd800 && cp <= 0xdfff)
+		return "surrogate code point";
+	return "code point above U+10FFFF";
+}
+
 size_t
 utf8_check(const void *text, size_t len, int nul_ok, const char **why)
 {
 	const unsigned char *s = text;
 	const char *unused;
-	size_t i = 0;
+	size_t i = 0, n;
 
 	if (why == NULL)
 		why = &unused;
 	while (i < len) {
-		unsigned int c = s[i];
-		uint32_t cp, min;
 		uint64_t w;
-		size_t n;
 
 		/* ASCII, eight bytes at a time. */
 		if (len - i >= 8) {
@@ -43,57 +81,19 @@ utf8_check(const void *text, size_t len, int nul_ok, const char **why)
 				continue;
 			}
 		}
-		if (c < 0x80) {
-			if (c == 0 && !nul_ok) {
+		if (s[i] < 0x80) {
+			if (s[i] == 0 && !nul_ok) {
 				*why = "a NUL byte";
 				return i;
 			}
 			i++;
 			continue;
 		}
-		if (c < 0xc0) {
-			*why = "unexpected continuation byte";
-			return i;
-		} else if (c < 0xe0) {
-			n = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if (c < 0xf0) {
-			n = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if (c < 0xf8) {
-			n = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
-			*why = "byte never valid in UTF-8";
+		if ((n = utf8_char_len(s + i, len - i)) == 0) {
+			*why = utf8_why(s + i, len - i);
 			return i;
 		}
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len) {
-				*why = cut_short;
-				return i;
-			}
-			if ((s[i + k] & 0xc0) != 0x80) {
-				*why = "incomplete sequence";
-				return i;
-			}
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min) {
-			*why = "overlong encoding";
-			return i;
-		}
-		if (cp >= 0xd800 && cp <= 0xdfff) {
-			*why = "surrogate code point";
-			return i;
-		}
-		if (cp > 0x10ffff) {
-			*why = "code point above U+10FFFF";
-			return i;
-		}
-		i += n + 1;
+		i += n;
 	}
 	return len;
 }

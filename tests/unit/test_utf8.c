@@ -107,12 +107,89 @@ test_repair(void **state)
 	}
 }
 
+/*
+ * An independent reading of RFC 3629, by code point: whether the n bytes
+ * at s are exactly one valid character.
+ */
+static int
+ref_one_char(const unsigned char *s, size_t n)
+{
+	uint32_t cp;
+	size_t want;
+
+	if (s[0] < 0x80)
+		return n == 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		want = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		want = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		want = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n != want)
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	return cp >= min[n] && cp <= 0x10ffff && !(cp >= 0xd800 &&
+	    cp <= 0xdfff);
+}
+
+/* Every sequence of 1 to 3 bytes, and 4 bytes over the bytes that matter:
+ * utf8_check() and utf8_char_len() against the reference. */
+static void
+test_against_reference(void **state)
+{
+	static const unsigned char edge[] = {0x00, 0x41, 0x7f, 0x80, 0x8f,
+	    0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef,
+	    0xf0, 0xf4, 0xf5, 0xff};
+	unsigned char b[4];
+	size_t ne = sizeof edge;
+
+	(void)state;
+	for (uint32_t v = 0; v < (1u << 24); v++) {
+		size_t n = v < 256 ? 1 : v < 65536 ? 2 : 3;
+		for (size_t k = 0; k < n; k++)
+			b[k] = (unsigned char)(v >> (8 * (n - 1 - k)));
+		int ok = ref_one_char(b, n);
+		if (n == 1 || b[0] >= 0x80) {
+			int got = utf8_check(b, n, 1, NULL) == n &&
+			    (b[0] < 0x80 || utf8_char_len(b, n) == n);
+			if (got != ok)
+				fail_msg("%zu bytes %02x %02x %02x: got %d, want %d",
+				    n, b[0], n > 1 ? b[1] : 0, n > 2 ? b[2] : 0,
+				    got, ok);
+		}
+	}
+	for (unsigned lead = 0xf0; lead <= 0xff; lead++)
+		for (unsigned x = 0; x < 256; x++)
+			for (size_t y = 0; y < ne; y++)
+				for (size_t z = 0; z < ne; z++) {
+					b[0] = (unsigned char)lead;
+					b[1] = (unsigned char)x;
+					b[2] = edge[y];
+					b[3] = edge[z];
+					int ok = ref_one_char(b, 4);
+					int got = utf8_check(b, 4, 1, NULL) == 4 &&
+					    utf8_char_len(b, 4) == 4;
+					if (got != ok)
+						fail_msg("%02x %02x %02x %02x: "
+						    "got %d, want %d", b[0], b[1],
+						    b[2], b[3], got, ok);
+				}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid),
 	    cmocka_unit_test(test_repair),
+	    cmocka_unit_test(test_against_reference),
 	    cmocka_unit_test(test_nul),
 	    cmocka_unit_test(test_invalid),
 	};
