@@ -62,14 +62,6 @@ struct ctl_column {
 	const char *title;
 };
 
-/*
- * Text for a terminal: n bytes of s into buf (len bytes, NUL-terminated,
- * cut between characters when full) with control characters escaped
- * (\xHH, C1 as \u00HH); returns the length written. ctl_is_clean(): s has
- * none, and can be shown as it is.
- */
-size_t ctl_escape(const char *s, size_t n, char *buf, size_t len);
-int ctl_is_clean(const char *s, size_t n);
 /* A value as people read it (strings escaped), into buf. */
 void ctl_format_value(const json_t *v, char *buf, size_t len);
 void ctl_print_kv(FILE *out, const json_t *obj);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "remediad/audit.h"
+#include "remediad/utf8.h"
 #include "ctl.h"
 
 static int
@@ -207,7 +208,8 @@ ctl_record_str(const json_t *rec, const char *key, char *buf, size_t len)
 
 	if (!json_is_string(v))
 		return "-";
-	ctl_escape(json_string_value(v), json_string_length(v), buf, len);
+	utf8_escape_controls(json_string_value(v), json_string_length(v), buf,
+	    len);
 	return buf;
 }
 
@@ -233,7 +235,7 @@ ctl_show_record(FILE *out, const json_t *rec)
 				skipped = 1;
 		if (skipped)
 			continue;
-		ctl_escape(key, strlen(key), k, sizeof k);
+		utf8_escape_controls(key, strlen(key), k, sizeof k);
 		ctl_format_value(v, val, sizeof val);
 		fprintf(out, "  %s=%s", k, val);
 	}

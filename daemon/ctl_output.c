@@ -10,80 +10,8 @@
 #include "remediad/growbuf.h"
 #include "remediad/json_scan.h"
 #include "remediad/units.h"
+#include "remediad/utf8.h"
 #include "ctl.h"
-
-/*
- * Strings from the daemon carry what alerts and playbooks said, and a
- * person reads them at a terminal, before approving: a line feed there
- * would forge a row, an escape sequence clear the screen or hide text.
- * C0 controls and DEL are shown as \xHH, C1 controls (U+0080-U+009F,
- * which some terminals obey, U+009B being CSI) as \u00HH. The rest of
- * the text, UTF-8 included, is shown as it is.
- */
-static size_t
-ctl_control_len(const unsigned char *s, size_t left)
-{
-	if (*s < 0x20 || *s == 0x7f)
-		return 1;
-	if (*s == 0xc2 && left > 1 && s[1] >= 0x80 && s[1] <= 0x9f)
-		return 2;
-	return 0;
-}
-
-int
-ctl_is_clean(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ctl_control_len((const unsigned char *)s + i, n - i) != 0)
-			return 0;
-	return 1;
-}
-
-size_t
-ctl_escape(const char *s, size_t n, char *buf, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, c, i;
-
-	if (len == 0)
-		return 0;
-	for (i = 0; i < n; i += c ? c : 1) {
-		c = ctl_control_len(p + i, n - i);
-		if (c == 0) {
-			if (o + 1 >= len)
-				break;
-			buf[o++] = (char)p[i];
-			continue;
-		}
-		unsigned char b = c == 1 ? p[i] : p[i + 1];
-		if (o + (c == 1 ? 4 : 6) >= len)
-			break;
-		buf[o++] = '\\';
-		if (c == 1) {
-			buf[o++] = 'x';
-		} else {
-			memcpy(buf + o, "u00", 3);
-			o += 3;
-		}
-		buf[o++] = hex[b >> 4];
-		buf[o++] = hex[b & 0xf];
-	}
-	if (i < n) {
-		/* Cut: not inside a UTF-8 sequence (escapes are ASCII). */
-		size_t lead = o;
-		while (lead > 0 && ((unsigned char)buf[lead - 1] & 0xc0) == 0x80)
-			lead--;
-		if (lead > 0 && (unsigned char)buf[lead - 1] >= 0xc0) {
-			unsigned char l = (unsigned char)buf[lead - 1];
-			size_t want = l >= 0xf0 ? 4 : l >= 0xe0 ? 3 : 2;
-			if (o - (lead - 1) < want)
-				o = lead - 1;
-		}
-	}
-	buf[o] = '\0';
-	return o;
-}
 
 /* Scalars as people read them; objects and arrays compact. */
 void
@@ -93,8 +21,8 @@ ctl_format_value(const json_t *v, char *buf, size_t len)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		ctl_escape(json_string_value(v), json_string_length(v), buf,
-		    len);
+		utf8_escape_controls(json_string_value(v),
+		    json_string_length(v), buf, len);
 		break;
 	case JSON_INTEGER:
 		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
@@ -115,7 +43,7 @@ ctl_format_value(const json_t *v, char *buf, size_t len)
 		/* jansson escapes C0 controls itself, not DEL or C1. */
 		s = json_dumps(v, JSON_COMPACT);
 		if (s != NULL)
-			ctl_escape(s, strlen(s), buf, len);
+			utf8_escape_controls(s, strlen(s), buf, len);
 		else
 			snprintf(buf, len, "?");
 		free(s);
@@ -132,21 +60,21 @@ ctl_print_kv_indent(FILE *out, const json_t *obj, int indent)
 	char val[1024], k[256];
 
 	json_object_foreach((json_t *)obj, key, v)
-		if (!json_is_object(v) && (n = ctl_escape(key, strlen(key), k,
-		    sizeof k)) > width)
+		if (!json_is_object(v) && (n = utf8_escape_controls(key,
+		    strlen(key), k, sizeof k)) > width)
 			width = n;
 	/* Scalars first, aligned; then nested blocks. */
 	json_object_foreach((json_t *)obj, key, v) {
 		if (json_is_object(v))
 			continue;
-		ctl_escape(key, strlen(key), k, sizeof k);
+		utf8_escape_controls(key, strlen(key), k, sizeof k);
 		ctl_format_value(v, val, sizeof val);
 		fprintf(out, "%*s%-*s  %s\n", indent, "", (int)width, k, val);
 	}
 	json_object_foreach((json_t *)obj, key, v) {
 		if (!json_is_object(v))
 			continue;
-		ctl_escape(key, strlen(key), k, sizeof k);
+		utf8_escape_controls(key, strlen(key), k, sizeof k);
 		fprintf(out, "%*s%s:\n", indent, "", k);
 		ctl_print_kv_indent(out, v, indent + 2);
 	}
@@ -298,7 +226,7 @@ ctl_print_table(FILE *out, const json_t *rows, const struct ctl_column *cols)
 	json_array_foreach(rows, i, row) {
 		for (c = 0; c < t.ncols; c++) {
 			v = json_object_get(row, cols[c].key);
-			if (json_is_string(v) && ctl_is_clean(
+			if (json_is_string(v) && !utf8_has_controls(
 			    json_string_value(v), json_string_length(v))) {
 				ctl_table_text(&t, i, c, json_string_value(v),
 				    json_string_length(v));
@@ -344,13 +272,14 @@ ctl_print_table_scan(FILE *out, const struct jscan *js,
 			v = jscan_get(js, row, cols[c].key, keylen[c]);
 			switch (v != NULL ? v->type : JSCAN_NULL) {
 			case JSCAN_STRING:
-				if (ctl_is_clean(v->u.str.s, v->u.str.len)) {
+				if (!utf8_has_controls(v->u.str.s,
+				    v->u.str.len)) {
 					ctl_table_text(&t, i, c, v->u.str.s,
 					    v->u.str.len);
 					continue;
 				}
-				ctl_escape(v->u.str.s, v->u.str.len, text,
-				    sizeof text);
+				utf8_escape_controls(v->u.str.s, v->u.str.len,
+				    text, sizeof text);
 				if (ctl_table_copy(&t, i, c, text) == -1)
 					goto done;
 				continue;

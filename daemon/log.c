@@ -2,7 +2,8 @@
  * Logging: one sink, chosen at start. By hand, stderr lines carry an ISO
  * timestamp and the level; under systemd (stderr is the journal stream named
  * by JOURNAL_STREAM) they carry the journal's "<N>" priority prefix instead.
- * A message is one line whatever it carries: control bytes are escaped.
+ * A message is one line whatever it carries: control characters are
+ * escaped (utf8_escape_controls).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "remediad/log.h"
+#include "remediad/utf8.h"
 
 static const char *const level_names[] = {"error", "warn", "notice", "info",
     "debug"};
@@ -79,43 +81,6 @@ log_level_name(enum log_level level)
 	return level_names[level];
 }
 
-/*
- * Control bytes of msg as \xHH, into out (size bytes), cut between two
- * escapes if it is full: a message carries outside text (a playbook's
- * rd.log from a worker that may be compromised, an alert's fields, a
- * connector's answer), and a newline in it would forge a line of its
- * own, under systemd with any "<N>" priority, or an escape drive the
- * terminal. Returns msg itself when it has none, as nearly all have.
- */
-static const char *
-log_one_line(const char *msg, char *out, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)msg;
-	size_t o = 0;
-
-	while (*p >= 0x20 && *p != 0x7f)
-		p++;
-	if (*p == '\0')
-		return msg;
-	for (p = (const unsigned char *)msg; *p != '\0'; p++) {
-		if (*p >= 0x20 && *p != 0x7f) {
-			if (o + 1 >= size)
-				break;
-			out[o++] = (char)*p;
-			continue;
-		}
-		if (o + 4 >= size)
-			break;
-		out[o++] = '\\';
-		out[o++] = 'x';
-		out[o++] = hex[*p >> 4];
-		out[o++] = hex[*p & 0xf];
-	}
-	out[o] = '\0';
-	return out;
-}
-
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
@@ -128,7 +93,16 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (level > log_state.level)
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	line = log_one_line(msg, safe, sizeof safe);
+	/*
+	 * A message quotes outside text (a playbook's rd.log from a worker
+	 * that may be compromised, an alert's fields, a connector's answer):
+	 * one line, whatever it carries.
+	 */
+	line = msg;
+	if (utf8_has_controls(msg, strlen(msg))) {
+		utf8_escape_controls(msg, strlen(msg), safe, sizeof safe);
+		line = safe;
+	}
 	/* One write per line so concurrent writers do not interleave. */
 	if (log_state.journal) {
 		dprintf(STDERR_FILENO, "<%d>%s\n", journal_prio[level], line);

@@ -60,6 +60,16 @@ size_t utf8_check(const void *text, size_t len, int nul_ok,
  */
 size_t utf8_repair(char *s);
 
+/*
+ * Text for a log line or a terminal: n bytes of s into buf (len bytes,
+ * NUL-terminated, cut between characters when full) with the control
+ * characters escaped, C0 and DEL as \xHH, C1 as \u00HH; returns the length
+ * written. utf8_has_controls(): whether s has any (most text has none,
+ * and is shown as it is).
+ */
+size_t utf8_escape_controls(const char *s, size_t n, char *buf, size_t len);
+int utf8_has_controls(const char *s, size_t n);
+
 static inline int
 utf8_valid(const void *text, size_t len, int nul_ok)
 {

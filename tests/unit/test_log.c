@@ -94,6 +94,16 @@ test_control_bytes_escaped(void **state)
 	    "remediad[1]: error: forged\\x0d\\x1b[2J\\x09\\x7f" "end\n");
 }
 
+/* C1 controls (U+009B is CSI on many terminals) too; other UTF-8 stays. */
+static void
+test_c1_escaped(void **state)
+{
+	(void)state;
+	log_init("test_log", LOG_LVL_DEBUG);
+	assert_string_equal(message_of(logged(LOG_LVL_INFO,
+	    "a\xc2\x9b" "31m caf\xc3\xa9")), "a\\u009b31m caf\xc3\xa9\n");
+}
+
 /* Escaping grows the text: the line is cut, never overflows, still one. */
 static void
 test_long_escaped_message_cut(void **state)
@@ -169,6 +179,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_plain_message_unchanged),
 	    cmocka_unit_test(test_control_bytes_escaped),
+	    cmocka_unit_test(test_c1_escaped),
 	    cmocka_unit_test(test_long_escaped_message_cut),
 	    cmocka_unit_test(test_journal_priority_not_forged),
 	    cmocka_unit_test(test_lines_one_message_each),

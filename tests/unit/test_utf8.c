@@ -183,6 +183,41 @@ test_against_reference(void **state)
 				}
 }
 
+/* Control characters for a log line or a terminal: escaped, cut whole. */
+static void
+test_escape_controls(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"plain caf\xc3\xa9", "plain caf\xc3\xa9"},
+	    {"a\nb\r\t\x1b[2J\x7f", "a\\x0ab\\x0d\\x09\\x1b[2J\\x7f"},
+	    {"csi \xc2\x9b" "31m, nbsp \xc2\xa0", "csi \\u009b31m, nbsp \xc2\xa0"},
+	    {"\xc2", "\xc2"}, /* a lone lead byte is no C1 control */
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].in);
+		assert_int_equal(utf8_escape_controls(cases[i].in, n, buf,
+		    sizeof buf), strlen(cases[i].out));
+		assert_string_equal(buf, cases[i].out);
+		assert_int_equal(utf8_has_controls(cases[i].in, n),
+		    strcmp(cases[i].in, cases[i].out) != 0);
+	}
+	/* NUL bytes inside n are controls too. */
+	assert_true(utf8_has_controls("a\0b", 3));
+	assert_int_equal(utf8_escape_controls("a\0b", 3, buf, sizeof buf), 6);
+	assert_string_equal(buf, "a\\x00b");
+	/* Full: cut between escapes, and never inside a character. */
+	assert_int_equal(utf8_escape_controls("\n\n\n", 3, buf, 10), 8);
+	assert_string_equal(buf, "\\x0a\\x0a");
+	assert_int_equal(utf8_escape_controls("ab\xe2\x82\xac", 5, buf, 5), 2);
+	assert_string_equal(buf, "ab");
+	assert_int_equal(utf8_escape_controls("x", 1, buf, 0), 0);
+}
+
 int
 main(void)
 {
@@ -190,6 +225,7 @@ main(void)
 	    cmocka_unit_test(test_valid),
 	    cmocka_unit_test(test_repair),
 	    cmocka_unit_test(test_against_reference),
+	    cmocka_unit_test(test_escape_controls),
 	    cmocka_unit_test(test_nul),
 	    cmocka_unit_test(test_invalid),
 	};
