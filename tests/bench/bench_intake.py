@@ -69,7 +69,7 @@ PRODUCERS = 4          # kcat producers at a time, one partition each
 KCAT_RUNS = 3          # the reference keeps the best
 FLOOR_RUNS = 3         # the floor's measures keep the best
 DAEMON_RUNS = 3        # each daemon figure keeps the best of this many
-POLL = 0.05            # remediactl status while the daemon works
+POLL = 0.05            # status, over the control socket, while it works
 WAIT = 180.0           # bound of any one wait: a stuck run fails, not hangs
 # kcat's default fetch.wait.max.ms (500) makes its last, empty fetch wait
 # that long before it sees the end of each partition: a fixed cost that is
@@ -101,6 +101,23 @@ def rate(n, secs):
 
 def fmt_rate(r):
     return f"{r:.0f}"
+
+
+def proc_stat(path):
+    """(name, fields after the name) of a /proc stat file, or None when
+    the process or thread is gone."""
+    try:
+        with open(path) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    end = stat.rindex(")")
+    return stat[stat.index("(") + 1:end], stat[end + 2:].split()
+
+
+def stat_cpu(fields):
+    """CPU seconds (user + system) from the fields proc_stat() gives."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Bench:
@@ -261,11 +278,7 @@ class Bench:
     @staticmethod
     def proc_cpu(pid):
         """CPU seconds (user + system) of a process so far."""
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf(
-            "SC_CLK_TCK")
+        return stat_cpu(proc_stat(f"/proc/{pid}/stat")[1])
 
     @staticmethod
     def floor_work(audit, scratch):
@@ -343,31 +356,19 @@ class Bench:
     @staticmethod
     def cpu(pid):
         """CPU seconds per thread: {tid: (name, seconds)}."""
-        hz = os.sysconf("SC_CLK_TCK")
         out = {}
         base = f"/proc/{pid}/task"
         for tid in os.listdir(base):
-            try:
-                with open(f"{base}/{tid}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue  # the thread ended meanwhile
-            name = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2:].split()
-            out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / hz)
+            st = proc_stat(f"{base}/{tid}/stat")
+            if st is not None:  # else the thread ended meanwhile
+                out[int(tid)] = (st[0], stat_cpu(st[1]))
         # The playbook workers: child processes, keyed by their pid.
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == pid:
-                out[-int(entry)] = ("workers", (int(fields[11])
-                                                + int(fields[12])) / hz)
+            st = proc_stat(f"/proc/{entry}/stat")
+            if st is not None and int(st[1][1]) == pid:
+                out[-int(entry)] = ("workers", stat_cpu(st[1]))
         return out
 
     def run_daemon(self, name, raw, expect, extra="", floor=False):
