@@ -17,6 +17,7 @@
 
 #include "remediad/alert.h"
 #include "remediad/growbuf.h"
+#include "remediad/hex.h"
 #include "remediad/json_scan.h"
 #include "remediad/log.h"
 #include "remediad/utf8.h"
@@ -369,7 +370,6 @@ alert_pick_first(struct alert_build *b, enum alert_field key, ...)
 static void
 alert_set_hash_id(struct alert_build *b)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	char id[ALERT_HASH_ID_LEN + 1] = "sha256:";
@@ -377,10 +377,7 @@ alert_set_hash_id(struct alert_build *b)
 	if (!EVP_Digest(b->data, b->len, md, &mdlen, EVP_sha256(), NULL) ||
 	    mdlen != 32)
 		fatalx("alert: SHA-256 failed");
-	for (unsigned int i = 0; i < mdlen; i++) {
-		id[7 + 2 * i] = hex[md[i] >> 4];
-		id[7 + 2 * i + 1] = hex[md[i] & 0xf];
-	}
+	hex_encode(id + 7, md, mdlen);
 	alert_put(b, F_ID, id, ALERT_HASH_ID_LEN);
 }
 

@@ -21,6 +21,7 @@
 
 #include "remediad/audit.h"
 #include "remediad/fsutil.h"
+#include "remediad/hex.h"
 
 static EVP_MD *audit_md;
 static pthread_once_t audit_md_once = PTHREAD_ONCE_INIT;
@@ -64,7 +65,6 @@ void
 audit_hash_parts(struct audit_hasher *h, const char *prev, const char *a,
     size_t alen, const char *b, size_t blen, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx;
@@ -86,10 +86,7 @@ audit_hash_parts(struct audit_hasher *h, const char *prev, const char *a,
 		out[AUDIT_HASH_HEX] = '\0';
 		return;
 	}
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
+	hex_encode(out, md, 32);
 	out[AUDIT_HASH_HEX] = '\0';
 }
 

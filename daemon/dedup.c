@@ -1,9 +1,11 @@
 /*
  * The dedup window. Ids live in a ring in the order they arrived (so the
  * oldest expire first, and max_entries evicts the oldest) and in an
- * open-addressing index over that ring. Alert ids come from outside: the
- * index hashes them with SipHash under a random key, so crafted ids cannot
- * pile up in one probe chain.
+ * open-addressing index over that ring. Alert ids come from outside and
+ * may be 4096 bytes long: an entry keeps the id's 128-bit SipHash tag
+ * under a random key of the window's own, not the id, so the window costs
+ * the same 32 bytes per id (plus 8 of index) whatever ids arrive, and
+ * crafted ids can neither pile up in one probe chain nor share a tag.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +19,7 @@
 #define EMPTY UINT32_MAX
 
 struct dd_entry {
-	char *id; /* NULL: the slot is free */
-	uint64_t hash;
+	uint64_t tag[2]; /* the id's; tag[0] places it in the index */
 	uint64_t t_ms;
 	uint64_t seq;
 };
@@ -67,9 +68,6 @@ dedup_free(struct dedup *dd)
 {
 	if (dd == NULL)
 		return;
-	if (dd->ring != NULL)
-		for (size_t i = 0; i < dd->count; i++)
-			free(dd->ring[(dd->head + i) % dd->cap].id);
 	free(dd->ring);
 	free(dd->index);
 	free(dd);
@@ -79,7 +77,7 @@ dedup_free(struct dedup *dd)
 static size_t
 dd_bucket_of(const struct dedup *dd, uint32_t slot)
 {
-	size_t b = dd->ring[slot].hash & dd->mask;
+	size_t b = dd->ring[slot].tag[0] & dd->mask;
 
 	while (dd->index[b] != slot)
 		b = (b + 1) & dd->mask;
@@ -94,7 +92,7 @@ dd_index_remove(struct dedup *dd, size_t b)
 
 	dd->index[b] = EMPTY;
 	while (dd->index[next] != EMPTY) {
-		size_t home = dd->ring[dd->index[next]].hash & dd->mask;
+		size_t home = dd->ring[dd->index[next]].tag[0] & dd->mask;
 		/* Move it back if its home is not in (b, next]. */
 		if (((next - home) & dd->mask) >= ((next - b) & dd->mask)) {
 			dd->index[b] = dd->index[next];
@@ -108,11 +106,7 @@ dd_index_remove(struct dedup *dd, size_t b)
 static void
 dd_pop_oldest(struct dedup *dd)
 {
-	struct dd_entry *e = &dd->ring[dd->head];
-
 	dd_index_remove(dd, dd_bucket_of(dd, (uint32_t)dd->head));
-	free(e->id);
-	e->id = NULL;
 	dd->head = (dd->head + 1) % dd->cap;
 	dd->count--;
 }
@@ -126,71 +120,87 @@ dedup_expire(struct dedup *dd, uint64_t now_ms)
 		dd_pop_oldest(dd);
 }
 
-static int
-dd_insert(struct dedup *dd, const char *id, uint64_t hash, uint64_t t_ms,
+static void
+dd_tag(const struct dedup *dd, const char *id, uint64_t tag[2])
+{
+	siphash24_128(dd->key, (const unsigned char *)id, strlen(id), tag);
+}
+
+static void
+dd_insert(struct dedup *dd, const uint64_t tag[2], uint64_t t_ms,
     uint64_t seq)
 {
-	char *copy = strdup(id);
 	size_t slot, b;
 
-	if (copy == NULL)
-		return -1;
 	if (dd->count == dd->cap) {
 		dd_pop_oldest(dd);
 		dd->evicted++;
 	}
 	slot = (dd->head + dd->count) % dd->cap;
-	dd->ring[slot] = (struct dd_entry){copy, hash, t_ms, seq};
+	dd->ring[slot] = (struct dd_entry){{tag[0], tag[1]}, t_ms, seq};
 	dd->count++;
-	b = hash & dd->mask;
+	b = tag[0] & dd->mask;
 	while (dd->index[b] != EMPTY)
 		b = (b + 1) & dd->mask;
 	dd->index[b] = (uint32_t)slot;
-	return 0;
 }
 
 static struct dd_entry *
-dd_find(struct dedup *dd, const char *id, uint64_t hash)
+dd_find(struct dedup *dd, const uint64_t tag[2])
 {
-	size_t b = hash & dd->mask;
+	size_t b = tag[0] & dd->mask;
 
 	for (; dd->index[b] != EMPTY; b = (b + 1) & dd->mask) {
 		struct dd_entry *e = &dd->ring[dd->index[b]];
-		if (e->hash == hash && strcmp(e->id, id) == 0)
+		if (e->tag[0] == tag[0] && e->tag[1] == tag[1])
 			return e;
 	}
 	return NULL;
 }
 
-int
-dedup_seen(struct dedup *dd, const char *id, uint64_t now_ms,
+/* Whether id (its tag left in tag) is in the window before now_ms. */
+static int
+dd_seen(struct dedup *dd, const char *id, uint64_t now_ms, uint64_t tag[2],
     uint64_t *first_seq)
 {
 	struct dd_entry *e;
 
 	dedup_expire(dd, now_ms);
-	e = dd_find(dd, id, siphash24(dd->key, (const unsigned char *)id,
-	    strlen(id)));
-	if (e == NULL)
+	dd_tag(dd, id, tag);
+	if ((e = dd_find(dd, tag)) == NULL)
 		return 0;
 	*first_seq = e->seq;
 	return 1;
 }
 
 int
+dedup_seen(struct dedup *dd, const char *id, uint64_t now_ms,
+    uint64_t *first_seq)
+{
+	uint64_t tag[2];
+
+	return dd_seen(dd, id, now_ms, tag, first_seq);
+}
+
+void
 dedup_add(struct dedup *dd, const char *id, uint64_t now_ms, uint64_t seq)
 {
-	return dd_insert(dd, id, siphash24(dd->key, (const unsigned char *)id,
-	    strlen(id)), now_ms, seq);
+	uint64_t tag[2];
+
+	dd_tag(dd, id, tag);
+	dd_insert(dd, tag, now_ms, seq);
 }
 
 int
 dedup_check(struct dedup *dd, const char *id, uint64_t now_ms, uint64_t seq,
     uint64_t *first_seq)
 {
-	if (dedup_seen(dd, id, now_ms, first_seq))
+	uint64_t tag[2];
+
+	if (dd_seen(dd, id, now_ms, tag, first_seq))
 		return 1;
-	return dedup_add(dd, id, now_ms, seq);
+	dd_insert(dd, tag, now_ms, seq);
+	return 0;
 }
 
 size_t

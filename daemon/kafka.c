@@ -37,6 +37,7 @@
 #include "remediad/daemon.h"
 #include "remediad/decoder.h"
 #include "remediad/dedup.h"
+#include "remediad/hex.h"
 #include "remediad/kafka.h"
 #include "remediad/log.h"
 #include "remediad/playbook.h"
@@ -125,7 +126,6 @@ struct kafka {
 static void
 sha256_hex(EVP_MD *sha, const void *data, size_t len, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 
@@ -135,10 +135,7 @@ sha256_hex(EVP_MD *sha, const void *data, size_t len, char out[65])
 		out[64] = '\0';
 		return;
 	}
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
+	hex_encode(out, md, 32);
 	out[64] = '\0';
 }
 
@@ -771,8 +768,8 @@ kafka_message(struct kafka *k, rd_kafka_message_t *rm, struct decoded *s)
 			    "is larger than audit.max_record");
 			return;
 		}
-		if (seq != 0 && dedup_add(k->dedup, id, now, seq) == -1)
-			log_warnx("kafka: dedup window out of memory");
+		if (seq != 0)
+			dedup_add(k->dedup, id, now, seq);
 		if (seq == 0) {
 			kafka_refused(k, p, m, cause);
 			return;

@@ -26,12 +26,14 @@
 #include "remediad/config.h"
 #include "remediad/daemon.h"
 #include "remediad/dedup.h"
+#include "remediad/hex.h"
 #include "remediad/log.h"
 #include "remediad/plan.h"
 #include "remediad/idmap.h"
 #include "remediad/json_scan.h"
 #include "remediad/playbook.h"
 #include "remediad/playbook_host.h"
+#include "remediad/siphash.h"
 #include "remediad/units.h"
 #include "remediad/utf8.h"
 #include "remediad/worker.h"
@@ -48,9 +50,15 @@
 struct pbrun;
 TAILQ_HEAD(pbruns, pbrun);
 
-/* One value of a playbook's dedup/escalation key. */
+/*
+ * One value of a playbook's dedup/escalation key. Values come from alerts
+ * and may be 4096 bytes long: a key keeps its value's 128-bit SipHash (in
+ * hex, the index's id) under its playbook's own random key, so each costs
+ * the same whatever the alerts carry.
+ */
+#define PB_TAG_HEX 32
 struct pbkey {
-	char *value;
+	char tag[PB_TAG_HEX + 1];
 	uint64_t last_run_ms; /* dedup: the last run that counted, 0 none */
 	uint64_t *plans;      /* escalation: times of the plans made */
 	size_t nplans, cap;
@@ -68,9 +76,11 @@ struct pbstats {
 	size_t nfails, fails_head, fails_k;
 	uint64_t hist[PB_HIST];
 	uint64_t runs_timed;
-	struct idmap *keys; /* value -> pbkey; values come from alerts */
+	struct idmap *keys; /* value's tag -> pbkey */
+	uint64_t tagkey[2];
 	LIST_HEAD(, pbkey) keylist;
 	size_t nkeys;
+	int keys_full; /* at PB_MAX_KEYS, and said so */
 	LIST_ENTRY(pbstats) entry;
 };
 
@@ -330,6 +340,8 @@ pbstats_get(struct playbooks *pb, const char *name)
 	st = calloc(1, sizeof *st);
 	if (st == NULL || (st->name = strdup(name)) == NULL)
 		fatalx("playbooks: out of memory");
+	if (siphash_key(st->tagkey) == -1)
+		fatalx("playbooks: no random key for the key index");
 	LIST_INIT(&st->keylist);
 	LIST_INSERT_HEAD(&pb->stats, st, entry);
 	return st;
@@ -338,7 +350,6 @@ pbstats_get(struct playbooks *pb, const char *name)
 static void
 pbkey_free(struct pbkey *k)
 {
-	free(k->value);
 	free(k->plans);
 	free(k);
 }
@@ -347,6 +358,13 @@ static struct pbkey *
 pbkey_get(struct pbstats *st, const char *value, int create)
 {
 	struct pbkey *k;
+	uint64_t t[2];
+	char tag[PB_TAG_HEX + 1];
+
+	siphash24_128(st->tagkey, (const unsigned char *)value, strlen(value),
+	    t);
+	hex_encode(tag, (const unsigned char *)t, sizeof t);
+	tag[PB_TAG_HEX] = '\0';
 
 	if (st->keys == NULL) {
 		if (!create)
@@ -354,13 +372,23 @@ pbkey_get(struct pbstats *st, const char *value, int create)
 		if ((st->keys = idmap_new()) == NULL)
 			fatalx("playbooks: out of memory");
 	}
-	if ((k = idmap_get(st->keys, value)) != NULL)
+	if ((k = idmap_get(st->keys, tag)) != NULL)
 		return k;
-	if (!create || st->nkeys >= PB_MAX_KEYS)
+	if (!create)
 		return NULL;
+	if (st->nkeys >= PB_MAX_KEYS) {
+		if (!st->keys_full)
+			log_warnx("playbooks: %s holds %d key values: new "
+			    "values run without dedup and escalate windows "
+			    "until older ones expire", st->name, PB_MAX_KEYS);
+		st->keys_full = 1;
+		return NULL;
+	}
 	k = calloc(1, sizeof *k);
-	if (k == NULL || (k->value = strdup(value)) == NULL ||
-	    idmap_put(st->keys, k->value, k) == -1)
+	if (k == NULL)
+		fatalx("playbooks: out of memory");
+	memcpy(k->tag, tag, sizeof k->tag);
+	if (idmap_put(st->keys, k->tag, k) == -1)
 		fatalx("playbooks: out of memory");
 	TAILQ_INIT(&k->parked);
 	LIST_INSERT_HEAD(&st->keylist, k, entry);
@@ -372,9 +400,11 @@ pbkey_get(struct pbstats *st, const char *value, int create)
 static void
 pbkey_drop(struct pbstats *st, struct pbkey *k)
 {
-	idmap_del(st->keys, k->value);
+	idmap_del(st->keys, k->tag);
 	LIST_REMOVE(k, entry);
 	st->nkeys--;
+	if (st->nkeys < PB_MAX_KEYS / 10 * 9)
+		st->keys_full = 0;
 	pbkey_free(k);
 }
 

@@ -16,15 +16,16 @@ void dedup_free(struct dedup *dd);
 /*
  * Returns 1 when `id` was received within the window before now_ms (with
  * the seq of its alert.received record in *first_seq); otherwise records
- * it (at now_ms, seq) and returns 0. -1 when memory runs out.
+ * it (at now_ms, seq) and returns 0. An id costs a fixed 40 bytes, from
+ * the table dedup_new() made, whatever its length: nothing is allocated.
  */
 int dedup_check(struct dedup *dd, const char *id, uint64_t now_ms,
     uint64_t seq, uint64_t *first_seq);
 /* 1 when id is in the window before now_ms (its seq in *first_seq). */
 int dedup_seen(struct dedup *dd, const char *id, uint64_t now_ms,
     uint64_t *first_seq);
-/* Records id at now_ms with the seq of its record; -1 out of memory. */
-int dedup_add(struct dedup *dd, const char *id, uint64_t now_ms,
+/* Records id at now_ms with the seq of its record. */
+void dedup_add(struct dedup *dd, const char *id, uint64_t now_ms,
     uint64_t seq);
 /* Forgets ids older than the window. */
 void dedup_expire(struct dedup *dd, uint64_t now_ms);

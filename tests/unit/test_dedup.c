@@ -15,12 +15,30 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <event2/thread.h>
 
 #include "remediad/audit.h"
 #include "remediad/config.h"
 #include "remediad/dedup.h"
 #include "remediad/log.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+/* libasan's (gcc ships no header for it). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+/* Bytes the allocator has handed out and not had back. */
+static size_t
+heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+#endif
+}
 
 static void
 test_window(void **state)
@@ -67,6 +85,43 @@ test_eviction(void **state)
 	assert_int_equal(dedup_check(dd, "id-1499", 3000, 9, &first), 1);
 	assert_int_equal(dedup_check(dd, "id-600", 3000, 9, &first), 1);
 	assert_int_equal(dedup_check(dd, "id-100", 3000, 9, &first), 0);
+	dedup_free(dd);
+}
+
+/*
+ * Ids come from outside and may be as long as a field can be (4096 bytes):
+ * a full window of them costs what short ones do, the table made at
+ * dedup_new() and nothing per id. Ids that differ only in their last byte
+ * stay apart.
+ */
+static void
+test_long_ids_fixed_memory(void **state)
+{
+	enum { N = 20000, LEN = 4096 };
+	struct dedup *dd = dedup_new(1000000, N);
+	static char id[LEN + 1];
+	uint64_t first = 0;
+	size_t before, after;
+
+	(void)state;
+	assert_non_null(dd);
+	memset(id, 'x', LEN);
+	before = heap_in_use();
+	for (int i = 0; i < N; i++) {
+		snprintf(id + LEN - 8, 9, "%08d", i);
+		assert_int_equal(dedup_check(dd, id, 1000, (uint64_t)i + 1,
+		    &first), 0);
+	}
+	after = heap_in_use();
+	/* 20000 copies would be 80 MB; allow a little for the allocator. */
+	if (after > before + 64 * 1024)
+		fail_msg("%zu bytes held for %d ids", after - before, (int)N);
+	assert_int_equal(dedup_size(dd), N);
+	snprintf(id + LEN - 8, 9, "%08d", 12345);
+	assert_int_equal(dedup_check(dd, id, 2000, 99999, &first), 1);
+	assert_int_equal(first, 12346);
+	snprintf(id + LEN - 8, 9, "%08d", N);
+	assert_int_equal(dedup_check(dd, id, 2000, 99999, &first), 0);
 	dedup_free(dd);
 }
 
@@ -185,6 +240,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_window),
 	    cmocka_unit_test(test_eviction),
+	    cmocka_unit_test(test_long_ids_fixed_memory),
 	    cmocka_unit_test(test_model),
 	    cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test(test_rebuild),
