@@ -361,17 +361,16 @@ pbkey_get(struct pbstats *st, const char *value, int create)
 	uint64_t t[2];
 	char tag[PB_TAG_HEX + 1];
 
-	siphash24_128(st->tagkey, (const unsigned char *)value, strlen(value),
-	    t);
-	hex_encode(tag, (const unsigned char *)t, sizeof t);
-	tag[PB_TAG_HEX] = '\0';
-
 	if (st->keys == NULL) {
 		if (!create)
 			return NULL;
 		if ((st->keys = idmap_new()) == NULL)
 			fatalx("playbooks: out of memory");
 	}
+	siphash24_128(st->tagkey, (const unsigned char *)value, strlen(value),
+	    t);
+	hex_encode(tag, (const unsigned char *)t, sizeof t);
+	tag[PB_TAG_HEX] = '\0';
 	if ((k = idmap_get(st->keys, tag)) != NULL)
 		return k;
 	if (!create)
